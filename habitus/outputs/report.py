@@ -61,7 +61,8 @@ class PatientInfo(BaseModel):
     height_cm: float | None = None
     weight_kg: float | None = None
     sex: Literal["M", "F"] | None = None
-    source: dict[str, str] = Field(default_factory=dict)  # e.g. {"height_cm": "dicom"}
+    source: dict[str, str] = Field(default_factory=dict)  # e.g. {"height_cm": "caller"}
+    warnings: list[str] = Field(default_factory=list)  # header values that were ignored
 
 
 class Report(BaseModel):
