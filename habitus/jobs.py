@@ -1,0 +1,387 @@
+"""The job contract shared by the service and the worker through Redis.
+
+A job analyses one CT series. The service creates it (REST upload or DICOM listener), the
+worker runs it and delivers its results to PACS nodes; both read and change the record here,
+and neither imports the other. Records are JSON under ``habitus:job:<id>``; every change goes
+through an optimistic WATCH/MULTI transaction, so concurrent workers never lose an update.
+
+Celery messages carry the job id only; the task names and queues are constants below so
+producers can send them by name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field
+
+from habitus.errors import HabitusError
+
+ANALYZE_TASK = "habitus.analyze"
+DELIVER_TASK = "habitus.deliver"
+ANALYZE_QUEUE = "habitus.analyze"
+DELIVER_QUEUE = "habitus.deliver"
+
+KEY_PREFIX = "habitus"
+INSTANCES_RECEIVED_KEY = f"{KEY_PREFIX}:metrics:instances_received"
+"""Counter of DICOM instances the listener has received; the API exports it as a metric."""
+
+STAGE_SECONDS_BUCKETS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+"""Upper bounds (s) of the stage-duration histogram exported by the API."""
+
+MAX_HISTORY = 50  # transitions kept per job; enough to audit redeliveries
+
+
+class JobNotFoundError(HabitusError):
+    """No job has the given id."""
+
+
+class JobConflictError(HabitusError):
+    """The job is not in a state that allows the requested change."""
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
+    # running -> running: a task redelivered after its worker died starts the job again
+    JobState.RUNNING: frozenset(
+        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+    ),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class OriginKind(StrEnum):
+    REST = "rest"
+    DICOM = "dicom"
+
+
+class Origin(BaseModel):
+    """Where a job's instances came from."""
+
+    kind: OriginKind
+    calling_ae_title: str | None = None  # DICOM: the AE title that sent the study
+    called_ae_title: str | None = None  # DICOM: the AE title it addressed (ours)
+    peer_host: str | None = None  # DICOM peer address or REST client address
+    client: str | None = None  # REST: the API key's name, never the key itself
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryRecord(BaseModel):
+    """Sending a job's results to one PACS node."""
+
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    delivered_sop_instance_uids: list[str] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class JobEvent(BaseModel):
+    """One state transition, kept for auditing retries and redeliveries."""
+
+    at: datetime
+    state: JobState
+    note: str = ""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobRecord(BaseModel):
+    id: str = Field(default_factory=new_job_id)
+    version: int = 1  # 2, 3...: instances of the same series received again
+    supersedes: str | None = None  # id of the previous version of this series' job
+    state: JobState = JobState.QUEUED
+    stage: str | None = None  # a habitus.progress.Stage value while running
+    percent: float = 0.0
+    created_at: datetime = Field(default_factory=utc_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0  # how many times a worker started the analysis
+    timings_s: dict[str, float] = Field(default_factory=dict)  # seconds per stage
+    warnings: list[str] = Field(default_factory=list)
+    error: str | None = None
+    cancel_requested: bool = False
+    input_dir: str  # directory holding the job's DICOM instances
+    output_dir: str  # directory where the worker writes seg.dcm, sr.dcm, report.json...
+    instances: int = 0
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    origin: Origin
+    options: dict[str, Any] = Field(default_factory=dict)  # AnalysisOptions fields
+    destinations: list[str] = Field(default_factory=list)  # PACS node names
+    deliveries: dict[str, DeliveryRecord] = Field(default_factory=dict)
+    result_files: dict[str, str] = Field(default_factory=dict)  # kind -> path
+    history: list[JobEvent] = Field(default_factory=list)
+
+    def with_state(self, state: JobState, note: str = "", **changes: Any) -> JobRecord:
+        """A copy in ``state``; raises JobConflictError if the state machine does not allow it."""
+        if state not in ALLOWED_TRANSITIONS[self.state]:
+            raise JobConflictError(
+                f"job {self.id} cannot go from {self.state.value} to {state.value}"
+            )
+        now = utc_now()
+        history = [*self.history, JobEvent(at=now, state=state, note=note)][-MAX_HISTORY:]
+        updated = self.model_copy(update={**changes, "state": state, "history": history})
+        if state.is_terminal and updated.finished_at is None:
+            updated = updated.model_copy(update={"finished_at": now})
+        return updated
+
+
+JobChange = Callable[[JobRecord], JobRecord]
+DeliveryChange = Callable[[DeliveryRecord], DeliveryRecord]
+
+
+class JobStore:
+    """Jobs in Redis; every write is an atomic read-modify-write (WATCH/MULTI, retried)."""
+
+    def __init__(self, client: redis.Redis, prefix: str = KEY_PREFIX, max_retries: int = 50):
+        self.redis = client
+        self.prefix = prefix
+        self.max_retries = max_retries
+
+    # keys
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.prefix}:jobs"  # sorted set: id by creation time
+
+    def state_key(self, state: JobState) -> str:
+        return f"{self.prefix}:jobs:state:{state.value}"  # set of ids in that state
+
+    def series_key(self, series_instance_uid: str) -> str:
+        return f"{self.prefix}:series:{series_instance_uid}"  # latest job id of a series
+
+    # reads
+    def get(self, job_id: str) -> JobRecord:
+        raw = self.redis.get(self.job_key(job_id))
+        if raw is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return JobRecord.model_validate_json(raw)
+
+    def list(
+        self, state: JobState | None = None, limit: int = 100, offset: int = 0
+    ) -> list[JobRecord]:
+        """Jobs, newest first, optionally only those in ``state``."""
+        ids: Iterable[Any] = self.redis.zrevrange(self.index_key, 0, -1)
+        if state is not None:
+            in_state = {_text(i) for i in self.redis.smembers(self.state_key(state))}
+            ids = [i for i in ids if _text(i) in in_state]
+        selected = [_text(i) for i in ids][offset : offset + limit]
+        if not selected:
+            return []
+        raws = self.redis.mget([self.job_key(i) for i in selected])
+        return [JobRecord.model_validate_json(r) for r in raws if r is not None]
+
+    def count_by_state(self) -> dict[JobState, int]:
+        return {s: int(self.redis.scard(self.state_key(s))) for s in JobState}
+
+    def latest_for_series(self, series_instance_uid: str) -> JobRecord | None:
+        job_id = self.redis.get(self.series_key(series_instance_uid))
+        if job_id is None:
+            return None
+        try:
+            return self.get(_text(job_id))
+        except JobNotFoundError:
+            return None
+
+    # writes
+    def create(self, record: JobRecord) -> JobRecord:
+        """Store a new job; it becomes the latest job of its series."""
+        record = record.model_copy(
+            update={"history": [JobEvent(at=record.created_at, state=record.state)]}
+        )
+        if not self.redis.set(self.job_key(record.id), record.model_dump_json(), nx=True):
+            raise JobConflictError(f"a job with id {record.id!r} already exists")
+        with self.redis.pipeline() as pipe:
+            pipe.zadd(self.index_key, {record.id: record.created_at.timestamp()})
+            pipe.sadd(self.state_key(record.state), record.id)
+            if record.series_instance_uid:
+                pipe.set(self.series_key(record.series_instance_uid), record.id)
+            pipe.execute()
+        return record
+
+    def update(self, job_id: str, change: JobChange) -> JobRecord:
+        """Apply ``change`` to the stored record atomically and return the new record.
+
+        ``change`` may run more than once (when another writer got there first), so it must
+        be a pure function of the record it is given. Exceptions it raises propagate and
+        leave the record unchanged.
+        """
+        key = self.job_key(job_id)
+        for _ in range(self.max_retries):
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise JobNotFoundError(f"no job with id {job_id!r}")
+                    before = JobRecord.model_validate_json(raw)
+                    after = change(before)
+                    pipe.multi()
+                    pipe.set(key, after.model_dump_json())
+                    if after.state != before.state:
+                        pipe.srem(self.state_key(before.state), job_id)
+                        pipe.sadd(self.state_key(after.state), job_id)
+                    pipe.execute()
+                    return after
+                except redis.WatchError:
+                    continue
+        raise JobConflictError(
+            f"job {job_id} changed concurrently {self.max_retries} times in a row; gave up"
+        )
+
+    def transition(
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        expected: Collection[JobState] | None = None,
+        note: str = "",
+        **changes: Any,
+    ) -> JobRecord:
+        """Move a job to ``state`` (with field ``changes``) if it is in one of ``expected``."""
+
+        def change(record: JobRecord) -> JobRecord:
+            if expected is not None and record.state not in expected:
+                allowed = ", ".join(sorted(s.value for s in expected))
+                raise JobConflictError(
+                    f"job {job_id} is {record.state.value}; expected one of: {allowed}"
+                )
+            return record.with_state(state, note, **changes)
+
+        return self.update(job_id, change)
+
+    def update_delivery(self, job_id: str, node: str, change: DeliveryChange) -> JobRecord:
+        """Change the delivery record of one destination node atomically."""
+
+        def apply(record: JobRecord) -> JobRecord:
+            current = record.deliveries.get(node, DeliveryRecord())
+            updated = change(current).model_copy(update={"updated_at": utc_now()})
+            return record.model_copy(update={"deliveries": {**record.deliveries, node: updated}})
+
+        return self.update(job_id, apply)
+
+    def delete(self, job_id: str) -> JobRecord:
+        """Forget a job (its files are the caller's to remove); returns the last record."""
+        record = self.get(job_id)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.job_key(job_id))
+            pipe.zrem(self.index_key, job_id)
+            for s in JobState:
+                pipe.srem(self.state_key(s), job_id)
+            pipe.execute()
+        if record.series_instance_uid:
+            # only if it still points here: a newer version keeps its pointer
+            self._delete_if_equal(self.series_key(record.series_instance_uid), job_id)
+        return record
+
+    def _delete_if_equal(self, key: str, value: str) -> None:
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _text(pipe.get(key) or b"") == value:
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.execute()
+            except redis.WatchError:
+                pass  # someone replaced the pointer meanwhile: leave theirs
+
+    # metrics shared by the listener, the worker and the API
+    def increment_instances_received(self, count: int = 1) -> int:
+        return int(self.redis.incrby(INSTANCES_RECEIVED_KEY, count))
+
+    def instances_received(self) -> int:
+        return int(self.redis.get(INSTANCES_RECEIVED_KEY) or 0)
+
+    def stage_seconds_key(self, stage: str) -> str:
+        return f"{self.prefix}:metrics:stage_seconds:{stage}"
+
+    @property
+    def stage_seconds_stages_key(self) -> str:
+        return f"{self.prefix}:metrics:stage_seconds_stages"
+
+    def observe_stage_seconds(self, stage: str, seconds: float) -> None:
+        """Add one stage duration to the histogram (cumulative bucket counts in a hash)."""
+        key = self.stage_seconds_key(stage)
+        with self.redis.pipeline() as pipe:
+            pipe.sadd(self.stage_seconds_stages_key, stage)
+            for bound in STAGE_SECONDS_BUCKETS:
+                if seconds <= bound:
+                    pipe.hincrby(key, _bucket_field(bound), 1)
+            pipe.hincrby(key, "+Inf", 1)
+            pipe.hincrbyfloat(key, "sum", seconds)
+            pipe.execute()
+
+    def stage_seconds(self) -> dict[str, StageHistogram]:
+        """The stage-duration histograms: stage -> cumulative counts per bucket, sum."""
+        stages = sorted(_text(s) for s in self.redis.smembers(self.stage_seconds_stages_key))
+        result: dict[str, StageHistogram] = {}
+        for stage in stages:
+            raw = {
+                _text(k): _text(v)
+                for k, v in self.redis.hgetall(self.stage_seconds_key(stage)).items()
+            }
+            buckets = [(b, int(raw.get(_bucket_field(b), 0))) for b in STAGE_SECONDS_BUCKETS]
+            result[stage] = StageHistogram(
+                buckets=buckets, count=int(raw.get("+Inf", 0)), sum=float(raw.get("sum", 0.0))
+            )
+        return result
+
+
+class StageHistogram(BaseModel):
+    buckets: list[tuple[float, int]]  # (upper bound s, cumulative count)
+    count: int
+    sum: float
+
+
+def _bucket_field(bound: float) -> str:
+    return f"le:{bound:g}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+ResultKind = Literal["seg", "sr", "report", "preview"]
+RESULT_MEDIA_TYPES: dict[str, str] = {
+    "seg": "application/dicom",
+    "sr": "application/dicom",
+    "report": "application/json",
+    "preview": "image/png",
+}
