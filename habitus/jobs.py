@@ -86,6 +86,23 @@ class Origin(BaseModel):
     client: str | None = None  # REST: the API key's name, never the key itself
 
 
+class DicomNode(BaseModel):
+    """A PACS node results can be sent to; the list comes from ``HABITUS_DICOM_NODES``."""
+
+    name: str
+    ae_title: str = Field(min_length=1, max_length=16)
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+def default_destinations(origin: Origin, nodes: Iterable[DicomNode]) -> list[str]:
+    """The node that sent a study over DICOM gets the results back, if it is a known node."""
+    if origin.kind != OriginKind.DICOM or not origin.calling_ae_title:
+        return []
+    calling = origin.calling_ae_title.strip()
+    return [n.name for n in nodes if n.ae_title.strip() == calling][:1]
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
