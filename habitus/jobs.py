@@ -5,8 +5,13 @@ worker runs it and delivers its results to PACS nodes; both read and change the 
 and neither imports the other. Records are JSON under ``habitus:job:<id>``; every change goes
 through an optimistic WATCH/MULTI transaction, so concurrent workers never lose an update.
 
-Celery messages carry the job id only; the task names and queues are constants below so
-producers can send them by name.
+Celery messages carry ids only; the task names and queues are constants below so producers
+send them by name:
+
+- ``ANALYZE_TASK(job_id: str)`` on ``ANALYZE_QUEUE``: run the analysis of one job;
+- ``DELIVER_TASK(job_id: str, node: str)`` on ``DELIVER_QUEUE``: send a succeeded job's
+  results to one PACS node (a ``DicomNode`` name); the analysis sends one per destination
+  after creating that destination's ``DeliveryRecord`` (state pending).
 """
 
 from __future__ import annotations
