@@ -10,8 +10,9 @@ send them by name:
 
 - ``ANALYZE_TASK(job_id: str)`` on ``ANALYZE_QUEUE``: run the analysis of one job;
 - ``DELIVER_TASK(job_id: str, node: str)`` on ``DELIVER_QUEUE``: send a succeeded job's
-  results to one PACS node (a ``DicomNode`` name); the analysis sends one per destination
-  after creating that destination's ``DeliveryRecord`` (state pending).
+  results to one PACS node (a ``DicomNode`` name). Submission creates a pending
+  ``DeliveryRecord`` per destination; the analysis, once succeeded, sets its
+  ``dispatched_at`` and sends one task per destination (never twice for one record).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class DeliveryRecord(BaseModel):
     last_error: str | None = None
     next_attempt_at: datetime | None = None
     delivered_sop_instance_uids: list[str] = Field(default_factory=list)
+    dispatched_at: datetime | None = None  # when the analysis queued its DELIVER_TASK
     updated_at: datetime | None = None
 
 
