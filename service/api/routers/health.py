@@ -1,0 +1,91 @@
+"""Liveness, readiness and metrics: for orchestrators and Prometheus, no API key needed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from service.api.deps import SettingsDep, StoreDep, require_client
+from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from service.api.schemas import Health
+from service.metrics import PROMETHEUS_MEDIA_TYPE, render_metrics
+from service.settings import ServiceSettings
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Redis answers and the spool is writable with enough free space",
+    responses={503: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}},
+)
+def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
+    checks = {"redis": _check_redis(store.redis), "spool": _check_spool(settings)}
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse(Health(status="ready", checks=checks).model_dump())
+    failing = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    problem = Problem.model_validate(
+        {
+            "type": "https://habitus.invalid/problems/not-ready",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": f"not ready: {failing}",
+            "instance": "/readyz",
+            "checks": checks,
+        }
+    )
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=503, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _check_redis(client: object) -> str:
+    try:
+        client.ping()  # type: ignore[attr-defined]
+    except Exception as exc:  # any failure to answer means not ready
+        return f"no answer from Redis ({type(exc).__name__}: {exc})"
+    return "ok"
+
+
+def _check_spool(settings: ServiceSettings) -> str:
+    spool = settings.spool_dir
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".readyz-", dir=spool)
+        os.close(fd)
+        Path(name).unlink()
+    except OSError as exc:
+        return f"spool {spool} is not writable ({exc.strerror or exc})"
+    free = shutil.disk_usage(spool).free
+    if free < settings.min_free_bytes:
+        return f"spool {spool} has {free} bytes free; at least {settings.min_free_bytes} needed"
+    return "ok"
+
+
+def metrics(settings: SettingsDep, store: StoreDep) -> Response:
+    return Response(render_metrics(store, settings.redis_url), media_type=PROMETHEUS_MEDIA_TYPE)
+
+
+def metrics_router(require_key: bool) -> APIRouter:
+    """/metrics, behind an API key only when the settings ask for it."""
+    metrics_routes = APIRouter(tags=["health"])
+    metrics_routes.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics: jobs by state, queue depth, stage durations, instances",
+        response_class=Response,
+        responses={200: {"content": {PROMETHEUS_MEDIA_TYPE: {}}}},
+        dependencies=[Depends(require_client)] if require_key else [],
+    )
+    return metrics_routes

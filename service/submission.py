@@ -1,0 +1,236 @@
+"""Queue a received study: choose its CT series and create one job per chosen series.
+
+Used by the DICOM listener (once a study has gone quiet) and by the REST upload. The study
+folder is left as it is: the chosen series' files are hard-linked (copied across file
+systems) into each job's own input folder, named by SOP Instance UID, so the caller may
+remove its folder afterwards.
+
+Instances received again for a series that already has a job make a new version of that
+job, whose input is the previous version's instances with the new ones replacing those of
+the same SOP Instance UID. The previous version is cancelled if it has not finished, so a
+series never has two results being produced at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from habitus.dicom.choose import Choice, choose_series
+from habitus.dicom.group import SeriesGroup, group_series
+from habitus.dicom.read import Instance, scan_headers
+from habitus.dicom.rules import SeriesRules
+from habitus.dicom.sources import FileSource, collect_sources
+from habitus.errors import HabitusError, InputRefused
+from habitus.jobs import (
+    DeliveryRecord,
+    JobRecord,
+    JobState,
+    JobStore,
+    Origin,
+    default_destinations,
+)
+from service.jobfiles import job_folder
+from service.queue import job_store, send_analyze
+from service.settings import ServiceSettings, get_settings
+
+log = logging.getLogger("service.submission")
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
+
+
+class JobOptions(BaseModel):
+    """Per-job analysis options; the worker turns them into habitus AnalysisOptions."""
+
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    sex: Literal["M", "F"] | None = None
+    segmenter: Literal["auto", "model", "rules"] = "auto"
+
+
+SendTask = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _ChosenSeries:
+    choice: Choice
+    previous: JobRecord | None
+
+
+def submit_study(
+    study_dir: Path,
+    origin: Origin,
+    destinations: Sequence[str] | None = None,
+    options: JobOptions | None = None,
+    settings: ServiceSettings | None = None,
+    store: JobStore | None = None,
+    send: SendTask | None = None,
+) -> list[str]:
+    """Create and queue one job per chosen series of the studies in ``study_dir``.
+
+    ``destinations`` default to the sending node when it is a known DICOM node. Raises an
+    InputRefused subclass (no DICOM image, no suitable series...) when nothing is queued.
+    """
+    settings = settings or get_settings()
+    store = store or job_store(settings.redis_url)
+    send = send or (lambda job_id: send_analyze(settings.redis_url, job_id))
+    if destinations is None:
+        destinations = default_destinations(origin, settings.dicom_nodes)
+    chosen = _choose(study_dir, store)
+    job_ids: list[str] = []
+    for item in chosen:
+        record = _create_job(item, origin, list(destinations), options, settings, store)
+        try:
+            send(record.id)
+        except Exception as exc:
+            store.transition(
+                record.id,
+                JobState.FAILED,
+                note="not queued",
+                error=f"the job could not be queued ({type(exc).__name__}: {exc})",
+            )
+            raise
+        job_ids.append(record.id)
+        log.info(
+            "job %s queued: series %s version %d, %d instances, destinations %s",
+            record.id,
+            record.series_instance_uid,
+            record.version,
+            record.instances,
+            ",".join(record.destinations) or "none",
+            extra={"job_id": record.id, "series_uid": record.series_instance_uid},
+        )
+    return job_ids
+
+
+def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
+    """The chosen series of each study, completed with earlier instances of the series."""
+    scan = scan_headers(collect_sources(study_dir))
+    if not scan.instances:
+        corrupt = "; ".join(f"{c.name}: {c.reason}" for c in scan.corrupt[:5])
+        raise InputRefused(
+            f"expected DICOM images in the study; found none ({len(scan.skipped)} file(s) "
+            f"skipped as not DICOM images, {len(scan.corrupt)} unreadable"
+            + (f": {corrupt}" if corrupt else "")
+            + ")"
+        )
+    grouping = group_series(scan.instances)
+    previous = {
+        g.series_instance_uid: p
+        for g in grouping.series
+        if (p := store.latest_for_series(g.series_instance_uid)) is not None
+    }
+    if previous:
+        # new copies first: grouping keeps the first copy of a repeated SOP instance
+        folders = [Path(p.input_dir) for p in previous.values() if Path(p.input_dir).is_dir()]
+        earlier = [i for f in folders for i in scan_headers(collect_sources(f)).instances]
+        grouping = group_series(scan.instances + earlier)
+    by_study: dict[str, list[SeriesGroup]] = {}
+    for group in grouping.series:
+        by_study.setdefault(group.study_instance_uid, []).append(group)
+    chosen: list[_ChosenSeries] = []
+    refusals: list[HabitusError] = []
+    rules = SeriesRules()
+    for study_uid, groups in by_study.items():
+        try:
+            choice = choose_series(groups, rules)
+        except HabitusError as exc:
+            log.warning("study %s: no series queued: %s", study_uid, exc)
+            refusals.append(exc)
+            continue
+        chosen.append(_ChosenSeries(choice, previous.get(choice.group.series_instance_uid)))
+    if not chosen:
+        if len(refusals) == 1:
+            raise refusals[0]
+        raise InputRefused(
+            f"no series can be analysed in any of the {len(refusals)} studies received:\n"
+            + "\n".join(str(r) for r in refusals)
+        )
+    return chosen
+
+
+def _create_job(
+    item: _ChosenSeries,
+    origin: Origin,
+    destinations: list[str],
+    options: JobOptions | None,
+    settings: ServiceSettings,
+    store: JobStore,
+) -> JobRecord:
+    group = item.choice.group
+    record = JobRecord(
+        input_dir="",
+        output_dir="",
+        origin=origin,
+        study_instance_uid=group.study_instance_uid,
+        series_instance_uid=group.series_instance_uid,
+        destinations=destinations,
+        deliveries={node: DeliveryRecord() for node in destinations},
+        options=(options or JobOptions()).model_dump(exclude_defaults=True),
+        warnings=list(item.choice.warnings),
+    )
+    folder = job_folder(settings.jobs_dir, record.id)
+    input_dir, output_dir = folder / "input", folder / "output"
+    _place_instances(group.instances, input_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = record.model_copy(
+        update={
+            "input_dir": str(input_dir),
+            "output_dir": str(output_dir),
+            "instances": len(group.instances),
+        }
+    )
+    if item.previous is not None:
+        record = record.model_copy(
+            update={"version": item.previous.version + 1, "supersedes": item.previous.id}
+        )
+    created = store.create(record)
+    if item.previous is not None:
+        _supersede(store, item.previous, created)
+    return created
+
+
+def _supersede(store: JobStore, previous: JobRecord, successor: JobRecord) -> None:
+    """Stop an unfinished previous version: its results would be replaced anyway."""
+    note = f"superseded by version {successor.version} (job {successor.id})"
+
+    def stop(record: JobRecord) -> JobRecord:
+        if record.state == JobState.QUEUED:
+            return record.with_state(JobState.CANCELLED, note, cancel_requested=True)
+        if record.state == JobState.RUNNING:
+            return record.model_copy(update={"cancel_requested": True})
+        return record
+
+    try:
+        store.update(previous.id, stop)
+    except HabitusError as exc:  # deleted meanwhile: nothing to stop
+        log.info("previous job %s not stopped: %s", previous.id, exc)
+
+
+def _place_instances(instances: list[Instance], input_dir: Path) -> None:
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for instance in instances:
+        uid = str(instance.header.get("SOPInstanceUID", "") or "") or instance.name
+        target = input_dir / f"{_UNSAFE.sub('_', uid)}.dcm"
+        _link_or_copy(instance.source, target)
+
+
+def _link_or_copy(source: FileSource, target: Path) -> None:
+    if target.exists():
+        target.unlink()
+    if source.member is not None:  # an entry of a zip inside the study folder
+        with source.open() as stream, target.open("wb") as out:
+            shutil.copyfileobj(stream, out)
+        return
+    try:
+        os.link(source.path, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source.path, target)
