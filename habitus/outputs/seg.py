@@ -1,0 +1,266 @@
+"""DICOM Segmentation (SEG) of the label map, and the way back from a SEG to a label map.
+
+The SEG is a BINARY segmentation, the type every common viewer (OHIF, 3D Slicer, PACS) reads.
+All seven classes are described as segments and the segment number is the label value, so a
+consumer can rely on "segment 3 is skeletal muscle" in every Habitus SEG; a class absent from
+the scan is a segment without frames. Frames exist only where a class has voxels in a slice
+(empty frames are omitted), and each frame lies on its source slice: same position, same
+orientation, with a reference to that slice's SOP instance.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from habitus import PIPELINE_VERSION, __version__
+from habitus.errors import OutputError
+from habitus.labels import NUM_LABELS, TISSUE_CLASSES, Tissue
+from habitus.outputs.codes import (
+    ALGORITHM_FAMILIES,
+    SEGMENT_CODINGS,
+    SEGMENT_DESCRIPTIONS,
+    display_color,
+)
+from habitus.segment.base import ModelInfo
+from habitus.uids import derived_uid
+from habitus.volume import CTVolume
+
+MANUFACTURER = "Habitus"
+SEG_SERIES_NUMBER = 9701
+SEG_INSTANCE_NUMBER = 1
+SEG_CONTENT_LABEL = "BODYCOMPOSITION"
+
+# Identifying attributes a source slice must carry; the fallback fills an empty one.
+_SERIES_LEVEL_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
+_FILE_META_FALLBACK = {
+    "SOPInstanceUID": "MediaStorageSOPInstanceUID",
+    "SOPClassUID": "MediaStorageSOPClassUID",
+}
+
+
+def derived_object_uid(kind: str, source_series_uid: str, model: ModelInfo) -> str:
+    """UID of a derived object or series: the same source, model and pipeline give the same UID,
+    so a retried analysis writes the same objects (DESIGN.md §3)."""
+    return derived_uid(kind, source_series_uid, model.model_id, model.version, PIPELINE_VERSION)
+
+
+def source_headers(volume: CTVolume) -> list[Dataset]:
+    """The source slice datasets in volume order, with their identifying UIDs filled in.
+
+    Some archives export slices whose Study, Series or SOP Instance UID is empty while the real
+    value is known elsewhere (the series record, the file meta header). Such a slice gets a copy
+    with the value filled; the caller's datasets are never modified.
+    """
+    source = volume.source
+    if source is None:
+        raise OutputError(
+            "DICOM-SEG and SR need the DICOM series the volume came from, "
+            "but this volume has no source series (NIfTI input)"
+        )
+    if len(source.headers) != volume.shape[0]:
+        raise OutputError(
+            f"expected one source slice per volume slice ({volume.shape[0]}), "
+            f"found {len(source.headers)} source datasets"
+        )
+    series_level = {
+        "StudyInstanceUID": source.study_instance_uid,
+        "SeriesInstanceUID": source.series_instance_uid,
+        "FrameOfReferenceUID": source.frame_of_reference_uid,
+    }
+    return [_with_identifiers(header, k, series_level) for k, header in enumerate(source.headers)]
+
+
+def _with_identifiers(header: Dataset, k: int, series_level: dict[str, str]) -> Dataset:
+    fills: dict[str, str] = {}
+    for keyword in _SERIES_LEVEL_UIDS:
+        if not header.get(keyword):
+            fills[keyword] = series_level[keyword]
+    file_meta = getattr(header, "file_meta", None)
+    for keyword, meta_keyword in _FILE_META_FALLBACK.items():
+        if not header.get(keyword) and file_meta is not None and file_meta.get(meta_keyword):
+            fills[keyword] = str(file_meta[meta_keyword].value)
+    required = (*_SERIES_LEVEL_UIDS, *_FILE_META_FALLBACK)
+    missing = [kw for kw in required if not (fills.get(kw) or header.get(kw))]
+    if missing:
+        raise OutputError(
+            f"source slice {k} has no {', '.join(missing)}: expected every slice to carry "
+            "its identifying UIDs (in the dataset or its file meta header)"
+        )
+    if not fills:
+        return header
+    filled = Dataset()
+    filled.update(header)
+    for keyword, value in fills.items():
+        filled.add_new(keyword, "UI", value)  # a new element: the original keeps its own
+    if file_meta is not None:
+        filled.file_meta = file_meta
+    return filled
+
+
+def check_label_map(labels: NDArray[np.integer], volume: CTVolume) -> NDArray[np.uint8]:
+    """The label map as uint8 after checking its shape and values against the volume."""
+    if labels.shape != volume.shape:
+        raise OutputError(
+            f"expected a label map of the volume's shape {volume.shape}, found {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise OutputError(f"expected an integer label map, found dtype {labels.dtype}")
+    top = int(labels.max()) if labels.size else 0
+    low = int(labels.min()) if labels.size else 0
+    if low < 0 or top >= NUM_LABELS:
+        raise OutputError(
+            f"expected label values 0 to {NUM_LABELS - 1}, found values from {low} to {top}"
+        )
+    return labels.astype(np.uint8, copy=False)
+
+
+def segment_descriptions(model: ModelInfo) -> list[hd.seg.SegmentDescription]:
+    """One description per class, segment number = label value, in label order."""
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=model.model_id,
+        family=ALGORITHM_FAMILIES[model.kind],
+        version=model.version,
+        source=MANUFACTURER,
+    )
+    descriptions = []
+    for tissue in TISSUE_CLASSES:
+        coding = SEGMENT_CODINGS[tissue]
+        description = hd.seg.SegmentDescription(
+            segment_number=int(tissue),
+            segment_label=tissue.display_name,
+            segmented_property_category=coding.category,
+            segmented_property_type=coding.property_type,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            anatomic_regions=[coding.anatomic_region] if coding.anatomic_region else None,
+            display_color=display_color(tissue),
+        )
+        description.SegmentDescription = SEGMENT_DESCRIPTIONS[tissue]
+        descriptions.append(description)
+    return descriptions
+
+
+def build_segmentation(
+    labels: NDArray[np.integer],
+    volume: CTVolume,
+    model: ModelInfo,
+    *,
+    content_creator: str | None = None,
+    created: datetime | None = None,
+    transfer_syntax_uid: str = ExplicitVRLittleEndian,
+) -> hd.seg.Segmentation:
+    """The DICOM-SEG of ``labels`` (values of habitus.labels.Tissue) on ``volume``'s source series.
+
+    ``created`` dates the object (content and instance creation); pass the analysis time to get
+    byte-identical objects from a repeated run. Raises OutputError for NIfTI input, for a label
+    map that does not fit the volume, and for a label map without any foreground voxel (a SEG
+    needs at least one segmented frame).
+    """
+    headers = source_headers(volume)
+    label_map = check_label_map(labels, volume)
+    rows, columns = int(headers[0].Rows), int(headers[0].Columns)
+    if label_map.shape[1:] != (rows, columns):
+        raise OutputError(
+            f"expected slices of the source's {rows} x {columns} pixels, "
+            f"found {label_map.shape[1]} x {label_map.shape[2]}"
+        )
+    if not label_map.any():
+        raise OutputError(
+            "the label map has no foreground voxel: there is nothing to store in a DICOM-SEG"
+        )
+    when = created or datetime.now()
+    source_series = volume.source.series_instance_uid if volume.source else ""
+    seg = hd.seg.Segmentation(
+        source_images=headers,
+        pixel_array=label_map,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segment_descriptions(model),
+        series_instance_uid=derived_object_uid("seg-series", source_series, model),
+        series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=derived_object_uid("seg-instance", source_series, model),
+        instance_number=SEG_INSTANCE_NUMBER,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=model.model_id,
+        software_versions=f"habitus {__version__}",
+        device_serial_number=_device_serial_number(model),
+        content_label=SEG_CONTENT_LABEL,
+        content_description=f"Body composition, {model.model_id} {model.version}"[:64],
+        content_creator_name=content_creator,
+        transfer_syntax_uid=transfer_syntax_uid,
+        omit_empty_frames=True,
+        series_description=f"Body composition SEG ({model.model_id})"[:64],
+        content_date=when.date(),
+        content_time=when.time(),
+        series_date=when.date(),
+        series_time=when.time(),
+        specific_character_set=character_set(headers[0]),
+    )
+    stamp_creation_time(seg, when)
+    return seg
+
+
+def character_set(header: Dataset) -> str | list[str] | None:
+    """The source's Specific Character Set for a derived object; None (the default repertoire)
+    where the source leaves it empty, as some scanners write an empty value."""
+    value = header.get("SpecificCharacterSet")
+    if not value:
+        return None
+    return str(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+def stamp_creation_time(dataset: Dataset, when: datetime) -> None:
+    """Replace the instance creation date and time (highdicom's "now") with ``when``."""
+    dataset.InstanceCreationDate = when.strftime("%Y%m%d")
+    dataset.InstanceCreationTime = when.strftime("%H%M%S.%f")
+
+
+def _device_serial_number(model: ModelInfo) -> str:
+    # A software device has no serial number; the model checksum identifies the exact weights.
+    return (model.sha256 or f"{model.model_id}-{model.version}")[:64]
+
+
+def read_label_map(seg: Dataset | Path | str, volume: CTVolume) -> NDArray[np.uint8]:
+    """The label map a Habitus SEG encodes, on ``volume``'s grid (slice k = source slice k)."""
+    segmentation = _as_segmentation(seg)
+    headers = source_headers(volume)
+    series_uid = headers[0].SeriesInstanceUID
+    referenced = {item.SeriesInstanceUID for item in segmentation.ReferencedSeriesSequence}
+    if series_uid not in referenced:
+        raise OutputError(
+            f"expected a SEG of series {series_uid}, found one of {', '.join(sorted(referenced))}"
+        )
+    numbers = [int(item.SegmentNumber) for item in segmentation.SegmentSequence]
+    if any(n < 1 or n >= NUM_LABELS for n in numbers):
+        raise OutputError(
+            f"expected segment numbers 1 to {NUM_LABELS - 1} (label values), found {numbers}"
+        )
+    pixels = segmentation.get_pixels_by_source_instance(
+        source_sop_instance_uids=[str(h.SOPInstanceUID) for h in headers],
+        combine_segments=True,
+        relabel=False,
+    )
+    return np.asarray(pixels, dtype=np.uint8)
+
+
+def _as_segmentation(seg: Dataset | Path | str) -> hd.seg.Segmentation:
+    if isinstance(seg, hd.seg.Segmentation):
+        return seg
+    if isinstance(seg, Dataset):
+        return hd.seg.Segmentation.from_dataset(seg, copy=True)
+    try:
+        return hd.seg.segread(str(seg))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise OutputError(f"expected a DICOM-SEG file at {seg}, could not read it: {exc}") from exc
+
+
+def present_segments(labels: NDArray[np.integer]) -> list[Tissue]:
+    """The classes with at least one voxel, in label order."""
+    counts = np.bincount(np.asarray(labels).ravel(), minlength=NUM_LABELS)
+    return [tissue for tissue in TISSUE_CLASSES if counts[tissue] > 0]
