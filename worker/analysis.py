@@ -1,0 +1,319 @@
+"""Running one job: the steps of the analyze task, each skipped when already done.
+
+A task may arrive twice (redelivered after a worker died, or by Redis after its visibility
+timeout). Running it again is safe: a job already finished is left alone (its deliveries are
+queued if they were not), a job held by another live worker is retried later, and an
+analysis that completed before a crash is not run again (its completion marker is read).
+The pipeline's UIDs are deterministic, so an analysis that is run again writes the same
+objects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import BaseModel, Field
+
+from habitus.errors import HabitusError
+from habitus.jobs import (
+    DeliveryRecord,
+    DeliveryState,
+    JobConflictError,
+    JobNotFoundError,
+    JobRecord,
+    JobState,
+    JobStore,
+    utc_now,
+)
+from habitus.pipeline import AnalysisOptions, analyze
+from habitus.segment.base import Segmenter
+from habitus.segment.loader import SegmenterChoice
+from worker.lease import JobLease
+from worker.progress import JobCancelledError, JobProgress
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("worker.analysis")
+
+COMPLETION_MARKER = ".habitus-complete.json"
+
+
+class LeaseHeldError(Exception):
+    """Another live worker is running this job; try again after ``retry_in_s``."""
+
+    def __init__(self, job_id: str, retry_in_s: float) -> None:
+        super().__init__(f"job {job_id} is running in another worker")
+        self.retry_in_s = retry_in_s
+
+
+class Completion(BaseModel):
+    """Written beside the outputs once the analysis has finished writing them."""
+
+    files: dict[str, str]
+    warnings: list[str] = Field(default_factory=list)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+
+
+SegmenterFor = Callable[[str, str], Segmenter]
+"""(segmenter kind, device) -> a loaded segmenter, reused across jobs by the caller."""
+
+SendDelivery = Callable[[str, str], None]
+"""(job id, node name) -> queue the delivery task."""
+
+
+@dataclass
+class JobRunner:
+    store: JobStore
+    settings: WorkerSettings
+    segmenter_for: SegmenterFor
+    send_delivery: SendDelivery
+
+    def run(self, job_id: str) -> JobState | None:
+        """Bring a job to a final state; None when the job no longer exists."""
+        context = {"job_id": job_id}
+        try:
+            record = self.store.get(job_id)
+        except JobNotFoundError:
+            log.info("job %s no longer exists; nothing to do", job_id, extra=context)
+            return None
+        context["series_uid"] = record.series_instance_uid or ""
+        if record.state == JobState.SUCCEEDED:
+            self.dispatch_deliveries(job_id)
+            return record.state
+        if record.state.is_terminal:
+            log.info("job %s is %s; skipped", job_id, record.state, extra=context)
+            return record.state
+        if record.cancel_requested:
+            return self._finish_cancelled(job_id, "cancelled before it started")
+
+        lease = JobLease(self.store.redis, job_id, self.settings.lease_s)
+        if not lease.acquire():
+            raise LeaseHeldError(job_id, max(lease.remaining_s(), 1.0))
+        try:
+            return self._run_leased(job_id, context)
+        except JobNotFoundError:
+            log.info("job %s was deleted while running", job_id, extra=context)
+            return None
+        finally:
+            lease.release()
+
+    def _run_leased(self, job_id: str, context: dict[str, str]) -> JobState:
+        try:
+            record = self.store.update(job_id, _start)
+        except JobConflictError:  # finished or cancelled between the first read and now
+            return self.store.get(job_id).state
+        if record.state != JobState.RUNNING:
+            return record.state
+        log.info(
+            "job %s attempt %d started",
+            job_id,
+            record.attempts,
+            extra={**context, "attempt": record.attempts},
+        )
+        output_dir = Path(record.output_dir)
+        completion = read_completion(output_dir)
+        if completion is not None:
+            log.info("job %s: outputs already complete; analysis skipped", job_id, extra=context)
+        else:
+            try:
+                completion = self._analyze(record)
+            except JobCancelledError:
+                return self._finish_cancelled(job_id, "cancelled while running")
+            except HabitusError as exc:
+                log.warning("job %s refused: %s", job_id, exc, extra=context)
+                return self._finish_failed(job_id, str(exc))
+            except SoftTimeLimitExceeded:
+                log.warning("job %s exceeded the time limit", job_id, extra=context)
+                return self._finish_failed(
+                    job_id,
+                    f"the analysis took longer than the limit of "
+                    f"{self.settings.task_soft_time_limit_s} s and was stopped",
+                )
+            except Exception as exc:  # unexpected: keep the traceback in the log only
+                reference = uuid.uuid4().hex[:12]
+                log.exception(
+                    "job %s failed unexpectedly (reference %s)", job_id, reference, extra=context
+                )
+                return self._finish_failed(
+                    job_id,
+                    f"internal error during the analysis ({type(exc).__name__}); the worker "
+                    f"logs hold the details under reference {reference}",
+                )
+        state = self._finish_succeeded(job_id, completion)
+        if state == JobState.SUCCEEDED:
+            for stage, seconds in completion.timings_s.items():
+                self.store.observe_stage_seconds(stage, seconds)
+            self.dispatch_deliveries(job_id)
+        return state
+
+    def _analyze(self, record: JobRecord) -> Completion:
+        output_dir = Path(record.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        options = analysis_options(record.options, self.settings)
+        segmenter = self.segmenter_for(options.segmenter, options.device)
+        progress = JobProgress(self.store, record.id, self.settings.progress_interval_s)
+        result = analyze(
+            Path(record.input_dir), output_dir, options, progress=progress, segmenter=segmenter
+        )
+        completion = Completion(
+            files={kind: str(path) for kind, path in result.files.items()},
+            warnings=list(result.report.warnings),
+            timings_s=dict(result.report.timings_s),
+        )
+        write_completion(output_dir, completion)
+        return completion
+
+    def _finish_succeeded(self, job_id: str, completion: Completion) -> JobState:
+        def finish(record: JobRecord) -> JobRecord:
+            if record.state != JobState.RUNNING:
+                return record
+            if record.cancel_requested:
+                return record.with_state(JobState.CANCELLED, "cancelled as it finished")
+            timings = {**completion.timings_s, **_wait_and_run(record)}
+            return record.with_state(
+                JobState.SUCCEEDED,
+                f"attempt {record.attempts}",
+                stage=None,
+                percent=100.0,
+                result_files=completion.files,
+                warnings=_merged(record.warnings, completion.warnings),
+                timings_s=timings,
+            )
+
+        record = self.store.update(job_id, finish)
+        log.info("job %s %s", job_id, record.state, extra={"job_id": job_id})
+        return record.state
+
+    def _finish_failed(self, job_id: str, reason: str) -> JobState:
+        def fail(record: JobRecord) -> JobRecord:
+            if record.state.is_terminal:
+                return record
+            return record.with_state(
+                JobState.FAILED, f"attempt {record.attempts}", error=reason,
+                timings_s={**record.timings_s, **_wait_and_run(record)},
+            )  # fmt: skip
+
+        return self.store.update(job_id, fail).state
+
+    def _finish_cancelled(self, job_id: str, note: str) -> JobState:
+        def cancel(record: JobRecord) -> JobRecord:
+            if record.state.is_terminal:
+                return record
+            return record.with_state(JobState.CANCELLED, note)
+
+        state = self.store.update(job_id, cancel).state
+        log.info("job %s %s", job_id, note, extra={"job_id": job_id})
+        return state
+
+    def dispatch_deliveries(self, job_id: str) -> list[str]:
+        """Queue one delivery per destination not yet dispatched; returns the nodes queued."""
+        queued: list[str] = []
+        for node in self.store.get(job_id).destinations:
+            if not self._claim_delivery(job_id, node):
+                continue
+            try:
+                self.send_delivery(job_id, node)
+            except Exception as exc:
+                log.exception("job %s: delivery to %s not queued", job_id, node)
+                self.store.update_delivery(
+                    job_id,
+                    node,
+                    lambda d, e=exc: d.model_copy(  # type: ignore[misc]
+                        update={
+                            "state": DeliveryState.FAILED,
+                            "last_error": f"could not be queued ({type(e).__name__}: {e})",
+                        }
+                    ),
+                )
+                continue
+            queued.append(node)
+        if queued:
+            log.info(
+                "job %s: deliveries queued to %s",
+                job_id,
+                ",".join(queued),
+                extra={"job_id": job_id},
+            )
+        return queued
+
+    def _claim_delivery(self, job_id: str, node: str) -> bool:
+        """Mark a destination dispatched; False when it already was (by this or a past run)."""
+        claimed: list[bool] = []
+
+        def claim(delivery: DeliveryRecord) -> DeliveryRecord:
+            claimed[:] = [delivery.dispatched_at is None]
+            if delivery.dispatched_at is not None:
+                return delivery
+            return delivery.model_copy(update={"dispatched_at": utc_now()})
+
+        self.store.update_delivery(job_id, node, claim)
+        return claimed == [True]
+
+
+def _start(record: JobRecord) -> JobRecord:
+    if record.state == JobState.QUEUED or record.state == JobState.RUNNING:
+        return record.with_state(
+            JobState.RUNNING,
+            f"attempt {record.attempts + 1}",
+            attempts=record.attempts + 1,
+            started_at=record.started_at or utc_now(),
+            stage=None,
+            percent=0.0,
+        )
+    return record
+
+
+def _wait_and_run(record: JobRecord) -> dict[str, float]:
+    """Seconds queued before the first start, and from the first start until now."""
+    timings: dict[str, float] = {}
+    if record.started_at is not None:
+        timings["queued"] = _seconds(record.created_at, record.started_at)
+        timings["total"] = _seconds(record.started_at, utc_now())
+    return timings
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds(), 3)
+
+
+def _merged(first: list[str], second: list[str]) -> list[str]:
+    return list(dict.fromkeys([*first, *second]))
+
+
+def analysis_options(options: dict[str, Any], settings: WorkerSettings) -> AnalysisOptions:
+    """A job's stored options, with the worker's segmenter when the job leaves it to "auto"."""
+    segmenter: SegmenterChoice = options.get("segmenter") or "auto"
+    return AnalysisOptions(
+        height_cm=options.get("height_cm"),
+        weight_kg=options.get("weight_kg"),
+        sex=options.get("sex"),
+        device=settings.device,
+        segmenter=settings.segmenter if segmenter == "auto" else segmenter,
+    )
+
+
+def read_completion(output_dir: Path) -> Completion | None:
+    marker = output_dir / COMPLETION_MARKER
+    try:
+        completion = Completion.model_validate_json(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not all(Path(p).is_file() for p in completion.files.values()):
+        return None
+    return completion
+
+
+def write_completion(output_dir: Path, completion: Completion) -> None:
+    """Written last and atomically, so its presence means every output is in place."""
+    marker = output_dir / COMPLETION_MARKER
+    partial = marker.with_suffix(".partial")
+    partial.write_text(json.dumps(completion.model_dump(), indent=1), encoding="utf-8")
+    os.replace(partial, marker)

@@ -1,0 +1,68 @@
+"""The Celery application of the workers: Redis broker, late acknowledgement, one task at a time.
+
+Start a worker with ``python -m worker`` (or ``celery -A worker.app worker``). Concurrency is
+the number of processes; give one per GPU (HABITUS_WORKER_CONCURRENCY, HABITUS_WORKER_GPUS).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
+from worker.logs import configure_logging
+from worker.settings import WorkerSettings, get_worker_settings
+
+TASK_MODULES = ("worker.tasks", "worker.delivery")
+
+
+def create_celery_app(settings: WorkerSettings) -> Celery:
+    app = Celery("habitus", broker=settings.redis_url)
+    app.conf.update(
+        include=[m for m in TASK_MODULES if importlib.util.find_spec(m) is not None],
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,  # results live in the job record, not in a result backend
+        # a task is acknowledged when it has finished, and given back if its process dies
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_queues=(Queue(ANALYZE_QUEUE), Queue(DELIVER_QUEUE)),
+        task_default_queue=ANALYZE_QUEUE,
+        task_routes={
+            ANALYZE_TASK: {"queue": ANALYZE_QUEUE},
+            DELIVER_TASK: {"queue": DELIVER_QUEUE},
+        },
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = create_celery_app(get_worker_settings())
+
+
+@signals.setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    configure_logging(get_worker_settings().log_level)
+
+
+@signals.worker_process_init.connect
+def _assign_gpu(**_: Any) -> None:
+    """Give each worker process its own GPU, in turn, before any model is loaded."""
+    gpus = get_worker_settings().worker_gpus
+    if not gpus:
+        return
+    from billiard.process import current_process
+
+    index = int(getattr(current_process(), "index", 0) or 0)
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
