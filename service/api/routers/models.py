@@ -1,15 +1,14 @@
-"""The segmenters a worker can run: the bundled (or configured) ONNX models and the rules."""
+"""The segmenters a worker can run: the configured (or bundled) ONNX models and the rules."""
 
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
 
-from habitus.config import get_settings as get_core_settings
 from habitus.errors import ModelError
+from habitus.segment.loader import configured_model_dir, model_manifests
 from habitus.segment.manifest import load_manifest
 from service.api.deps import require_client
 from service.api.problems import PROBLEM_RESPONSES
@@ -31,20 +30,9 @@ RULES_MODEL = ModelView(
 )
 
 
-def model_dirs() -> list[Path]:
-    """The bundled models folder, and HABITUS_MODEL_DIR when it is set."""
-    bundled = Path(str(files("habitus") / "models"))
-    configured = get_core_settings().model_dir
-    return [bundled] + ([configured] if configured and configured != bundled else [])
-
-
-def read_models(folders: list[Path]) -> list[ModelView]:
-    """Every manifest found, read without loading the model (no onnxruntime import)."""
-    found: list[ModelView] = []
-    for folder in folders:
-        for manifest_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            found.append(_model_view(manifest_path))
-    return found
+def read_models(folder: Path) -> list[ModelView]:
+    """Every model of the folder, read from its manifest (onnxruntime is not imported)."""
+    return [_model_view(path) for path in model_manifests(folder)]
 
 
 def _model_view(manifest_path: Path) -> ModelView:
@@ -72,4 +60,5 @@ def _model_view(manifest_path: Path) -> ModelView:
 
 @router.get("", summary="Available segmenters and models")
 def list_models() -> ModelList:
-    return ModelList(models=[*read_models(model_dirs()), RULES_MODEL])
+    """The models in HABITUS_MODEL_DIR (else the bundled ones), and the rule-based segmenter."""
+    return ModelList(models=[*read_models(configured_model_dir()), RULES_MODEL])
