@@ -1,0 +1,202 @@
+"""When a study has arrived: a quiet period without instances, then one submission.
+
+Association threads only record arrivals (``commit``); a single background thread notices
+studies that have gone quiet, hard-links their new series into a batch and submits it. The
+spool keeps enough on disk (``Spool.unoffered_series``, pending batches) for a restarted
+listener to finish what a stopped one left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from habitus.errors import HabitusError
+from habitus.jobs import Origin, OriginKind
+from service.listener.spool import Batch, SeriesKey, Spool
+
+log = logging.getLogger(__name__)
+
+SubmitStudy = Callable[[Path, Origin], list[str]]
+"""Queues jobs for the series of a study directory; returns the job ids."""
+
+CountInstances = Callable[[int], object]
+"""Adds to the shared counter of received instances."""
+
+
+@dataclass
+class _ArrivingStudy:
+    series: set[str] = field(default_factory=set)
+    last_arrival: float = 0.0
+    origin: Origin = field(default_factory=lambda: Origin(kind=OriginKind.DICOM))
+
+
+@dataclass
+class _RetryingBatch:
+    batch: Batch
+    not_before: float
+
+
+class CompletionTracker:
+    def __init__(
+        self,
+        spool: Spool,
+        submit: SubmitStudy,
+        quiet_period_s: float,
+        poll_interval_s: float = 0.5,
+        submit_retry_s: float = 15.0,
+        count_instances: CountInstances | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spool = spool
+        self.submit = submit
+        self.quiet_period_s = quiet_period_s
+        self.poll_interval_s = poll_interval_s
+        self.submit_retry_s = submit_retry_s
+        self.count_instances = count_instances
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._arriving: dict[str, _ArrivingStudy] = {}
+        self._retrying: list[_RetryingBatch] = []
+        self._uncounted = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # called from association threads
+    def commit(self, tmp: Path, key: SeriesKey, sop_instance_uid: str, origin: Origin) -> Path:
+        """Put a written instance in place and note its arrival, as one step.
+
+        Done under the lock that snapshots take, so a batch holds either this copy of the
+        instance, or the previous one and the series is offered again later.
+        """
+        with self._lock:
+            path = self.spool.commit(tmp, key, sop_instance_uid)
+            study = self._arriving.setdefault(key.study_instance_uid, _ArrivingStudy())
+            study.series.add(key.series_instance_uid)
+            study.last_arrival = self.clock()
+            study.origin = origin
+            self._uncounted += 1
+        return path
+
+    # the background thread
+    def start(self) -> None:
+        self.recover()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="habitus-listener-completion", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, flush: bool = False) -> None:
+        """Stop the thread; with ``flush``, submit whatever has arrived without waiting."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if flush:
+            self.run_once(force=True)
+        self._flush_count()
+
+    def recover(self) -> None:
+        """Pick up what a previous process left: unsubmitted batches and unoffered series."""
+        self.spool.clear_tmp()
+        now = self.clock()
+        for batch in self.spool.pending_batches():
+            self._retrying.append(_RetryingBatch(batch, now))
+        with self._lock:
+            for key in self.spool.unoffered_series():
+                study = self._arriving.setdefault(key.study_instance_uid, _ArrivingStudy())
+                study.series.add(key.series_instance_uid)
+                study.last_arrival = now  # give late instances a full quiet period
+        if self._retrying or self._arriving:
+            log.info(
+                "listener recovery: %d pending batches, %d studies with unoffered series",
+                len(self._retrying),
+                len(self._arriving),
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval_s):
+            try:
+                self.run_once()
+            except Exception:  # keep the thread alive; the next round tries again
+                log.exception("listener completion round failed")
+
+    def run_once(self, force: bool = False) -> list[Batch]:
+        """Batch and submit every quiet study (every study with ``force``); return the batches."""
+        self._flush_count()
+        now = self.clock()
+        batches: list[Batch] = []
+        with self._lock:
+            quiet = [
+                uid
+                for uid, study in self._arriving.items()
+                if force or now - study.last_arrival >= self.quiet_period_s
+            ]
+            for uid in quiet:
+                study = self._arriving.pop(uid)
+                batches.append(self.spool.snapshot(uid, sorted(study.series), study.origin))
+        due = [r for r in self._retrying if force or r.not_before <= now]
+        self._retrying = [r for r in self._retrying if r not in due]
+        for batch in [r.batch for r in due] + batches:
+            self._submit(batch)
+        return batches
+
+    def pending(self) -> int:
+        """Studies still arriving plus batches waiting for a retry."""
+        with self._lock:
+            return len(self._arriving) + len(self._retrying)
+
+    def _submit(self, batch: Batch) -> None:
+        record = batch.record
+        try:
+            job_ids = self.submit(batch.directory, record.origin)
+        except HabitusError as exc:
+            # the input itself is refused: retrying cannot help; keep the reason beside it
+            log.warning(
+                "study %s batch %s refused: %s", record.study_instance_uid, record.batch_id, exc
+            )
+            record = record.model_copy(update={"state": "refused", "error": str(exc)})
+        except Exception as exc:
+            log.warning(
+                "study %s batch %s not submitted (%s: %s); retrying in %.0f s",
+                record.study_instance_uid,
+                record.batch_id,
+                type(exc).__name__,
+                exc,
+                self.submit_retry_s,
+            )
+            self._retrying.append(_RetryingBatch(batch, self.clock() + self.submit_retry_s))
+            return
+        else:
+            log.info(
+                "study %s batch %s (%d instances, %d series) queued as jobs %s",
+                record.study_instance_uid,
+                record.batch_id,
+                record.instances,
+                len(record.series_instance_uids),
+                ",".join(job_ids),
+            )
+            record = record.model_copy(
+                update={"state": "submitted", "job_ids": job_ids, "submitted_at": datetime.now(UTC)}
+            )
+        self.spool.save_batch(Batch(batch.directory, record))
+
+    def _flush_count(self) -> None:
+        if self.count_instances is None:
+            return
+        with self._lock:
+            count, self._uncounted = self._uncounted, 0
+        if not count:
+            return
+        try:
+            self.count_instances(count)
+        except Exception as exc:  # Redis away: keep the count for the next round
+            with self._lock:
+                self._uncounted += count
+            log.warning("instance counter not updated (%s); will retry", exc)

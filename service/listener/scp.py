@@ -1,0 +1,358 @@
+"""The C-ECHO / C-STORE SCP: who may associate, what is accepted, and the C-STORE handler.
+
+The handler does the least that makes an instance safe: parse the header, check it, write
+the encoded bytes as received (no re-encoding, no pixel decoding) to the spool and answer.
+Everything slower happens in the completion thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import (
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+from pynetdicom import AE, evt
+from pynetdicom.events import Event
+from pynetdicom.presentation import AllStoragePresentationContexts, PresentationContext
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from habitus.errors import InputRefused
+from habitus.jobs import Origin, OriginKind
+from service.listener.completion import CompletionTracker
+from service.listener.config import ListenerSettings
+from service.listener.spool import SeriesKey, check_uid
+from service.listener.statuses import StoreStatus
+
+log = logging.getLogger(__name__)
+
+TRANSFER_SYNTAXES: tuple[str, ...] = (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
+)
+"""Accepted as sent and stored unchanged; the reader decodes them when a job runs."""
+
+MODALITY_OF_SOP_CLASS: dict[str, str] = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1": "CT",  # Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2": "CT",  # Legacy Converted Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.128": "PT",  # Positron Emission Tomography Image Storage
+    "1.2.840.10008.5.1.4.1.1.130": "PT",  # Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.128.1": "PT",  # Legacy Converted Enhanced PET Image Storage
+}
+"""Image SOP classes the listener can keep, by modality (``stored_modalities`` picks)."""
+
+
+class KnownNode(Protocol):
+    """A PACS node from the service's node list (HABITUS_DICOM_NODES)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ae_title(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+
+class InstanceRefusedError(Exception):
+    """Why one instance is not kept, with the status that says so to the sender."""
+
+    def __init__(self, status: StoreStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def presentation_contexts() -> list[PresentationContext]:
+    """Verification plus every storage SOP class, each with the accepted transfer syntaxes.
+
+    Every storage class is accepted at negotiation so that a study pushed whole (PET, dose
+    reports, secondary captures beside the CT) never fails the association; instances the
+    listener does not keep are refused one by one with a named status instead.
+    """
+    contexts = [PresentationContext()]
+    contexts[0].abstract_syntax = Verification
+    contexts[0].transfer_syntax = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    for template in AllStoragePresentationContexts:
+        cx = PresentationContext()
+        cx.abstract_syntax = template.abstract_syntax
+        cx.transfer_syntax = list(TRANSFER_SYNTAXES)
+        contexts.append(cx)
+    return contexts
+
+
+class AccessPolicy:
+    """Which calling AE titles (and, optionally, hosts) may associate."""
+
+    def __init__(self, settings: ListenerSettings, nodes: Sequence[KnownNode]) -> None:
+        self.any_ae = "*" in settings.allowed_ae_titles
+        self.ae_titles = {a.strip() for a in settings.allowed_ae_titles if a.strip() != "*"}
+        self.ae_titles |= {n.ae_title.strip() for n in nodes}
+        self.check_hosts = settings.check_node_hosts
+        self.node_addresses: dict[str, set[str]] = {}
+        for node in nodes:
+            self.node_addresses.setdefault(node.ae_title.strip(), set()).update(
+                _addresses(node.host)
+            )
+
+    def refusal(self, calling_ae_title: str, peer_host: str) -> str | None:
+        """Why this peer may not associate, or None if it may."""
+        ae = calling_ae_title.strip()
+        if not self.any_ae and ae not in self.ae_titles:
+            known = ", ".join(sorted(self.ae_titles)) or "none configured"
+            return f"calling AE title {ae!r} is not allowed (allowed: {known})"
+        if self.check_hosts and ae in self.node_addresses:
+            allowed = self.node_addresses[ae]
+            if peer_host not in allowed:
+                return (
+                    f"calling AE title {ae!r} must connect from "
+                    f"{', '.join(sorted(allowed))}; it connected from {peer_host}"
+                )
+        return None
+
+
+def _addresses(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        log.warning("cannot resolve the host %r of a known DICOM node", host)
+        return {host}
+
+
+def origin_of(event: Event) -> Origin:
+    requestor = event.assoc.requestor
+    return Origin(
+        kind=OriginKind.DICOM,
+        calling_ae_title=str(requestor.ae_title).strip(),
+        called_ae_title=str(event.assoc.acceptor.ae_title).strip(),
+        peer_host=str(requestor.address),
+    )
+
+
+def check_instance(
+    ds: Dataset, sop_class_uid: str, sop_instance_uid: str, stored_modalities: Iterable[str]
+) -> tuple[SeriesKey, str]:
+    """The series an instance belongs to; raises InstanceRefusedError when it is not kept."""
+    modality = MODALITY_OF_SOP_CLASS.get(sop_class_uid)
+    if modality is None or modality not in stored_modalities:
+        kept = ", ".join(sorted(stored_modalities))
+        raise InstanceRefusedError(
+            StoreStatus.REFUSED_SOP_CLASS_NOT_SUPPORTED,
+            f"SOP class {sop_class_uid} ({modality or 'not an image class kept here'}) "
+            f"is not stored; this listener keeps {kept} images",
+        )
+    check_encoding(ds)
+    found = {k: str(ds.get(k, "") or "") for k in ("SOPClassUID", "SOPInstanceUID")}
+    if found["SOPClassUID"] != sop_class_uid or found["SOPInstanceUID"] != sop_instance_uid:
+        raise InstanceRefusedError(
+            StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS,
+            f"the data set's SOP Class/Instance UIDs ({found['SOPClassUID']!r}, "
+            f"{found['SOPInstanceUID']!r}) differ from the request's "
+            f"({sop_class_uid!r}, {sop_instance_uid!r})",
+        )
+    if "PixelData" not in ds and "FloatPixelData" not in ds:
+        raise InstanceRefusedError(
+            StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS,
+            "an image instance must have Pixel Data; this one has none",
+        )
+    try:
+        key = SeriesKey(
+            check_uid(str(ds.get("StudyInstanceUID", "") or ""), "Study Instance UID"),
+            check_uid(str(ds.get("SeriesInstanceUID", "") or ""), "Series Instance UID"),
+        )
+        sop = check_uid(sop_instance_uid, "SOP Instance UID")
+    except InputRefused as exc:
+        raise InstanceRefusedError(
+            StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
+        ) from exc
+    return key, sop
+
+
+class UndecodableDatasetError(Exception):
+    """The received bytes do not form a data set (truncated, or not DICOM at all)."""
+
+
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def check_encoding(ds: Dataset) -> None:
+    """Raise UndecodableDatasetError if the data set is cut short or is not DICOM.
+
+    pydicom reads leniently: a value that runs past the end of the stream comes back short
+    and garbage comes back as one odd element. Comparing each element's encoded length with
+    the bytes actually read catches both; native pixel data must also hold every pixel.
+    """
+    for tag in list(ds.keys()):  # get_item: the raw element, before any conversion
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.length != UNDEFINED_LENGTH:
+            found = len(raw.value) if raw.value is not None else 0
+            if found != raw.length:
+                raise UndecodableDatasetError(
+                    f"element {raw.tag} declares {raw.length} bytes but the data set holds "
+                    f"{found}: it is truncated or not DICOM"
+                )
+    for element in ds:  # convert every value now: a bad one fails here, not in a job
+        _ = element.value
+    pixels = ds.get("PixelData")
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if (
+        pixels is not None
+        and transfer_syntax is not None
+        and not UID(transfer_syntax).is_encapsulated
+    ):
+        expected = (
+            int(ds.get("Rows", 0) or 0)
+            * int(ds.get("Columns", 0) or 0)
+            * int(ds.get("SamplesPerPixel", 1) or 1)
+            * int(ds.get("NumberOfFrames", 1) or 1)
+            * (int(ds.get("BitsAllocated", 16) or 16) // 8)
+        )
+        if len(pixels) < expected:
+            raise UndecodableDatasetError(
+                f"Pixel Data holds {len(pixels)} bytes; Rows, Columns, Samples per Pixel, "
+                f"Number of Frames and Bits Allocated call for {expected}"
+            )
+
+
+class StoreHandler:
+    """The EVT_C_STORE handler: check, write to the spool, answer."""
+
+    def __init__(self, tracker: CompletionTracker, stored_modalities: Iterable[str]) -> None:
+        self.tracker = tracker
+        self.stored_modalities = frozenset(stored_modalities)
+
+    def __call__(self, event: Event) -> int:
+        request: Any = event.request
+        sop_class = str(request.AffectedSOPClassUID)
+        sop_instance = str(request.AffectedSOPInstanceUID)
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+            key, sop = check_instance(ds, sop_class, sop_instance, self.stored_modalities)
+        except InstanceRefusedError as refusal:
+            log.warning(
+                "C-STORE from %s refused with 0x%04X (%s): SOP instance %s: %s",
+                calling,
+                refusal.status,
+                refusal.status.name,
+                sop_instance,
+                refusal.reason,
+            )
+            return int(refusal.status)
+        except Exception as exc:  # a data set pydicom cannot parse
+            log.warning(
+                "C-STORE from %s refused with 0x%04X (cannot understand): SOP instance %s: %s",
+                calling,
+                StoreStatus.ERROR_CANNOT_UNDERSTAND,
+                sop_instance,
+                exc,
+            )
+            return int(StoreStatus.ERROR_CANNOT_UNDERSTAND)
+        try:
+            tmp = self.tracker.spool.write_temp(_file_chunks(event, calling))
+        except OSError as exc:
+            log.error("C-STORE from %s: spool write failed: %s", calling, exc)
+            return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
+        try:
+            self.tracker.commit(tmp, key, sop, origin_of(event))
+        except OSError as exc:
+            self.tracker.spool.discard(tmp)
+            log.error("C-STORE from %s: spool rename failed: %s", calling, exc)
+            return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
+        return int(StoreStatus.SUCCESS)
+
+
+def _file_chunks(event: Event, calling_ae_title: str) -> list[bytes]:
+    """The DICOM file as received: preamble, file meta (naming the sender), data set bytes."""
+    meta = FileMetaDataset(event.file_meta)
+    meta.SourceApplicationEntityTitle = calling_ae_title
+    buffer = DicomBytesIO()
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    return [b"\x00" * 128, b"DICM", buffer.getvalue(), event.encoded_dataset(include_meta=False)]
+
+
+class RequestGate:
+    """The EVT_REQUESTED handler: reject associations from peers not on the allow-list."""
+
+    def __init__(self, policy: AccessPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, event: Event) -> None:
+        primitive: Any = event.assoc.requestor.primitive
+        calling = str(primitive.calling_ae_title).strip()
+        host = str(event.assoc.requestor.address)
+        reason = self.policy.refusal(calling, host)
+        if reason is not None:
+            log.warning("association from %s (%s) rejected: %s", calling, host, reason)
+            # rejected-permanent, DICOM UL service-user, calling AE title not recognised
+            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+            event.assoc.kill()  # waits until the reject has gone out, as pynetdicom's own
+
+
+def build_ae(settings: ListenerSettings) -> AE:
+    ae = AE(ae_title=settings.ae_title)
+    ae.supported_contexts = presentation_contexts()
+    ae.maximum_associations = settings.max_associations
+    ae.maximum_pdu_size = settings.max_pdu_bytes
+    ae.network_timeout = settings.network_timeout_s
+    ae.acse_timeout = settings.acse_timeout_s
+    ae.dimse_timeout = settings.dimse_timeout_s
+    ae.require_called_aet = settings.require_called_ae_title
+    return ae
+
+
+def server_ssl_context(settings: ListenerSettings) -> ssl.SSLContext | None:
+    if not settings.tls_enabled:
+        return None
+    assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    if settings.tls_ca_file is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(settings.tls_ca_file)
+    return context
+
+
+def event_handlers(
+    tracker: CompletionTracker, settings: ListenerSettings, nodes: Sequence[KnownNode]
+) -> list[Any]:
+    return [
+        (evt.EVT_REQUESTED, RequestGate(AccessPolicy(settings, nodes))),
+        (evt.EVT_C_STORE, StoreHandler(tracker, settings.stored_modalities)),
+    ]

@@ -1,0 +1,123 @@
+"""The listener process: the SCP server plus the completion thread, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pynetdicom.transport import ThreadedAssociationServer
+
+from service.listener.completion import CompletionTracker, CountInstances, SubmitStudy
+from service.listener.config import ListenerSettings
+from service.listener.scp import KnownNode, build_ae, event_handlers, server_ssl_context
+from service.listener.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """A running C-STORE SCP; ``start`` returns at once, ``stop`` ends associations cleanly."""
+
+    def __init__(
+        self,
+        settings: ListenerSettings,
+        submit: SubmitStudy,
+        nodes: Sequence[KnownNode] = (),
+        count_instances: CountInstances | None = None,
+        fsync: bool = True,
+    ) -> None:
+        if settings.spool_dir is None:
+            raise ValueError("the listener needs a spool directory; settings.spool_dir is unset")
+        self.settings = settings
+        self.spool = Spool(settings.spool_dir, fsync=fsync)
+        self.tracker = CompletionTracker(
+            self.spool,
+            submit,
+            quiet_period_s=settings.quiet_period_s,
+            poll_interval_s=settings.poll_interval_s,
+            submit_retry_s=settings.submit_retry_s,
+            count_instances=count_instances,
+        )
+        self.nodes = list(nodes)
+        self._server: ThreadedAssociationServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one chosen by the system when the settings said 0)."""
+        if self._server is None:
+            raise RuntimeError("the listener is not running")
+        return int(self._server.server_address[1])
+
+    def start(self) -> Listener:
+        self.tracker.start()
+        ae = build_ae(self.settings)
+        self._server = ae.start_server(
+            (self.settings.host, self.settings.port),
+            block=False,
+            ssl_context=server_ssl_context(self.settings),
+            evt_handlers=event_handlers(self.tracker, self.settings, self.nodes),
+        )
+        log.info(
+            "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s",
+            self.settings.ae_title,
+            self.settings.host,
+            self.port,
+            "on" if self.settings.tls_enabled else "off",
+            self.settings.spool_dir,
+            self.settings.quiet_period_s,
+        )
+        return self
+
+    def stop(self, flush: bool = False) -> None:
+        """Stop accepting, let open associations end, stop the completion thread."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        self.tracker.stop(flush=flush)
+
+    def __enter__(self) -> Listener:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def run_listener(
+    settings: ListenerSettings | None = None,
+    submit: SubmitStudy | None = None,
+    nodes: Sequence[KnownNode] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the listener until SIGTERM/SIGINT (or ``stop`` is set); used by ``habitus serve``.
+
+    Without arguments it reads its settings, the known nodes and Redis from the service's
+    settings and queues jobs with ``service.submission.submit_study``.
+    """
+    from service.listener.config import get_listener_settings
+    from service.listener.wiring import (
+        default_count_instances,
+        default_nodes,
+        default_submit,
+        resolved_settings,
+    )
+
+    settings = resolved_settings(settings or get_listener_settings())
+    listener = Listener(
+        settings,
+        submit or default_submit(),
+        nodes if nodes is not None else default_nodes(),
+        count_instances=default_count_instances(),
+    )
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    listener.start()
+    try:
+        stop.wait()
+    finally:
+        log.info("DICOM listener stopping")
+        listener.stop()

@@ -1,0 +1,262 @@
+"""The C-ECHO / C-STORE SCP against real SCUs (pynetdicom and dcmtk's storescu)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import (
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    PositronEmissionTomographyImageStorage,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
+from pynetdicom import AE, _config
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from habitus.jobs import DicomNode
+from service.listener.statuses import StoreStatus
+from tests.e2e.instances import ct_series, ct_slice, restore_uids, secondary_capture
+from tests.service.listener.conftest import StartListener
+
+STORESCU = Path("/usr/bin/storescu")
+
+
+def scu(ae_title: str = "TESTSCU") -> AE:
+    ae = AE(ae_title=ae_title)
+    ae.add_requested_context(Verification)
+    ae.add_requested_context(SecondaryCaptureImageStorage, ExplicitVRLittleEndian)
+    # one context per transfer syntax, so each instance travels in the one it is encoded in
+    for transfer_syntax in (
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
+        DeflatedExplicitVRLittleEndian,
+        JPEG2000Lossless,
+        RLELossless,
+    ):
+        ae.add_requested_context(CTImageStorage, transfer_syntax)
+    return ae
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def spooled(listener) -> set[str]:
+    return {p.stem for p in listener.spool.received_dir.rglob("*.dcm")}
+
+
+def test_echo_succeeds_for_an_allowed_ae(start_listener: StartListener) -> None:
+    listener, _ = start_listener()
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+
+def test_unknown_calling_ae_is_rejected(start_listener: StartListener) -> None:
+    listener, _ = start_listener()
+    assoc = scu("STRANGER").associate("127.0.0.1", listener.port, ae_title="HABITUS")
+    assert assoc.is_rejected
+    assert not assoc.is_established
+
+
+def test_known_node_ae_is_allowed_and_host_checked(start_listener: StartListener) -> None:
+    nodes = [
+        DicomNode(name="pacs", ae_title="PACS", host="127.0.0.1", port=4242),
+        DicomNode(name="far", ae_title="FARPACS", host="192.0.2.10", port=4242),
+    ]
+    listener, _ = start_listener(nodes=nodes, allowed_ae_titles=[], check_node_hosts=True)
+    near = scu("PACS").associate("127.0.0.1", listener.port)
+    assert near.is_established
+    near.release()
+    # the right AE title from the wrong host
+    assert scu("FARPACS").associate("127.0.0.1", listener.port).is_rejected
+
+
+def test_any_ae_when_allowed_with_a_star(start_listener: StartListener) -> None:
+    listener, _ = start_listener(allowed_ae_titles=["*"])
+    assoc = scu("ANYONE").associate("127.0.0.1", listener.port)
+    assert assoc.is_established
+    assoc.release()
+
+
+@pytest.mark.parametrize(
+    "transfer_syntax",
+    [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian],
+)
+def test_store_writes_the_instance_as_sent(
+    start_listener: StartListener, transfer_syntax: str
+) -> None:
+    listener, submissions = start_listener()
+    series = ct_series(3)
+    assoc = scu().associate("127.0.0.1", listener.port)
+    for ds in series:
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
+        assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
+    assoc.release()
+    key = (series[0].StudyInstanceUID, series[0].SeriesInstanceUID)
+    path = listener.spool.received_dir / key[0] / key[1] / f"{series[1].SOPInstanceUID}.dcm"
+    stored = pydicom.dcmread(path)
+    assert stored.file_meta.TransferSyntaxUID == transfer_syntax
+    assert stored.file_meta.SourceApplicationEntityTitle == "TESTSCU"
+    assert stored.SOPInstanceUID == series[1].SOPInstanceUID
+    assert stored.pixel_array.tolist() == series[1].pixel_array.tolist()
+    assert not list(listener.spool.tmp_dir.iterdir())
+
+    # the study goes quiet: one submission holding the whole series, with its origin
+    assert submissions.arrived.wait(10)
+    study_dir, origin = submissions.calls[0]
+    assert sorted(p.stem for p in study_dir.rglob("*.dcm")) == sorted(
+        ds.SOPInstanceUID for ds in series
+    )
+    assert origin.calling_ae_title == "TESTSCU"
+    assert origin.called_ae_title == "HABITUS"
+    assert origin.peer_host == "127.0.0.1"
+
+
+def test_corrupt_and_refused_instances_fail_while_the_association_goes_on(
+    start_listener: StartListener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener, _ = start_listener()
+    good = ct_series(2)
+    study = good[0].StudyInstanceUID
+
+    # a file whose data set is cut in the middle of an element, sent byte for byte
+    corrupt = ct_slice(study, good[0].SeriesInstanceUID, 5)
+    corrupt_path = tmp_path / "corrupt.dcm"
+    corrupt.save_as(corrupt_path, enforce_file_format=True)
+    raw = corrupt_path.read_bytes()
+    cut = raw.index(b"\x20\x00\x0d\x00")  # StudyInstanceUID tag
+    corrupt_path.write_bytes(raw[: cut + 4] + b"UI\xff\x7f" + b"1.2" * 3)
+
+    no_uids = ct_slice(study, good[0].SeriesInstanceUID, 6)
+    no_uids.SeriesInstanceUID = ""
+    no_pixels = ct_slice(study, good[0].SeriesInstanceUID, 7)
+    del no_pixels.PixelData
+    traversal = ct_slice(study, "../../etc", 8)
+
+    assoc = scu().associate("127.0.0.1", listener.port)
+    assert assoc.send_c_store(good[0]).Status == StoreStatus.SUCCESS
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
+    assert assoc.send_c_store(corrupt_path).Status == StoreStatus.ERROR_CANNOT_UNDERSTAND
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", False)
+    assert assoc.send_c_store(secondary_capture(study)).Status == (
+        StoreStatus.REFUSED_SOP_CLASS_NOT_SUPPORTED
+    )
+    for refused in (no_uids, no_pixels, traversal):
+        status = assoc.send_c_store(refused).Status
+        assert status == StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS
+    assert assoc.send_c_store(good[1]).Status == StoreStatus.SUCCESS
+    assert assoc.is_established
+    assoc.release()
+    assert spooled(listener) == {ds.SOPInstanceUID for ds in good}
+
+
+def test_pet_is_kept_only_when_configured(start_listener: StartListener) -> None:
+    pet_class = PositronEmissionTomographyImageStorage
+    pet = ct_slice(generate_uid(), generate_uid(), 0, sop_class_uid=pet_class, modality="PT")
+    for stored_modalities, expected in (
+        (["CT"], StoreStatus.REFUSED_SOP_CLASS_NOT_SUPPORTED),
+        (["CT", "PT"], StoreStatus.SUCCESS),
+    ):
+        listener, _ = start_listener(stored_modalities=stored_modalities)
+        ae = scu()
+        ae.add_requested_context(pet_class, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", listener.port)
+        assert assoc.send_c_store(pet).Status == expected
+        assoc.release()
+        listener.stop()
+
+
+def test_resent_instance_replaces_its_copy(start_listener: StartListener) -> None:
+    listener, _ = start_listener(quiet_period_s=60)
+    first = ct_series(1)[0]
+    again = ct_slice(
+        first.StudyInstanceUID, first.SeriesInstanceUID, 0, sop_uid=first.SOPInstanceUID
+    )
+    again.PixelData = b"\x01\x00" * (again.Rows * again.Columns)
+    assoc = scu().associate("127.0.0.1", listener.port)
+    assert assoc.send_c_store(first).Status == StoreStatus.SUCCESS
+    assert assoc.send_c_store(again).Status == StoreStatus.SUCCESS
+    assoc.release()
+    files = list(listener.spool.received_dir.rglob("*.dcm"))
+    assert len(files) == 1
+    assert pydicom.dcmread(files[0]).PixelData == again.PixelData
+
+
+@pytest.mark.integration
+def test_storescu_sends_the_real_jpeg2000_series(
+    start_listener: StartListener, shared_data: Path, tmp_path: Path
+) -> None:
+    if not STORESCU.exists():
+        pytest.skip("dcmtk's storescu is not installed")
+    listener, submissions = start_listener()
+    files = restore_uids(shared_data / "ts-petct-dicom" / "series", tmp_path / "in")
+    result = subprocess.run(
+        [
+            str(STORESCU),
+            "-xv",
+            "-aet",
+            "TESTSCU",
+            "-aec",
+            "HABITUS",
+            "127.0.0.1",
+            str(listener.port),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert spooled(listener) == {
+        pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files
+    }
+    stored = next(listener.spool.received_dir.rglob("*.dcm"))
+    assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == JPEG2000Lossless
+    assert submissions.arrived.wait(10)
+
+
+@pytest.mark.integration
+def test_instances_received_counter_is_incremented(tmp_path: Path) -> None:
+    import redis
+
+    from habitus.jobs import JobStore
+    from service.listener import Listener, ListenerSettings
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    store = JobStore(client, prefix="habitus-test-listener")
+    client.delete("habitus:metrics:instances_received")
+    settings = ListenerSettings(
+        host="127.0.0.1",
+        port=0,
+        spool_dir=tmp_path / "spool",
+        allowed_ae_titles=["TESTSCU"],
+        quiet_period_s=0.2,
+        poll_interval_s=0.05,
+    )
+    listener = Listener(
+        settings, lambda d, o: [], count_instances=store.increment_instances_received, fsync=False
+    ).start()
+    try:
+        assoc = scu().associate("127.0.0.1", listener.port)
+        for ds in ct_series(5):
+            assoc.send_c_store(ds)
+        assoc.release()
+        wait_for(lambda: store.instances_received() == 5)
+    finally:
+        listener.stop()
+        client.delete("habitus:metrics:instances_received")
