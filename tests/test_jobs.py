@@ -1,0 +1,132 @@
+"""The job contract over a real Redis: records, transitions, concurrency, indexes, metrics."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from habitus.jobs import (
+    DeliveryState,
+    DicomNode,
+    JobConflictError,
+    JobNotFoundError,
+    JobRecord,
+    JobState,
+    JobStore,
+    Origin,
+    OriginKind,
+    default_destinations,
+)
+from tests.service.support import redis_client_fixture, store_fixture  # noqa: F401
+
+
+def new_job(series_uid: str = "1.2.3", **fields: object) -> JobRecord:
+    return JobRecord(
+        input_dir="/spool/in",
+        output_dir="/spool/out",
+        origin=Origin(kind=OriginKind.REST),
+        series_instance_uid=series_uid,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_create_get_and_list_by_state(store: JobStore) -> None:
+    first = store.create(new_job("1.1"))
+    second = store.create(new_job("1.2"))
+    store.transition(second.id, JobState.RUNNING)
+    assert store.get(first.id).state == JobState.QUEUED
+    assert [j.id for j in store.list()] == [second.id, first.id]  # newest first
+    assert [j.id for j in store.list(JobState.RUNNING)] == [second.id]
+    assert store.count_by_state()[JobState.QUEUED] == 1
+    assert store.latest_for_series("1.2") is not None
+    assert store.get(first.id).history[0].state == JobState.QUEUED
+
+
+def test_creating_an_existing_id_is_a_conflict(store: JobStore) -> None:
+    job = store.create(new_job())
+    with pytest.raises(JobConflictError):
+        store.create(job)
+
+
+def test_unknown_job_is_not_found(store: JobStore) -> None:
+    with pytest.raises(JobNotFoundError, match="no job with id"):
+        store.get("nope")
+
+
+def test_transitions_follow_the_state_machine(store: JobStore) -> None:
+    job = store.create(new_job())
+    store.transition(job.id, JobState.RUNNING, expected={JobState.QUEUED})
+    done = store.transition(job.id, JobState.SUCCEEDED)
+    assert done.finished_at is not None
+    assert [e.state for e in done.history] == [
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+    ]
+    with pytest.raises(JobConflictError, match="cannot go from succeeded to running"):
+        store.transition(job.id, JobState.RUNNING)
+    with pytest.raises(JobConflictError, match="expected one of: queued"):
+        store.transition(job.id, JobState.CANCELLED, expected={JobState.QUEUED})
+    assert store.count_by_state()[JobState.SUCCEEDED] == 1
+    assert store.count_by_state()[JobState.RUNNING] == 0
+
+
+def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
+    job = store.create(new_job())
+    threads = 4
+    per_thread = 25
+
+    def add_warnings(name: str) -> None:
+        for n in range(per_thread):
+            store.update(
+                job.id,
+                lambda r, w=f"{name}-{n}": r.model_copy(update={"warnings": [*r.warnings, w]}),
+            )
+
+    workers = [threading.Thread(target=add_warnings, args=(f"t{i}",)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(store.get(job.id).warnings) == threads * per_thread
+
+
+def test_delivery_updates_are_per_node(store: JobStore) -> None:
+    job = store.create(new_job(destinations=["a", "b"]))
+    store.update_delivery(
+        job.id, "a", lambda d: d.model_copy(update={"state": DeliveryState.DONE, "attempts": 1})
+    )
+    record = store.get(job.id)
+    assert record.deliveries["a"].state == DeliveryState.DONE
+    assert record.deliveries["a"].updated_at is not None
+    assert "b" not in record.deliveries
+
+
+def test_delete_keeps_a_newer_version_as_latest_of_its_series(store: JobStore) -> None:
+    old = store.create(new_job("9.9"))
+    newer = store.create(new_job("9.9", version=2, supersedes=old.id))
+    store.delete(old.id)
+    latest = store.latest_for_series("9.9")
+    assert latest is not None and latest.id == newer.id
+    store.delete(newer.id)
+    assert store.latest_for_series("9.9") is None
+    assert store.list() == []
+
+
+def test_stage_histogram_is_cumulative(store: JobStore) -> None:
+    store.observe_stage_seconds("segment", 3.0)
+    store.observe_stage_seconds("segment", 40.0)
+    histogram = store.stage_seconds()["segment"]
+    counts = dict(histogram.buckets)
+    assert counts[2.5] == 0 and counts[5] == 1 and counts[60] == 2
+    assert histogram.count == 2 and histogram.sum == pytest.approx(43.0)
+
+
+def test_default_destination_is_the_sending_node_when_known() -> None:
+    nodes = [DicomNode(name="main", ae_title="PACS1", host="h", port=104)]
+    dicom = Origin(kind=OriginKind.DICOM, calling_ae_title="PACS1 ")
+    assert default_destinations(dicom, nodes) == ["main"]
+    stranger = Origin(kind=OriginKind.DICOM, calling_ae_title="MODALITY")
+    assert default_destinations(stranger, nodes) == []
+    assert default_destinations(Origin(kind=OriginKind.REST), nodes) == []
