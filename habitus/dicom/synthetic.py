@@ -1,0 +1,593 @@
+"""Synthetic CT for tests, benchmarks and the demo: a simple torso and DICOM writers.
+
+The torso is built from ellipses in millimetres, so the same anatomy appears at any grid
+size and slice spacing: skin, subcutaneous fat, a muscle wall, visceral fat, organs, a spine
+with its canal and cord, paraspinal and psoas muscles, lungs and ribs in the upper part, and a
+table behind the patient. Labels follow :class:`habitus.labels.Tissue`.
+
+    python -m habitus.dicom.synthetic OUT_DIR [--slices N] [--rows R] [--study ct|petct]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
+
+from habitus.labels import Tissue
+from habitus.uids import derived_uid
+from habitus.volume import Geometry
+
+AXIAL_DIRECTION: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.0, 1.0),
+    (0.0, 1.0, 0.0),
+    (1.0, 0.0, 0.0),
+)  # k -> +z (towards the head), j -> +y (posterior), i -> +x (patient left)
+CORONAL_DIRECTION: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.0, 1.0),
+    (1.0, 0.0, 0.0),
+    (0.0, -1.0, 0.0),
+)  # k -> +y, j -> -z (rows run head to feet), i -> +x
+
+# Mean HU of each structure; noise is added on top.
+HU_AIR = -1000
+HU_FAT = -100
+HU_MUSCLE = 50
+HU_SKIN = 30
+HU_LIVER = 58
+HU_KIDNEY = 45
+HU_BOWEL = 38
+HU_AORTA = 48
+HU_LUNG = -850
+HU_CANCELLOUS = 400
+HU_CORTICAL = 1000
+HU_RIB = 700
+HU_CSF = 10
+HU_CORD = 35
+HU_TABLE = 150
+NOISE_HU = 8.0
+
+_UNCOMPRESSED = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+
+# --- the phantom -------------------------------------------------------------------------
+
+
+def synthetic_torso(
+    shape: tuple[int, int, int] = (64, 128, 128),
+    spacing: tuple[float, float, float] = (2.5, 3.0, 3.0),
+    seed: int = 0,
+) -> tuple[NDArray[np.int16], NDArray[np.uint8]]:
+    """A torso of ellipses: (HU, labels), both (k, j, i); slice 0 is the caudal end."""
+    nk, nj, ni = shape
+    _, dy, dx = spacing
+    rng = np.random.default_rng(seed)
+    x = np.asarray((np.arange(ni) - (ni - 1) / 2.0) * dx, dtype=np.float64)  # mm, +x: left
+    y = np.asarray((np.arange(nj) - (nj - 1) / 2.0) * dy, dtype=np.float64)  # mm, +y: back
+    hu = np.full(shape, HU_AIR, dtype=np.float32)
+    labels = np.zeros(shape, dtype=np.uint8)
+    for k in range(nk):
+        t = k / max(nk - 1, 1)  # 0 at the caudal end, 1 at the cranial end
+        _paint_slice(_Canvas(hu[k], labels[k], x, y), t, ni * dx, nj * dy)
+    hu += rng.normal(0.0, NOISE_HU, size=shape).astype(np.float32)
+    return np.clip(np.rint(hu), -1024, 3071).astype(np.int16), labels
+
+
+@dataclass
+class _Canvas:
+    """One slice being painted; shapes are drawn only inside their bounding box."""
+
+    hu: NDArray[np.float32]
+    labels: NDArray[np.uint8]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+
+    def ellipse(
+        self, cx: float, cy: float, ax: float, ay: float, value: float, tissue: Tissue
+    ) -> None:
+        if ax <= 0 or ay <= 0:
+            return
+        cols = np.flatnonzero(np.abs(self.x - cx) <= ax)
+        rows = np.flatnonzero(np.abs(self.y - cy) <= ay)
+        if not cols.size or not rows.size:
+            return
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        u = ((self.x[box[1]] - cx) / ax) ** 2
+        v = ((self.y[box[0]] - cy) / ay) ** 2
+        mask = v[:, np.newaxis] + u[np.newaxis, :] <= 1.0
+        self.hu[box][mask] = value
+        self.labels[box][mask] = int(tissue)
+
+    def table(self, top: float, half_width: float) -> None:
+        """A cradle-shaped plate behind the patient, 6 mm thick; background, not patient."""
+        depth = self.y[:, np.newaxis] - (top - 0.0008 * self.x[np.newaxis, :] ** 2)
+        mask = (depth >= 0) & (depth <= 6.0) & (np.abs(self.x)[np.newaxis, :] < half_width)
+        self.hu[mask] = HU_TABLE
+        self.labels[mask] = int(Tissue.BACKGROUND)
+
+
+def _paint_slice(canvas: _Canvas, t: float, fov_x: float, fov_y: float) -> None:
+    thorax = t > 0.7  # lungs and ribs in the upper part; abdomen below
+    scale = min(1.0, 0.9 * fov_x / 340.0, 0.8 * fov_y / 250.0)  # shrink to fit small grids
+    ax = (165.0 + 10.0 * math.sin(math.pi * t)) * scale
+    ay = (115.0 + 5.0 * math.sin(math.pi * t)) * scale
+    cy = -0.04 * fov_y
+    skin, fat, wall = 2.5 * scale, 20.0 * scale, 14.0 * scale
+    paint = canvas.ellipse
+
+    canvas.table(cy + ay + 8.0 * scale, 0.45 * fov_x)
+    paint(0, cy, ax, ay, HU_SKIN, Tissue.SKIN)
+    paint(0, cy, ax - skin, ay - skin, HU_FAT, Tissue.SF)
+    inner_x, inner_y = ax - skin - fat, ay - skin - fat
+    paint(0, cy, inner_x, inner_y, HU_MUSCLE, Tissue.MUSCLE)
+    cav_x, cav_y = inner_x - wall, inner_y - wall
+    cavity_fat = Tissue.SF if thorax else Tissue.AVF  # intrathoracic fat counts as SF
+    paint(0, cy, cav_x, cav_y, HU_FAT, cavity_fat)
+
+    # Spine at the back of the cavity: vertebral body, canal with cord, posterior arch.
+    body_r = 17.0 * scale
+    vy = cy + cav_y - 1.6 * body_r
+    canal_y = vy + body_r + 9.0 * scale
+    if thorax:
+        for side in (-1.0, 1.0):
+            lung_x = side * 0.5 * cav_x
+            paint(lung_x, cy - 0.05 * cav_y, 0.42 * cav_x, 0.8 * cav_y, HU_LUNG, Tissue.BACKGROUND)
+        paint(-0.1 * cav_x, cy - 0.35 * cav_y, 0.12 * cav_x, 0.1 * cav_y, HU_AORTA, Tissue.IO)
+    else:
+        if t > 0.4:  # liver on the patient's right (-x)
+            paint(-0.45 * cav_x, cy - 0.1 * cav_y, 0.5 * cav_x, 0.6 * cav_y, HU_LIVER, Tissue.IO)
+        if 0.25 < t < 0.6:
+            for side in (-1.0, 1.0):
+                kidney_x = side * 0.38 * cav_x
+                paint(kidney_x, vy - 0.05 * cav_y, 0.13 * cav_x, 0.2 * cav_y, HU_KIDNEY, Tissue.IO)
+        for bx, by in ((0.15, -0.45), (0.45, -0.1), (-0.05, -0.15), (0.25, 0.25)):
+            if t < 0.5 or bx > 0:  # bowel loops, fewer beside the liver
+                paint(bx * cav_x, cy + by * cav_y, 0.14 * cav_x, 0.13 * cav_y, HU_BOWEL, Tissue.IO)
+        if t < 0.45:
+            for side in (-1.0, 1.0):  # psoas beside the vertebral body
+                paint(side * 1.9 * body_r, vy, 0.9 * body_r, 1.1 * body_r, HU_MUSCLE, Tissue.MUSCLE)
+    # Aorta, left-anterior of the spine.
+    paint(1.3 * body_r, vy - 1.3 * body_r, 0.55 * body_r, 0.55 * body_r, HU_AORTA, Tissue.IO)
+    for side in (-1.0, 1.0):  # paraspinal muscles behind the transverse processes
+        paraspinal_x = side * 1.7 * body_r
+        paint(paraspinal_x, canal_y + 0.6 * body_r, 1.2 * body_r, body_r, HU_MUSCLE, Tissue.MUSCLE)
+    paint(0, vy, body_r, body_r, HU_CORTICAL, Tissue.BONE)
+    marrow_r = body_r - 2.0 * scale
+    paint(0, vy, marrow_r, marrow_r, HU_CANCELLOUS, Tissue.BONE)
+    arch_r, canal_r = 11.0 * scale, 7.0 * scale
+    paint(0, canal_y, arch_r, arch_r, HU_CORTICAL, Tissue.BONE)
+    paint(0, canal_y, canal_r, canal_r, HU_CSF, Tissue.CNS)
+    paint(0, canal_y, 0.55 * canal_r, 0.55 * canal_r, HU_CORD, Tissue.CNS)
+    if t > 0.55:  # ribs in the muscle wall, open at the front
+        rib_r = 5.0 * scale
+        for angle in np.linspace(0.25 * math.pi, 1.75 * math.pi, 10):
+            rx = (inner_x - wall / 2) * math.sin(angle)
+            ry = cy - (inner_y - wall / 2) * math.cos(angle)
+            paint(rx, ry, rib_r, rib_r, HU_RIB, Tissue.BONE)
+
+
+def axial_geometry(
+    shape: tuple[int, int, int],
+    spacing: tuple[float, float, float],
+    z_start: float = -400.0,
+) -> Geometry:
+    """Head-first-supine axial geometry centred on the table axis, slices ascending in z."""
+    _, nj, ni = shape
+    origin = (-(ni - 1) / 2.0 * spacing[2], -(nj - 1) / 2.0 * spacing[1], z_start)
+    return Geometry(spacing=spacing, origin=origin, direction=AXIAL_DIRECTION)
+
+
+# --- the DICOM writer --------------------------------------------------------------------
+
+
+def write_series(
+    out_dir: Path,
+    hu: NDArray[np.int16],
+    geometry: Geometry,
+    *,
+    modality: str = "CT",
+    series_description: str = "Synthetic CT",
+    series_number: int = 1,
+    image_type: Sequence[str] = ("ORIGINAL", "PRIMARY", "AXIAL"),
+    slice_thickness: float | None = None,
+    kernel: str = "B30f",
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    frame_of_reference_uid: str | None = None,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    patient_size_m: float | None = 1.75,
+    patient_weight_kg: float | None = 75.0,
+    patient_sex: str = "M",
+    patient_id: str = "HABITUS-PHANTOM",
+    patient_name: str = "Phantom^Habitus",
+    rescale_intercept: int = -1024,
+) -> list[Path]:
+    """Write ``hu`` (k, j, i) as one CT (or PT) image per slice; returns the files in k order.
+
+    CT values are HU stored as ``hu - rescale_intercept`` (unsigned when that fits, signed
+    otherwise). For ``modality="PT"`` the values are activity concentration (Bq/ml) written as
+    PET Image Storage with intercept 0. ``transfer_syntax`` may be any syntax pydicom can
+    encode: Explicit/Implicit VR Little Endian, RLE Lossless, JPEG 2000 Lossless, JPEG-LS
+    Lossless.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    study_uid = study_uid or generate_uid()
+    series_uid = series_uid or derived_uid(
+        "habitus-synthetic-series", study_uid, str(series_number), series_description
+    )
+    frame_of_reference_uid = frame_of_reference_uid or derived_uid(
+        "habitus-synthetic-for", study_uid
+    )
+    is_pet = modality.upper() == "PT"
+    intercept = 0 if is_pet else rescale_intercept
+    stored = hu.astype(np.int32) - intercept
+    signed = int(stored.min(initial=0)) < 0
+    dtype = np.int16 if signed else np.uint16
+    limits = np.iinfo(dtype)
+    if stored.size and (int(stored.min()) < limits.min or int(stored.max()) > limits.max):
+        raise ValueError(
+            f"values {int(hu.min())}..{int(hu.max())} do not fit 16 bits with intercept {intercept}"
+        )
+    pixels = stored.astype(dtype)
+    matrix = geometry.matrix
+    row_dir, col_dir = matrix[:, 2], matrix[:, 1]
+    thickness = slice_thickness if slice_thickness is not None else geometry.spacing[0]
+    common = _common_attributes(
+        modality=modality,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        frame_of_reference_uid=frame_of_reference_uid,
+        series_number=series_number,
+        series_description=series_description,
+        image_type=image_type,
+        patient=(patient_name, patient_id, patient_sex, patient_size_m, patient_weight_kg),
+    )
+    prefix = "PT" if is_pet else "CT"
+    paths: list[Path] = []
+    for k in range(pixels.shape[0]):
+        ds = Dataset()
+        ds.update(common)
+        ds.SOPInstanceUID = derived_uid("habitus-synthetic-instance", series_uid, str(k))
+        ds.InstanceNumber = k + 1
+        position = geometry.slice_position(k)
+        ds.ImagePositionPatient = [_ds(v) for v in position]
+        ds.ImageOrientationPatient = [_ds(v) for v in (*row_dir, *col_dir)]
+        ds.PixelSpacing = [_ds(geometry.spacing[1]), _ds(geometry.spacing[2])]
+        ds.SliceThickness = _ds(thickness)
+        ds.SliceLocation = _ds(float(position[2]))
+        ds.Rows, ds.Columns = int(pixels.shape[1]), int(pixels.shape[2])
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1 if signed else 0
+        ds.RescaleIntercept = intercept
+        ds.RescaleSlope = 1
+        if is_pet:
+            _add_pet_attributes(ds, k, pixels.shape[0])
+        else:
+            ds.RescaleType = "HU"
+            ds.KVP = 120
+            ds.ConvolutionKernel = kernel
+            ds.WindowCenter, ds.WindowWidth = 40, 400
+        path = out_dir / f"{prefix}{series_number:03d}_{k + 1:04d}.dcm"
+        _save(ds, pixels[k], path, transfer_syntax, is_pet)
+        paths.append(path)
+    return paths
+
+
+def _ds(value: float) -> str:
+    """A decimal string of at most 16 characters, as DS requires."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("-0", "") else "0"
+
+
+def _common_attributes(
+    *,
+    modality: str,
+    study_uid: str,
+    series_uid: str,
+    frame_of_reference_uid: str,
+    series_number: int,
+    series_description: str,
+    image_type: Sequence[str],
+    patient: tuple[str, str, str, float | None, float | None],
+) -> Dataset:
+    name, patient_id, sex, size_m, weight_kg = patient
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = list(image_type)
+    ds.SOPClassUID = (
+        PositronEmissionTomographyImageStorage if modality.upper() == "PT" else CTImageStorage
+    )
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20240101"
+    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "120000"
+    ds.AccessionNumber = ""
+    ds.Modality = modality
+    ds.Manufacturer = "Habitus"
+    ds.ManufacturerModelName = "Synthetic phantom"
+    ds.ReferringPhysicianName = ""
+    ds.SeriesDescription = series_description
+    ds.PatientName = name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = sex
+    if size_m is not None:
+        ds.PatientSize = _ds(size_m)
+    if weight_kg is not None:
+        ds.PatientWeight = _ds(weight_kg)
+    ds.BodyPartExamined = "ABDOMEN"
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = "1"
+    ds.SeriesNumber = series_number
+    ds.AcquisitionNumber = 1
+    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    return ds
+
+
+def _add_pet_attributes(ds: Dataset, k: int, slices: int) -> None:
+    """The PET Series, Isotope and Image attributes a PET Image Storage instance requires."""
+    ds.Units = "BQML"
+    ds.CountsSource = "EMISSION"
+    ds.SeriesType = ["WHOLE BODY", "IMAGE"]
+    ds.CorrectedImage = ["ATTN", "DECY"]
+    ds.DecayCorrection = "START"
+    ds.DecayFactor = 1
+    ds.CollimatorType = "NONE"
+    ds.NumberOfSlices = slices
+    ds.ImageIndex = k + 1
+    ds.FrameReferenceTime = 0
+    ds.ActualFrameDuration = 120000
+    del ds.PatientPosition  # PET states it with PatientOrientationCodeSequence instead
+    ds.RadiopharmaceuticalInformationSequence = []
+    ds.PatientOrientationCodeSequence = []
+    ds.PatientGantryRelationshipCodeSequence = []
+
+
+def _save(ds: Dataset, frame: NDArray[np.generic], path: Path, syntax: str, is_pet: bool) -> None:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    if UID(syntax) in _UNCOMPRESSED:
+        meta.TransferSyntaxUID = UID(syntax)
+        ds.PixelData = np.ascontiguousarray(frame).tobytes()
+    else:
+        ds.compress(syntax, np.ascontiguousarray(frame), generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+
+
+# --- studies -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyntheticStudy:
+    """What a synthetic study holds: UIDs by series description, and the expected choice."""
+
+    study_instance_uid: str
+    expected_series_uid: str  # the series a correct chooser analyses
+    series: dict[str, str] = field(default_factory=dict)  # description -> SeriesInstanceUID
+    files: list[Path] = field(default_factory=list)
+
+
+def write_petct_study(
+    out_dir: Path,
+    *,
+    slices: int = 40,
+    rows: int = 96,
+    pixel_spacing: float = 4.0,
+    slice_spacing: float = 2.0,
+    seed: int = 0,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    study_uid: str | None = None,
+) -> SyntheticStudy:
+    """A PET-CT-like study: the CT to analyse plus distractors a chooser must refuse.
+
+    Series: 2 'CT Body <spacing> B30f' (expected), 3 'CT Lung <spacing> B70f' (same grid, lung
+    kernel),
+    4 'CT Body 5.0 B30f' (thick reconstruction), 5 'CT MIP' (DERIVED axial slabs),
+    1 'Topogram' (one coronal LOCALIZER image) and 6 'PET AC' (PT, 4 mm voxels, Bq/ml).
+    """
+    study_uid = study_uid or derived_uid("habitus-synthetic-study", str(seed), str(slices))
+    frame_of_reference = derived_uid("habitus-synthetic-for", study_uid)
+    shape = (slices, rows, rows)
+    spacing = (slice_spacing, pixel_spacing, pixel_spacing)
+    hu, labels = synthetic_torso(shape, spacing, seed)
+    geometry = axial_geometry(shape, spacing)
+    extent = (slices - 1) * slice_spacing
+    series: dict[str, str] = {}
+    files: list[Path] = []
+    thin = f"{slice_spacing:g}"
+
+    def add(
+        description: str,
+        number: int,
+        data: NDArray[np.int16],
+        geo: Geometry,
+        *,
+        kernel: str = "B30f",
+        image_type: Sequence[str] = ("ORIGINAL", "PRIMARY", "AXIAL"),
+        modality: str = "CT",
+    ) -> None:
+        uid = derived_uid("habitus-synthetic-series", study_uid, str(number))
+        files.extend(
+            write_series(
+                out_dir / f"s{number:02d}",
+                data,
+                geo,
+                modality=modality,
+                series_description=description,
+                series_number=number,
+                image_type=image_type,
+                kernel=kernel,
+                study_uid=study_uid,
+                series_uid=uid,
+                frame_of_reference_uid=frame_of_reference,
+                transfer_syntax=transfer_syntax,
+            )
+        )
+        series[description] = uid
+
+    add(f"CT Body {thin} B30f", 2, hu, geometry, kernel="B30f")
+    lung_hu, _ = synthetic_torso(shape, spacing, seed + 1)  # a sharper kernel: more noise
+    add(f"CT Lung {thin} B70f", 3, lung_hu, geometry, kernel="B70f")
+    thick_slices = int(extent // 5.0) + 1
+    thick_shape = (thick_slices, rows, rows)
+    thick_hu, _ = synthetic_torso(thick_shape, (5.0, pixel_spacing, pixel_spacing), seed)
+    add(
+        "CT Body 5.0 B30f",
+        4,
+        thick_hu,
+        axial_geometry(thick_shape, (5.0, pixel_spacing, pixel_spacing)),
+        kernel="B30f",
+    )
+    mip = np.maximum.reduce([np.roll(hu, shift, axis=0) for shift in (-1, 0, 1)])
+    add("CT MIP", 5, mip, geometry, image_type=("DERIVED", "SECONDARY", "AXIAL", "MIP"))
+    add(
+        "Topogram",
+        1,
+        _topogram(hu, geometry),
+        _topogram_geometry(geometry, shape),
+        image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+        kernel="T20f",
+    )
+    pet, pet_geometry = _pet_volume(labels, geometry, seed)
+    add("PET AC", 6, pet, pet_geometry, modality="PT", kernel="")
+    return SyntheticStudy(study_uid, series[f"CT Body {thin} B30f"], series, files)
+
+
+def _topogram(hu: NDArray[np.int16], geometry: Geometry) -> NDArray[np.int16]:
+    """A coronal projection (one image): mean attenuation through the body, head at the top."""
+    projection = hu.astype(np.float32).mean(axis=1)  # (k, i)
+    image = projection[::-1, :]  # rows run head to feet
+    return np.clip(np.rint(image), -1024, 3071).astype(np.int16)[np.newaxis]
+
+
+def _topogram_geometry(geometry: Geometry, shape: tuple[int, int, int]) -> Geometry:
+    nk, nj, _ = shape
+    top = geometry.slice_position(nk - 1)
+    origin = (float(top[0]), float(top[1]) + (nj - 1) / 2.0 * geometry.spacing[1], float(top[2]))
+    return Geometry(
+        spacing=(1.0, geometry.spacing[0], geometry.spacing[2]),
+        origin=origin,
+        direction=CORONAL_DIRECTION,
+    )
+
+
+PET_UPTAKE_BQML: dict[Tissue, float] = {
+    Tissue.BACKGROUND: 0.0,
+    Tissue.SKIN: 2000.0,
+    Tissue.BONE: 3000.0,
+    Tissue.MUSCLE: 4000.0,
+    Tissue.AVF: 1500.0,
+    Tissue.SF: 1500.0,
+    Tissue.IO: 12000.0,
+    Tissue.CNS: 6000.0,
+}
+
+
+def _pet_volume(
+    labels: NDArray[np.uint8], geometry: Geometry, seed: int
+) -> tuple[NDArray[np.int16], Geometry]:
+    """A coarse PET image: uptake by tissue on a grid of twice the CT spacing in-plane."""
+    lut = np.array([PET_UPTAKE_BQML[Tissue(v)] for v in range(len(Tissue))], dtype=np.float32)
+    activity = lut[labels[:, ::2, ::2]]
+    rng = np.random.default_rng(seed + 7)
+    activity *= rng.normal(1.0, 0.1, size=activity.shape).astype(np.float32)
+    pet = np.clip(np.rint(activity / 2.0), 0, 32767).astype(np.int16)  # 2 Bq/ml per unit
+    spacing = (geometry.spacing[0], geometry.spacing[1] * 2, geometry.spacing[2] * 2)
+    return pet, Geometry(spacing=spacing, origin=geometry.origin, direction=geometry.direction)
+
+
+def write_ct_study(
+    out_dir: Path,
+    *,
+    slices: int = 100,
+    rows: int = 256,
+    pixel_spacing: float | None = None,
+    slice_spacing: float = 2.5,
+    seed: int = 0,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+) -> SyntheticStudy:
+    """One axial CT series of the synthetic torso (the field of view is about 400 mm)."""
+    spacing_mm = pixel_spacing if pixel_spacing is not None else 400.0 / rows
+    shape = (slices, rows, rows)
+    spacing = (slice_spacing, spacing_mm, spacing_mm)
+    hu, _ = synthetic_torso(shape, spacing, seed)
+    study_uid = derived_uid("habitus-synthetic-study", "ct", str(seed), str(slices), str(rows))
+    description = f"CT Body {slice_spacing:g} B30f"
+    files = write_series(
+        out_dir,
+        hu,
+        axial_geometry(shape, spacing),
+        study_uid=study_uid,
+        series_description=description,
+        series_number=2,
+        transfer_syntax=transfer_syntax,
+    )
+    series_uid = derived_uid("habitus-synthetic-series", study_uid, "2", description)
+    return SyntheticStudy(study_uid, series_uid, {description: series_uid}, files)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m habitus.dicom.synthetic",
+        description="Write a synthetic CT study (DICOM) of a simple torso phantom.",
+    )
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--slices", type=int, default=100, help="CT slices (default 100)")
+    parser.add_argument("--rows", type=int, default=256, help="rows = columns (default 256)")
+    parser.add_argument("--slice-spacing", type=float, default=2.5, help="mm (default 2.5)")
+    parser.add_argument(
+        "--study",
+        choices=("ct", "petct"),
+        default="ct",
+        help="one CT series, or a PET-CT study with distractor series",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.study == "petct":
+        study = write_petct_study(
+            args.out_dir,
+            slices=args.slices,
+            rows=args.rows,
+            pixel_spacing=400.0 / args.rows,
+            slice_spacing=args.slice_spacing,
+            seed=args.seed,
+        )
+    else:
+        study = write_ct_study(
+            args.out_dir,
+            slices=args.slices,
+            rows=args.rows,
+            slice_spacing=args.slice_spacing,
+            seed=args.seed,
+        )
+    print(  # noqa: T201  (command-line output)
+        f"wrote {len(study.files)} files to {args.out_dir}; the CT to analyse is series "
+        f"{study.expected_series_uid}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
