@@ -13,7 +13,7 @@ from service.settings import ServiceSettings
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of an app with default settings (independent of the environment)."""
-    settings = ServiceSettings.model_construct(**ServiceSettings.model_construct().model_dump())
+    settings = ServiceSettings.model_construct()  # defaults only, not the environment
     return create_app(settings).openapi()
 
 

@@ -1,0 +1,125 @@
+"""submit_study: series choice, one job per chosen series, versions, destinations, queueing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from habitus.errors import InputRefused
+from habitus.jobs import ANALYZE_QUEUE, JobState, JobStore, Origin, OriginKind
+from service.settings import ServiceSettings
+from service.submission import JobOptions, submit_study
+from tests.service.support import write_ct_series
+
+DICOM_FROM_PACS = Origin(kind=OriginKind.DICOM, calling_ae_title="PACS", peer_host="127.0.0.1")
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    """A CT series and a 3-slice localizer-like series of the same study."""
+    folder = tmp_path / "study"
+    files = write_ct_series(folder / "ct", slices=20, size=32)
+    study_uid = pydicom.dcmread(files[0]).StudyInstanceUID
+    write_ct_series(folder / "scout", slices=3, size=32, study_uid=study_uid, series_number=2)
+    return folder
+
+
+def test_one_job_for_the_chosen_series(
+    study: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    sent: list[str] = []
+    job_ids = submit_study(
+        study, DICOM_FROM_PACS, options=JobOptions(sex="F"), settings=settings, store=store,
+        send=sent.append,
+    )  # fmt: skip
+    assert job_ids == sent and len(job_ids) == 1
+    job = store.get(job_ids[0])
+    assert job.instances == 20 and job.version == 1
+    assert job.destinations == ["pacs"] and job.deliveries["pacs"].state == "pending"
+    assert job.options == {"sex": "F"}
+    assert len(list(Path(job.input_dir).glob("*.dcm"))) == 20
+    assert len(list(study.rglob("*.dcm"))) == 23  # the caller's folder is left as it was
+
+
+def test_unknown_sender_gets_no_destination(
+    study: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    origin = Origin(kind=OriginKind.DICOM, calling_ae_title="MODALITY1")
+    [job_id] = submit_study(study, origin, settings=settings, store=store, send=lambda _: None)
+    assert store.get(job_id).destinations == []
+
+
+def test_sends_the_analyze_task_to_the_broker(
+    study: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    submit_study(study, Origin(kind=OriginKind.REST), settings=settings, store=store)
+    assert store.redis.llen(ANALYZE_QUEUE) == 1
+
+
+def test_instances_received_again_make_a_new_version(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [first] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    store.transition(first, JobState.RUNNING)
+    store.transition(first, JobState.SUCCEEDED)
+    # PACS sends three slices of the series again: too few to be a series on their own
+    resent = tmp_path / "resent"
+    resent.mkdir()
+    for path in sorted((study / "ct").iterdir())[:3]:
+        shutil.copy(path, resent / path.name)
+    [second] = submit_study(
+        resent, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    job = store.get(second)
+    assert second != first and job.version == 2 and job.supersedes == first
+    assert job.instances == 20  # the earlier instances completed the series
+    assert store.get(first).state == JobState.SUCCEEDED
+    latest = store.latest_for_series(job.series_instance_uid or "")
+    assert latest is not None and latest.id == second
+
+
+def test_an_unfinished_previous_version_is_stopped(
+    study: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    [queued] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    [newer] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    assert store.get(queued).state == JobState.CANCELLED
+    assert "superseded by version 2" in store.get(queued).history[-1].note
+    store.transition(newer, JobState.RUNNING)
+    submit_study(study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None)
+    running = store.get(newer)
+    assert running.state == JobState.RUNNING and running.cancel_requested
+
+
+def test_nothing_suitable_is_refused_with_reasons(
+    tmp_path: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    write_ct_series(tmp_path / "scout", slices=3, size=16)
+    with pytest.raises(InputRefused, match="fewer than the minimum"):
+        submit_study(tmp_path, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hello")
+    with pytest.raises(InputRefused, match="found none"):
+        submit_study(tmp_path / "empty", DICOM_FROM_PACS, settings=settings, store=store)
+    assert store.list() == []
+
+
+def test_a_job_that_cannot_be_queued_is_failed(
+    study: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    def broker_down(job_id: str) -> None:
+        raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        submit_study(study, DICOM_FROM_PACS, settings=settings, store=store, send=broker_down)
+    [job] = store.list()
+    assert job.state == JobState.FAILED and "broker unreachable" in (job.error or "")
