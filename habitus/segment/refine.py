@@ -1,0 +1,116 @@
+"""Correct a label map at the scan's native resolution by attenuation.
+
+A model that works on a coarser grid than the scan blurs what is thinner than its voxels: the
+skin (about 2 mm), fat between muscle bundles, the edge between muscle and fat. This step
+takes the upsampled labels and the native HU and changes labels only where the attenuation
+contradicts them next to a class that explains it. All neighbourhoods are in-plane (within
+one slice), so the scan's slice thickness does not widen them. In order:
+
+1. A voxel's HU counts as in a range (adipose -190 to -30 HU, muscle -29 to 150 HU) only
+   when at least 3 voxels of its 3 x 3 in-plane neighbourhood, itself included, are in it:
+   a single noisy voxel does not flip, a one-voxel streak of fat or an edge does.
+2. Fat inside or beside muscle: a MUSCLE voxel whose HU lies in the adipose range becomes
+   AVF when AVF, and no SF, lies within ``near_mm`` in-plane (a square neighbourhood);
+   otherwise it becomes SF, the class of intramuscular fat.
+3. Muscle at the edge of fat: an SF or AVF voxel whose HU lies in the muscle range becomes
+   MUSCLE when MUSCLE, and no IO, lies within ``near_mm``.
+4. Lost surface: a BACKGROUND voxel outside the body (the labelled voxels, with the holes of
+   each slice, lungs and airways, filled) that touches it in-plane and whose HU is at least
+   -190 (soft tissue or fat, not air) becomes SKIN: the outermost voxels that a coarse grid
+   left out. Only this one-voxel ring is added, so a table touching the back grows the body
+   by at most one voxel.
+5. Skin: every SF or MUSCLE voxel of the body (grown by that ring) closer than ``skin_mm``
+   to the body's outer edge in its slice (an elliptical neighbourhood scaled by the pixel
+   spacing) becomes SKIN, so that a continuous skin layer of at least ``skin_mm`` survives.
+   The edge of the image is not an edge of the body: a body cut by the field of view gets
+   no skin there.
+
+Bone, internal organs and CNS are never changed; background only by rule 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import binary_erosion, binary_fill_holes, maximum_filter, uniform_filter
+
+from habitus.labels import FAT_HU, MUSCLE_HU, Tissue
+
+_MIN_SUPPORT = 3  # voxels of the 3 x 3 neighbourhood, itself included, in a HU range
+
+
+def _in_plane_square(mask: NDArray[np.bool_], radius_px: tuple[int, int]) -> NDArray[np.bool_]:
+    """True within ``radius_px`` (rows, columns) of a True voxel of the same slice."""
+    size = (1, 2 * radius_px[0] + 1, 2 * radius_px[1] + 1)
+    dilated: NDArray[np.bool_] = maximum_filter(mask, size=size, mode="constant", cval=0)
+    return dilated
+
+
+def _filled_body(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Labelled voxels with the holes of each slice (lungs, airways) filled."""
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    body: NDArray[np.bool_] = binary_fill_holes(labels != Tissue.BACKGROUND, structure=in_plane)
+    return body
+
+
+def _in_plane_ellipse(radius_px: tuple[float, float]) -> NDArray[np.bool_]:
+    ry, rx = max(radius_px[0], 1.0), max(radius_px[1], 1.0)
+    ny, nx = int(np.floor(ry)), int(np.floor(rx))
+    y, x = np.mgrid[-ny : ny + 1, -nx : nx + 1]
+    return ((y / ry) ** 2 + (x / rx) ** 2 <= 1.0)[np.newaxis]
+
+
+def _in_range(
+    hu: NDArray[np.integer] | NDArray[np.floating], bounds: tuple[float, float]
+) -> NDArray[np.bool_]:
+    """In ``bounds`` with at least 2 in-plane neighbours also in them (rule 1)."""
+    inside = (hu >= bounds[0]) & (hu <= bounds[1])
+    share = uniform_filter(inside.astype(np.float32), size=(1, 3, 3), mode="nearest")
+    supported: NDArray[np.bool_] = inside & (share > (_MIN_SUPPORT - 0.5) / 9)
+    return supported
+
+
+def refine_by_attenuation(
+    labels: NDArray[np.uint8],
+    hu: NDArray[np.integer] | NDArray[np.floating],
+    spacing: Sequence[float],
+    *,
+    skin_mm: float = 2.0,
+    near_mm: float = 3.0,
+) -> NDArray[np.uint8]:
+    """A refined copy of ``labels`` (see the module docstring for the exact rules).
+
+    ``spacing`` is the (slice, row, column) voxel spacing in mm of both arrays.
+    """
+    if labels.shape != hu.shape:
+        raise ValueError(f"labels {labels.shape} and HU {hu.shape} must have the same shape")
+    row_mm, col_mm = float(spacing[1]), float(spacing[2])
+    near_px = (max(1, round(near_mm / row_mm)), max(1, round(near_mm / col_mm)))
+    out = labels.copy()
+
+    def near(tissue: Tissue) -> NDArray[np.bool_]:
+        return _in_plane_square(labels == tissue, near_px)
+
+    fat_in_muscle = (labels == Tissue.MUSCLE) & _in_range(hu, FAT_HU)
+    if fat_in_muscle.any():
+        to_avf = near(Tissue.AVF) & ~near(Tissue.SF)
+        out[fat_in_muscle & to_avf] = Tissue.AVF
+        out[fat_in_muscle & ~to_avf] = Tissue.SF
+
+    fatty = (labels == Tissue.SF) | (labels == Tissue.AVF)
+    muscle_in_fat = fatty & _in_range(hu, MUSCLE_HU)
+    if muscle_in_fat.any():
+        out[muscle_in_fat & near(Tissue.MUSCLE) & ~near(Tissue.IO)] = Tissue.MUSCLE
+
+    body = _filled_body(out)
+    lost_surface = _in_plane_square(body, (1, 1)) & ~body & (hu >= FAT_HU[0])
+    out[lost_surface] = Tissue.SKIN
+    body |= lost_surface
+    footprint = _in_plane_ellipse((skin_mm / row_mm, skin_mm / col_mm))
+    interior = binary_erosion(body, structure=footprint, border_value=1)
+    shell = body & ~interior
+    out[shell & ((out == Tissue.SF) | (out == Tissue.MUSCLE))] = Tissue.SKIN
+    return out
