@@ -24,8 +24,8 @@ PredictBatch = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 def axis_starts(size: int, patch: int, step_fraction: float) -> list[int]:
     """Start indices along one axis: evenly spread, first at 0, last flush with the end.
 
-    The step between starts is at most ``step_fraction * patch`` (and at least one voxel). An axis shorter than the
-    patch gets the single start 0 (the caller pads it to the patch).
+    The step between starts is at most ``step_fraction * patch`` and at least one voxel. An
+    axis shorter than the patch gets the single start 0 (the caller pads it to the patch).
     """
     if not 0.0 < step_fraction <= 1.0:
         raise ValueError(f"step_fraction must be in (0, 1], found {step_fraction}")
