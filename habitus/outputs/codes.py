@@ -77,7 +77,7 @@ SEGMENT_CODINGS: dict[Tissue, SegmentCoding] = {
 SEGMENT_DESCRIPTIONS: dict[Tissue, str] = {
     Tissue.SKIN: "Skin layer of the whole body surface",
     Tissue.BONE: "All bone with marrow; hyoid, laryngeal and rib cartilages",
-    Tissue.MUSCLE: "Skeletal muscle with proximal diaphragm and crus; salivary glands",
+    Tissue.MUSCLE: "Skeletal muscle, proximal diaphragm and crus, salivary glands",
     Tissue.AVF: "Fat of the peritoneal and retroperitoneal spaces",
     Tissue.SF: "Subcutaneous fat with intramuscular and intrathoracic fat",
     Tissue.IO: "Thoracic and abdominal organs, hollow viscera, great vessels",

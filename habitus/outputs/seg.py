@@ -203,6 +203,9 @@ def build_segmentation(
         specific_character_set=character_set(headers[0]),
     )
     stamp_creation_time(seg, when)
+    _fix_dimension_organization(
+        seg, derived_object_uid("seg-dimension-organization", source_series, model)
+    )
     return seg
 
 
@@ -216,9 +219,19 @@ def character_set(header: Dataset) -> str | list[str] | None:
 
 
 def stamp_creation_time(dataset: Dataset, when: datetime) -> None:
-    """Replace the instance creation date and time (highdicom's "now") with ``when``."""
+    """Date the object by ``when`` wherever highdicom wrote "now" (instance creation, its own
+    contribution as processing equipment), so that the bytes depend only on the inputs."""
     dataset.InstanceCreationDate = when.strftime("%Y%m%d")
     dataset.InstanceCreationTime = when.strftime("%H%M%S.%f")
+    for item in dataset.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = when.strftime("%Y%m%d%H%M%S.%f")
+
+
+def _fix_dimension_organization(seg: hd.seg.Segmentation, uid: str) -> None:
+    """Replace the random Dimension Organization UID highdicom draws by a derived one."""
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = uid
 
 
 def _device_serial_number(model: ModelInfo) -> str:
