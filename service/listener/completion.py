@@ -1,8 +1,8 @@
 """When a study has arrived: a quiet period without instances, then one submission.
 
 Association threads only record arrivals (``commit``); a single background thread notices
-studies that have gone quiet, hard-links their new series into a batch and submits it. The
-spool keeps enough on disk (``Spool.unoffered_series``, pending batches) for a restarted
+studies that have gone quiet, moves their new instances into a batch and submits it. The
+spool keeps enough on disk (instances not yet batched, pending batches) for a restarted
 listener to finish what a stopped one left.
 """
 
@@ -71,15 +71,17 @@ class CompletionTracker:
     def commit(self, tmp: Path, key: SeriesKey, sop_instance_uid: str, origin: Origin) -> Path:
         """Put a written instance in place and note its arrival, as one step.
 
-        Done under the lock that snapshots take, so a batch holds either this copy of the
-        instance, or the previous one and the series is offered again later.
+        Done under the lock that batching takes, so the instance lands either in the batch
+        being taken or in ``received/`` for the next one, never half in both.
         """
         with self._lock:
             path = self.spool.commit(tmp, key, sop_instance_uid)
             study = self._arriving.setdefault(key.study_instance_uid, _ArrivingStudy())
             study.series.add(key.series_instance_uid)
             study.last_arrival = self.clock()
-            study.origin = origin
+            if study.origin != origin:
+                study.origin = origin
+                self.spool.save_origin(key.study_instance_uid, origin)
             self._uncounted += 1
         return path
 
@@ -103,19 +105,22 @@ class CompletionTracker:
         self._flush_count()
 
     def recover(self) -> None:
-        """Pick up what a previous process left: unsubmitted batches and unoffered series."""
+        """Pick up what a previous process left: unsubmitted batches and unbatched series."""
         self.spool.clear_tmp()
         now = self.clock()
         for batch in self.spool.pending_batches():
             self._retrying.append(_RetryingBatch(batch, now))
         with self._lock:
-            for key in self.spool.unoffered_series():
-                study = self._arriving.setdefault(key.study_instance_uid, _ArrivingStudy())
+            for key in self.spool.waiting_series():
+                study = self._arriving.setdefault(
+                    key.study_instance_uid,
+                    _ArrivingStudy(origin=self.spool.load_origin(key.study_instance_uid)),
+                )
                 study.series.add(key.series_instance_uid)
                 study.last_arrival = now  # give late instances a full quiet period
         if self._retrying or self._arriving:
             log.info(
-                "listener recovery: %d pending batches, %d studies with unoffered series",
+                "listener recovery: %d pending batches, %d studies with unbatched instances",
                 len(self._retrying),
                 len(self._arriving),
             )
@@ -140,7 +145,7 @@ class CompletionTracker:
             ]
             for uid in quiet:
                 study = self._arriving.pop(uid)
-                batches.append(self.spool.snapshot(uid, sorted(study.series), study.origin))
+                batches.append(self.spool.take_batch(uid, sorted(study.series), study.origin))
         due = [r for r in self._retrying if force or r.not_before <= now]
         self._retrying = [r for r in self._retrying if r not in due]
         for batch in [r.batch for r in due] + batches:
@@ -185,7 +190,7 @@ class CompletionTracker:
             record = record.model_copy(
                 update={"state": "submitted", "job_ids": job_ids, "submitted_at": datetime.now(UTC)}
             )
-        self.spool.save_batch(Batch(batch.directory, record))
+        self.spool.finish_batch(Batch(batch.directory, record))
 
     def _flush_count(self) -> None:
         if self.count_instances is None:

@@ -1,24 +1,26 @@
-"""The spool: received instances on disk, and the immutable batches handed to jobs.
+"""The spool: instances received and not yet submitted, and the batches being submitted.
 
 Layout under the spool root::
 
-    tmp/                                   partial writes, renamed into place when complete
-    received/<study>/<series>/<sop>.dcm    every instance received, newest copy per SOP UID
-    received/<study>/<series>.offered.json what the last batch of that series contained
-    batches/<study>/<batch>/<series>/<sop>.dcm  hard links: what one submission saw
-    batches/<study>/<batch>.json           the batch's submission state and job ids
+    tmp/                                        partial writes, renamed when complete
+    received/<study>/<series>/<sop>.dcm         arrived since the study's last batch
+    received/<study>/origin.json                who sent them (AE titles, host)
+    batches/<study>/<batch>/<series>/<sop>.dcm  what one submission is given
+    batches/<study>/<batch>.json                that submission's state and job ids
 
 An instance is written to ``tmp/`` and renamed over its final name (``os.replace``), so a
-reader sees either the old complete file or the new complete file. An instance sent again
-replaces the earlier copy deterministically (same SOP Instance UID, same name). A batch
-holds hard links to the series' files at the moment the study went quiet; because a re-sent
-instance replaces the *name* in ``received/`` with a new file, the batch a job reads never
-changes under it, while a later batch gets the whole series again, re-sent instances
-included, for the job's next version.
+reader sees either no file or a complete one, and an instance sent twice before its study
+goes quiet keeps its newest copy (same SOP Instance UID, same name). When the study goes
+quiet its files are *moved* into a new batch: instances that arrive later, re-sent ones
+included, wait in ``received/`` for the next batch and never change a batch being read.
+Submission gives each job its own links to the files and makes a re-sent series a new job
+version (``service.submission``), so a batch is removed once submitted. Whatever is left in
+``received/`` or in a pending batch after a crash is picked up at the next start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from habitus.errors import InputRefused
-from habitus.jobs import Origin
+from habitus.jobs import Origin, OriginKind
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 BatchState = Literal["pending", "submitted", "refused"]
@@ -115,6 +117,21 @@ class Spool:
         os.replace(tmp, final)
         return final
 
+    def save_origin(self, study_instance_uid: str, origin: Origin) -> None:
+        """Remember who sent a study's waiting instances, for a restarted listener."""
+        path = self._origin_path(study_instance_uid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(path, origin.model_dump(mode="json"))
+
+    def load_origin(self, study_instance_uid: str) -> Origin:
+        try:
+            return Origin.model_validate_json(self._origin_path(study_instance_uid).read_bytes())
+        except (OSError, ValueError):
+            return Origin(kind=OriginKind.DICOM)
+
+    def _origin_path(self, study_instance_uid: str) -> Path:
+        return self.received_dir / study_instance_uid / "origin.json"
+
     def discard(self, tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
 
@@ -124,24 +141,24 @@ class Spool:
             part.unlink(missing_ok=True)
 
     # batches
-    def snapshot(
+    def take_batch(
         self, study_instance_uid: str, series_instance_uids: list[str], origin: Origin
     ) -> Batch:
-        """Hard-link the series' current files into a new batch and record it as pending."""
+        """Move the series' received files into a new batch and record it as pending."""
         now = datetime.now(UTC)
         batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         directory = self.batches_dir / study_instance_uid / batch_id
         count = 0
         for series in sorted(series_instance_uids):
-            key = SeriesKey(study_instance_uid, series)
+            source = self.series_dir(SeriesKey(study_instance_uid, series))
             target = directory / series
             target.mkdir(parents=True, exist_ok=True)
-            linked = {}
-            for src in sorted(self.series_dir(key).glob("*.dcm")):
-                os.link(src, target / src.name)
-                linked[src.name] = _signature(src)
+            for src in sorted(source.glob("*.dcm")):
+                os.replace(src, target / src.name)
                 count += 1
-            _write_json(self._offered_path(key), linked)
+            _remove_empty(source)
+        self._origin_path(study_instance_uid).unlink(missing_ok=True)
+        _remove_empty(self.received_dir / study_instance_uid)
         record = BatchRecord(
             study_instance_uid=study_instance_uid,
             batch_id=batch_id,
@@ -166,39 +183,26 @@ class Spool:
                 found.append(Batch(record_path.with_suffix(""), record))
         return sorted(found, key=lambda b: b.record.created_at)
 
+    def finish_batch(self, batch: Batch) -> None:
+        """Keep the batch's record (state, job ids, error), remove its files."""
+        self.save_batch(batch)
+        shutil.rmtree(batch.directory, ignore_errors=True)
+
     # recovery
-    def unoffered_series(self) -> Iterator[SeriesKey]:
-        """Series whose files differ from what their last batch held (or that have none)."""
+    def waiting_series(self) -> Iterator[SeriesKey]:
+        """Series with received instances not yet in a batch."""
         for study in sorted(p for p in self.received_dir.iterdir() if p.is_dir()):
             for series in sorted(p for p in study.iterdir() if p.is_dir()):
-                key = SeriesKey(study.name, series.name)
-                current = {f.name: _signature(f) for f in series.glob("*.dcm")}
-                if current and current != _read_json(self._offered_path(key)):
-                    yield key
-
-    def remove_batch(self, batch: Batch) -> None:
-        shutil.rmtree(batch.directory, ignore_errors=True)
-        batch.record_path.unlink(missing_ok=True)
-
-    def _offered_path(self, key: SeriesKey) -> Path:
-        study_dir = self.received_dir / key.study_instance_uid
-        return study_dir / f"{key.series_instance_uid}.offered.json"
+                if any(series.glob("*.dcm")):
+                    yield SeriesKey(study.name, series.name)
 
 
-def _signature(path: Path) -> list[int]:
-    """Identifies one version of a file: a replaced file has a new inode."""
-    st = path.stat()
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
+def _remove_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (an instance arrived meanwhile) or gone
+        directory.rmdir()
 
 
 def _write_json(path: Path, content: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(content, sort_keys=True))
     os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

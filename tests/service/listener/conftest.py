@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
+from pydicom.dataset import Dataset
 
 from habitus.jobs import DicomNode, Origin
 from service.listener import Listener, ListenerSettings
@@ -17,10 +19,14 @@ class RecordedSubmissions:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Path, Origin]] = []
+        self.instances: list[dict[str, Dataset]] = []  # per call: SOP Instance UID -> data set
         self.arrived = threading.Event()
 
     def __call__(self, study_dir: Path, origin: Origin) -> list[str]:
         self.calls.append((study_dir, origin))
+        self.instances.append(
+            {p.stem: pydicom.dcmread(p) for p in sorted(study_dir.rglob("*.dcm"))}
+        )
         self.arrived.set()
         return [f"job-{len(self.calls)}"]
 

@@ -107,30 +107,30 @@ def test_store_writes_the_instance_as_sent(
         ds.file_meta.TransferSyntaxUID = transfer_syntax
         assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
     assoc.release()
-    key = (series[0].StudyInstanceUID, series[0].SeriesInstanceUID)
-    path = listener.spool.received_dir / key[0] / key[1] / f"{series[1].SOPInstanceUID}.dcm"
-    stored = pydicom.dcmread(path)
-    assert stored.file_meta.TransferSyntaxUID == transfer_syntax
-    assert stored.file_meta.SourceApplicationEntityTitle == "TESTSCU"
-    assert stored.SOPInstanceUID == series[1].SOPInstanceUID
-    assert stored.pixel_array.tolist() == series[1].pixel_array.tolist()
-    assert not list(listener.spool.tmp_dir.iterdir())
 
     # the study goes quiet: one submission holding the whole series, with its origin
     assert submissions.arrived.wait(10)
     study_dir, origin = submissions.calls[0]
-    assert sorted(p.stem for p in study_dir.rglob("*.dcm")) == sorted(
-        ds.SOPInstanceUID for ds in series
-    )
     assert origin.calling_ae_title == "TESTSCU"
     assert origin.called_ae_title == "HABITUS"
     assert origin.peer_host == "127.0.0.1"
+    received = submissions.instances[0]
+    assert sorted(received) == sorted(ds.SOPInstanceUID for ds in series)
+    stored = received[series[1].SOPInstanceUID]
+    assert stored.file_meta.TransferSyntaxUID == transfer_syntax
+    assert stored.file_meta.SourceApplicationEntityTitle == "TESTSCU"
+    assert stored.StudyInstanceUID == series[1].StudyInstanceUID
+    assert stored.pixel_array.tolist() == series[1].pixel_array.tolist()
+    # the batch is gone once submitted, its record stays; nothing half-written is left
+    wait_for(lambda: not study_dir.exists())
+    assert not list(listener.spool.tmp_dir.iterdir())
+    assert not list(listener.spool.received_dir.iterdir())
 
 
 def test_corrupt_and_refused_instances_fail_while_the_association_goes_on(
     start_listener: StartListener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listener, _ = start_listener()
+    listener, _ = start_listener(quiet_period_s=60)
     good = ct_series(2)
     study = good[0].StudyInstanceUID
 
@@ -203,7 +203,7 @@ def test_storescu_sends_the_real_jpeg2000_series(
 ) -> None:
     if not STORESCU.exists():
         pytest.skip("dcmtk's storescu is not installed")
-    listener, submissions = start_listener()
+    listener, submissions = start_listener(quiet_period_s=60)
     files = restore_uids(shared_data / "ts-petct-dicom" / "series", tmp_path / "in")
     result = subprocess.run(
         [
@@ -227,7 +227,6 @@ def test_storescu_sends_the_real_jpeg2000_series(
     }
     stored = next(listener.spool.received_dir.rglob("*.dcm"))
     assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == JPEG2000Lossless
-    assert submissions.arrived.wait(10)
 
 
 @pytest.mark.integration
