@@ -1,0 +1,171 @@
+"""`habitus serve`: the REST API, the DICOM listener and one worker on one machine.
+
+The API runs in this process (uvicorn), the listener in threads of this process, the worker
+as a child process (``python -m worker``). Ctrl-C or SIGTERM stops all three: the API and
+the listener finish what they are answering, the worker is asked for a warm shutdown and,
+after a grace period, stopped; a job it was running goes back to the queue (late
+acknowledgement) and runs again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+import uvicorn
+from pydantic import SecretStr
+
+from habitus.errors import HabitusError
+from habitus.jobs import Origin
+from service.api import create_app
+from service.queue import job_store
+from service.settings import ServiceSettings, get_settings
+
+log = logging.getLogger("service.serve")
+
+WORKER_GRACE_S = 10.0
+LOCAL_KEY_NAME = "local"
+
+
+class ServeError(HabitusError):
+    """The services cannot start as configured."""
+
+
+def serve(settings: ServiceSettings, *, listener: bool = True, worker: bool = True) -> None:
+    """Run the API (and the listener and a worker) until Ctrl-C or SIGTERM."""
+    _check_redis(settings.redis_url)
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_local_api_key(settings)
+    with _worker_process(settings, enabled=worker), _dicom_listener(settings, enabled=listener):
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        log.info("REST API on http://%s:%d", settings.api_host, settings.api_port)
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def with_local_api_key(settings: ServiceSettings) -> ServiceSettings:
+    """Settings with an API key: the configured ones, or one kept in the spool (mode 0600)."""
+    if settings.api_keys or settings.allow_anonymous:
+        return settings
+    key_file = settings.spool_dir / "api-key"
+    if key_file.is_file():
+        key = key_file.read_text(encoding="utf-8").strip()
+    else:
+        key = secrets.token_urlsafe(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(key + "\n")
+    log.warning("no API key configured (HABITUS_API_KEYS); clients use the key in %s", key_file)
+    return settings.model_copy(update={"api_keys": {LOCAL_KEY_NAME: SecretStr(key)}})
+
+
+def _check_redis(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        raise ServeError(
+            f"expected Redis at {url} (HABITUS_REDIS_URL); it does not answer ({exc})"
+        ) from exc
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+@contextmanager
+def _worker_process(settings: ServiceSettings, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    env = {**os.environ, "HABITUS_REDIS_URL": settings.redis_url}
+    # its own session: Ctrl-C in the terminal reaches this process only, which then decides
+    process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, start_new_session=True)
+    log.info("worker started (pid %d)", process.pid)
+    try:
+        yield
+    finally:
+        stop_process(process, WORKER_GRACE_S)
+
+
+def stop_process(process: subprocess.Popen[Any], grace_s: float) -> None:
+    """SIGTERM (a Celery warm shutdown), then SIGQUIT (cold), then SIGKILL to its group."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGQUIT, 5.0)):
+        if process.poll() is not None:
+            break
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    log.info("worker stopped (exit status %s)", process.returncode)
+
+
+@contextmanager
+def _dicom_listener(settings: ServiceSettings, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    from service.listener import Listener, get_listener_settings
+    from service.submission import submit_study
+
+    listener_settings = get_listener_settings()
+    if listener_settings.spool_dir is None:
+        listener_settings = listener_settings.model_copy(
+            update={"spool_dir": settings.spool_dir / "dicom"}
+        )
+
+    def submit(study_dir: Path, origin: Origin) -> list[str]:
+        return submit_study(study_dir, origin, settings=settings)
+
+    listener = Listener(
+        listener_settings,
+        submit,
+        settings.dicom_nodes,
+        count_instances=job_store(settings.redis_url).increment_instances_received,
+    ).start()
+    try:
+        yield
+    finally:
+        listener.stop()
+
+
+def main() -> int:
+    """Entry point of `habitus serve`: settings from the environment, logs to stderr."""
+    logging.basicConfig(
+        level=os.environ.get("HABITUS_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        serve(get_settings())
+    except KeyboardInterrupt:
+        pass
+    except HabitusError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Creating jobs for the worker tests the way the service does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from habitus.jobs import JobRecord, JobStore, Origin, OriginKind
+from service.settings import ServiceSettings
+from service.submission import JobOptions, submit_study
+from tests.service.support import TEST_REDIS_URL
+
+
+def queue_job(
+    study: Path,
+    spool: Path,
+    store: JobStore,
+    destinations: list[str] | None = None,
+    send: bool = False,
+) -> JobRecord:
+    """Create a job as the service does; ``send`` also puts the analyze task on the queue."""
+    settings = ServiceSettings(redis_url=TEST_REDIS_URL, spool_dir=spool)
+    [job_id] = submit_study(
+        study,
+        Origin(kind=OriginKind.REST),
+        destinations=destinations or [],
+        options=JobOptions(segmenter="rules"),
+        settings=settings,
+        store=store,
+        send=None if send else (lambda _: None),
+    )
+    return store.get(job_id)

@@ -1,0 +1,126 @@
+"""A real Celery worker process on the test Redis: jobs end to end, failures, and a SIGKILL.
+
+These start ``python -m worker`` as a subprocess (its own process group) with the
+rule-based segmenter; each test stops every process it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from habitus.jobs import JobRecord, JobState, JobStore
+from tests.conftest import REPO_ROOT
+from tests.service.support import TEST_REDIS_URL, write_ct_series
+from tests.worker.support import queue_job
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**settings: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "HABITUS_REDIS_URL": TEST_REDIS_URL,
+            "HABITUS_SEGMENTER": "rules",
+            "HABITUS_PROGRESS_INTERVAL_S": "0.2",
+            "HABITUS_LOG_LEVEL": "INFO",
+            **{f"HABITUS_{k.upper()}": v for k, v in settings.items()},
+        }
+        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: killed with its pool processes
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group may outlive its leader
+        os.killpg(process.pid, sig)
+    process.wait(timeout=30)
+
+
+def wait_for_job(
+    store: JobStore, job_id: str, done: Callable[[JobRecord], bool], timeout_s: float
+) -> JobRecord:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record = store.get(job_id)
+        if done(record):
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {store.get(job_id).state} after {timeout_s} s")
+
+
+def finished(record: JobRecord) -> bool:
+    return record.state.is_terminal
+
+
+def test_worker_runs_jobs_to_their_end(
+    small_ct: Path, tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+) -> None:
+    cancelled = queue_job(small_ct, tmp_path / "c", store, send=True)
+    store.transition(cancelled.id, JobState.CANCELLED)  # cancelled while still queued
+    good = queue_job(small_ct, tmp_path / "a", store, send=True)
+    bad = queue_job(small_ct, tmp_path / "b", store, send=False)
+    for path in sorted(Path(bad.input_dir).iterdir())[10:12]:
+        path.unlink()  # a gap in the slices
+    from service.queue import send_analyze
+
+    send_analyze(TEST_REDIS_URL, bad.id)
+    start_worker()
+
+    done = wait_for_job(store, good.id, finished, 180)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert Path(done.result_files["seg"]).is_file()
+    assert done.attempts == 1 and done.percent == 100.0
+
+    failed = wait_for_job(store, bad.id, finished, 120)
+    assert failed.state == JobState.FAILED and "gap" in (failed.error or "").lower()
+    assert store.get(cancelled.id).attempts == 0
+
+
+def test_a_killed_worker_leaves_the_job_to_another_finished_once(
+    tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+) -> None:
+    study = tmp_path / "study"
+    write_ct_series(study / "ct", slices=60, size=192)  # long enough to be killed mid-way
+    job = queue_job(study, tmp_path / "spool", store, send=True)
+    quick_redelivery = {"visibility_timeout_s": "4", "lease_s": "2"}
+    first = start_worker(**quick_redelivery)
+    wait_for_job(store, job.id, lambda r: r.state == JobState.RUNNING and r.percent > 0, 120)
+    kill_group(first)  # SIGKILL: no chance to acknowledge, requeue or clean up
+    killed = store.get(job.id)
+    assert killed.state == JobState.RUNNING, "the job finished before the worker was killed"
+
+    start_worker(**quick_redelivery)
+    done = wait_for_job(store, job.id, finished, 240)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert done.attempts == 2
+    time.sleep(6)  # past the visibility timeout: a stray redelivery would show by now
+    again = store.get(job.id)
+    assert again.attempts == 2
+    assert [e.state for e in again.history].count(JobState.SUCCEEDED) == 1
