@@ -198,7 +198,8 @@ def _rule_failures(group: SeriesGroup, rules: SeriesRules, thickness: float | No
     failures: list[str] = []
     modality = text(first, "Modality")
     if modality.upper() != rules.modality.upper():
-        failures.append(f"modality {modality or '(missing)'}, expected {rules.modality}")
+        # Other modalities are not judged further: their other traits are beside the point.
+        return [f"modality {modality or '(missing)'}, expected {rules.modality}"]
     frames = integer(first, "NumberOfFrames")
     if frames is not None and frames > 1:
         failures.append(

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from habitus.dicom.attributes import integer, meta_text, number, text
 from habitus.dicom.read import Instance
@@ -80,10 +85,12 @@ def _slice_hu(instance: Instance, rows: int, columns: int) -> NDArray[np.int16]:
 
 
 def _decode(instance: Instance) -> NDArray[np.generic]:
-    syntax = meta_text(instance.header, "TransferSyntaxUID") or "(unknown transfer syntax)"
+    syntax = meta_text(instance.header, "TransferSyntaxUID")
     try:
         with instance.source.open() as stream:
             dataset = pydicom.dcmread(stream, force=True)
+        if not syntax:
+            syntax = _assume_transfer_syntax(dataset)
         if "PixelData" not in dataset:
             raise CorruptFile(f"{instance.name}: expected pixel data, found none")
         samples = integer(dataset, "SamplesPerPixel") or 1
@@ -103,11 +110,23 @@ def _decode(instance: Instance) -> NDArray[np.generic]:
         ) from exc
 
 
+def _assume_transfer_syntax(dataset: Dataset) -> str:
+    """A bare dataset (no file meta) is uncompressed: state the encoding it was read with."""
+    implicit, little = dataset.original_encoding
+    if implicit:
+        syntax = ImplicitVRLittleEndian
+    else:
+        syntax = ExplicitVRBigEndian if little is False else ExplicitVRLittleEndian
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = syntax
+    return str(syntax)
+
+
 def _syntax_name(uid: str) -> str:
-    try:
-        return f"{UID(uid).name} ({uid})"
-    except (ValueError, TypeError):
-        return uid
+    if not uid:
+        return "(unknown)"
+    name = UID(uid).name
+    return f"{name} ({uid})" if name != uid else uid
 
 
 def to_hu(stored: NDArray[np.generic], rescale: Rescale) -> NDArray[np.int16]:

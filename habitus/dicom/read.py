@@ -8,6 +8,7 @@ not parse). A corrupt file is not fatal here: only the series chosen later must 
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -70,11 +71,28 @@ def _scan_one(source: FileSource, scan: HeaderScan) -> None:
                 scan.skipped.append(source.name)
                 return
             stream.seek(0)
-            header = pydicom.dcmread(stream, stop_before_pixels=True, force=kind == "raw")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                header = pydicom.dcmread(stream, stop_before_pixels=True, force=kind == "raw")
     except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error, OSError) as exc:
         scan.corrupt.append(CorruptEntry(source.name, _reason(exc)))
         return
-    if _sop_class_of(header) == MEDIA_STORAGE_DIRECTORY:
+    truncated = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
+    if truncated:
+        scan.corrupt.append(CorruptEntry(source.name, f"truncated header: {truncated[0]}"))
+        return
+    sop_class = _sop_class_of(header)
+    if not sop_class:
+        # Every DICOM object names its SOP class; lenient parsing of junk yields none.
+        scan.corrupt.append(
+            CorruptEntry(
+                source.name,
+                "no SOP Class UID in the dataset or its file meta header: not a readable "
+                "DICOM object",
+            )
+        )
+        return
+    if sop_class == MEDIA_STORAGE_DIRECTORY:
         scan.skipped.append(source.name)
         return
     if not _has_image_attributes(header):
