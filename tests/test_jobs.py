@@ -79,10 +79,12 @@ def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
 
     def add_warnings(name: str) -> None:
         for n in range(per_thread):
-            store.update(
-                job.id,
-                lambda r, w=f"{name}-{n}": r.model_copy(update={"warnings": [*r.warnings, w]}),
-            )
+            warning = f"{name}-{n}"
+
+            def add(record: JobRecord, w: str = warning) -> JobRecord:
+                return record.model_copy(update={"warnings": [*record.warnings, w]})
+
+            store.update(job.id, add)
 
     workers = [threading.Thread(target=add_warnings, args=(f"t{i}",)) for i in range(threads)]
     for w in workers:

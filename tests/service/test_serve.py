@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -18,6 +20,8 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.conftest import REPO_ROOT
 from tests.service.support import API_KEY, AUTH, TEST_REDIS_URL
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,7 +45,7 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-def wait_for(condition, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
+def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = condition()

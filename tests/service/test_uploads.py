@@ -132,9 +132,7 @@ def test_multipart_form_with_files_and_a_zip(tmp_path: Path, dicom_files: list[P
     )
     parts.append(({"Content-Disposition": 'form-data; name="comment"'}, b"a form field"))
     body = write_body(tmp_path, multipart(parts))
-    result = unpack_upload(
-        body, "multipart/form-data; boundary=b0undary", tmp_path / "out", LIMITS
-    )
+    result = unpack_upload(body, "multipart/form-data; boundary=b0undary", tmp_path / "out", LIMITS)
     assert len(result.files) == 3
     assert len(list((tmp_path / "out").iterdir())) == 3  # the form field left nothing behind
 

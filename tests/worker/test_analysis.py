@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.jobs import JobState, JobStore
+from habitus.jobs import JobChange, JobRecord, JobState, JobStore
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
@@ -92,7 +92,7 @@ def test_progress_is_written_as_the_pipeline_reports_it(
     seen: list[tuple[str | None, float]] = []
     original_update = store.update
 
-    def recording_update(job_id, change):  # type: ignore[no-untyped-def]
+    def recording_update(job_id: str, change: JobChange) -> JobRecord:
         record = original_update(job_id, change)
         seen.append((record.stage, record.percent))
         return record
