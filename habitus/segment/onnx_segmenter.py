@@ -38,8 +38,9 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 AIR_HU = -1024.0
 
-# Share of the segment stage's progress spent in each step (inference dominates).
-_RESAMPLE_IN, _INFERENCE, _RESAMPLE_OUT = 0.05, 0.85, 0.10
+# Share of the segment stage's progress at the end of resampling in and of inference; the rest
+# is softmax, labels back on the scan grid and refinement.
+_RESAMPLE_IN, _INFERENCE = 0.05, 0.85
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -53,12 +54,14 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _softmax_channels(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Softmax over axis 1 of (B, C, ...), in place."""
-    x -= x.max(axis=1, keepdims=True)
-    np.exp(x, out=x)
-    x /= x.sum(axis=1, keepdims=True)
-    return x
+def softmax_classes(scores: NDArray[np.float32], slab: int = 8) -> NDArray[np.float32]:
+    """Softmax over the class axis of (C, D, H, W) scores, in place, a few slices at a time."""
+    for z0 in range(0, scores.shape[1], slab):
+        x = scores[:, z0 : z0 + slab]
+        x -= x.max(axis=0, keepdims=True)
+        np.exp(x, out=x)
+        x /= x.sum(axis=0, keepdims=True)
+    return scores
 
 
 def _import_onnxruntime() -> Any:
@@ -78,6 +81,13 @@ class OnnxSegmenter:
     The model file is checked against the manifest's SHA-256 and the session is created once;
     ``segment`` can be called any number of times. ``device="auto"`` uses CUDA when
     onnxruntime offers it and falls back to the CPU; ``info.device`` says which ran.
+
+    One call: the HU are resampled to the model grid and normalised; Gaussian-weighted
+    sliding windows run in batches; logits are blended across patches (as nnU-Net does) and
+    turned into probabilities by one softmax on the model grid, while a model that outputs
+    probabilities has them blended directly; the argmax of the trilinearly upsampled
+    probabilities gives uint8 labels on the scan's own grid, refined by attenuation when the
+    manifest asks for it.
     """
 
     def __init__(
@@ -182,17 +192,14 @@ class OnnxSegmenter:
         return self._fixed_batch or self._manifest.batch_size
 
     def predict_batch(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Class probabilities (B, C, d, h, w) of normalised patches (B, 1, d, h, w)."""
+        """The network's output (B, C, d, h, w) for normalised patches (B, 1, d, h, w)."""
         m = self._manifest
         n = batch.shape[0]
         if self._fixed_batch is not None and n < self._fixed_batch:
             filler = np.zeros((self._fixed_batch - n, *batch.shape[1:]), dtype=np.float32)
             batch = np.concatenate([batch, filler])
         (output,) = self._session.run([m.output_name], {m.input_name: batch})
-        output = np.asarray(output, dtype=np.float32)[:n]
-        if m.output_kind == "logits":
-            output = _softmax_channels(output)
-        return output
+        return np.asarray(output, dtype=np.float32)[:n]
 
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -231,7 +238,7 @@ class OnnxSegmenter:
                 predict_seconds += time.perf_counter() - start
 
         start = time.perf_counter()
-        probabilities = sliding_window_inference(
+        scores = sliding_window_inference(
             normalised,
             timed_predict,
             m.patch_size,
@@ -244,6 +251,11 @@ class OnnxSegmenter:
         self.last_timings["inference"] = predict_seconds
         self.last_timings["accumulate"] = time.perf_counter() - start - predict_seconds
         del normalised
+        if m.output_kind == "logits":
+            with self._timed("softmax"):
+                probabilities = softmax_classes(scores)
+        else:
+            probabilities = scores
 
         with self._timed("argmax"):
             model_labels = argmax_labels(probabilities)

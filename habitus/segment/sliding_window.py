@@ -18,7 +18,7 @@ from habitus.progress import StepCallback
 
 Shape3 = tuple[int, int, int]
 PredictBatch = Callable[[NDArray[np.float32]], NDArray[np.float32]]
-"""(B, 1, d, h, w) normalised input -> (B, C, d, h, w) class probabilities."""
+"""(B, 1, d, h, w) normalised input -> (B, C, d, h, w) class scores (probabilities or logits)."""
 
 
 def axis_starts(size: int, patch: int, step_fraction: float) -> list[int]:
@@ -94,12 +94,13 @@ def sliding_window_inference(
     pad_value: float = 0.0,
     sigma_scale: float = 1.0 / 8,
 ) -> NDArray[np.float32]:
-    """Class probabilities (C, D, H, W) of a normalised (D, H, W) volume.
+    """Class scores (C, D, H, W) of a normalised (D, H, W) volume.
 
     ``predict_batch`` gets up to ``batch_size`` patches at once, shaped (B, 1, d, h, w), and
-    returns (B, num_classes, d, h, w) probabilities. Axes shorter than the patch are padded
-    with ``pad_value`` (the normalised value of air). The result is the Gaussian-weighted mean
-    of the overlapping predictions at each voxel.
+    returns (B, num_classes, d, h, w) scores: probabilities, or logits as nnU-Net blends them
+    (one softmax of the blend then costs far less than one per patch). Axes shorter than the
+    patch are padded with ``pad_value`` (the normalised value of air). The result is the
+    Gaussian-weighted mean of the overlapping predictions at each voxel.
     """
     if volume_norm.ndim != 3:
         raise ValueError(f"expected a (D, H, W) volume, found shape {volume_norm.shape}")
@@ -113,6 +114,7 @@ def sliding_window_inference(
     accumulated = np.zeros((num_classes, *padded.shape), dtype=np.float32)
     weight_sum = np.zeros(padded.shape, dtype=np.float32)
     batch = np.empty((batch_size, 1, *p), dtype=np.float32)
+    weighted = np.empty((num_classes, *p), dtype=np.float32)  # reused: no allocation per patch
 
     for first in range(0, len(starts), batch_size):
         chunk = starts[first : first + batch_size]
@@ -121,15 +123,17 @@ def sliding_window_inference(
         ]
         for b, window in enumerate(windows):
             batch[b, 0] = padded[window]
-        probabilities = predict_batch(batch[: len(chunk)])
+        scores = predict_batch(batch[: len(chunk)])
         expected = (len(chunk), num_classes, *p)
-        if probabilities.shape != expected:
-            raise ValueError(
-                f"predict_batch returned shape {probabilities.shape}, expected {expected}"
-            )
+        if scores.shape != expected:
+            raise ValueError(f"predict_batch returned shape {scores.shape}, expected {expected}")
         for b, window in enumerate(windows):
-            accumulated[(slice(None), *window)] += probabilities[b] * importance
-            weight_sum[window] += importance
+            np.multiply(scores[b], importance, out=weighted)
+            # In place on views: `array[window] += x` would also copy the sum back onto itself.
+            region_scores = accumulated[(slice(None), *window)]
+            region_scores += weighted
+            region_weights = weight_sum[window]
+            region_weights += importance
         if progress is not None:
             progress(min(first + len(chunk), len(starts)) / len(starts))
 
