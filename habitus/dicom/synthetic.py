@@ -454,7 +454,7 @@ def write_petct_study(
     thick_shape = (thick_slices, rows, rows)
     thick_hu, _ = synthetic_torso(thick_shape, (5.0, pixel_spacing, pixel_spacing), seed)
     add(
-        "CT Body 5.0 B30f",
+        "CT Body 5 B30f",
         4,
         thick_hu,
         axial_geometry(thick_shape, (5.0, pixel_spacing, pixel_spacing)),

@@ -36,12 +36,21 @@ def small_series(
     return files, hu, geometry
 
 
-def edit(path: Path, change: Callable[[Dataset], None], target: Path | None = None) -> Path:
-    """Rewrite a DICOM file after ``change`` modified its dataset (in place by default)."""
+def edit(
+    path: Path,
+    change: Callable[[Dataset], None],
+    target: Path | None = None,
+    *,
+    valid_meta: bool = True,
+) -> Path:
+    """Rewrite a DICOM file after ``change`` modified its dataset (in place by default).
+
+    ``valid_meta=False`` writes the file meta header as it is, even with empty required UIDs.
+    """
     ds = pydicom.dcmread(path)
     change(ds)
     out = target or path
-    ds.save_as(out, enforce_file_format=True)
+    ds.save_as(out, enforce_file_format=valid_meta)
     return out
 
 

@@ -1,0 +1,103 @@
+"""The synthetic torso and the DICOM writers used by tests, benchmarks and the demo."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
+
+from habitus.dicom import load_ct
+from habitus.dicom.synthetic import main, synthetic_torso, write_petct_study
+from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
+from tests.dicom.helpers import small_series
+
+DCIODVFY = Path("/usr/bin/dciodvfy")
+
+
+def test_torso_has_every_class_with_plausible_hu() -> None:
+    hu, labels = synthetic_torso((24, 96, 96), (5.0, 4.0, 4.0), seed=3)
+    assert hu.dtype == np.int16 and labels.dtype == np.uint8 and hu.shape == labels.shape
+    assert set(np.unique(labels)) == {int(t) for t in Tissue}
+    median = {t: float(np.median(hu[labels == t])) for t in Tissue}
+    assert FAT_HU[0] < median[Tissue.SF] < FAT_HU[1]
+    assert FAT_HU[0] < median[Tissue.AVF] < FAT_HU[1]
+    assert MUSCLE_HU[0] < median[Tissue.MUSCLE] < MUSCLE_HU[1]
+    assert 30 <= median[Tissue.IO] <= 70
+    assert median[Tissue.BONE] > BONE_HU_MIN
+    assert 0 <= median[Tissue.CNS] <= 50
+    assert median[Tissue.BACKGROUND] < -800  # air and lungs
+    # Abdominal visceral fat only below the thorax, lungs only in it.
+    assert not np.any(labels[-2:] == Tissue.AVF) and np.any(labels[:10] == Tissue.AVF)
+    lung = (labels == Tissue.BACKGROUND) & (hu > -950) & (hu < -700)
+    assert not np.any(lung[:10]) and np.any(lung[-2:])
+
+
+def test_torso_is_reproducible_and_seeded() -> None:
+    a, labels_a = synthetic_torso((4, 32, 32), (2.0, 10.0, 10.0), seed=1)
+    b, labels_b = synthetic_torso((4, 32, 32), (2.0, 10.0, 10.0), seed=1)
+    c, labels_c = synthetic_torso((4, 32, 32), (2.0, 10.0, 10.0), seed=2)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(labels_a, labels_c)  # the anatomy does not depend on noise
+    assert not np.array_equal(a, c)
+
+
+def test_torso_anatomy_is_in_millimetres() -> None:
+    """The same body at two grid resolutions: class fractions of the field agree."""
+    _, coarse = synthetic_torso((8, 64, 64), (5.0, 6.0, 6.0))
+    _, fine = synthetic_torso((8, 128, 128), (5.0, 3.0, 3.0))
+    for tissue in (Tissue.SF, Tissue.MUSCLE, Tissue.AVF):
+        assert np.mean(coarse == tissue) == pytest.approx(np.mean(fine == tissue), rel=0.15)
+
+
+@pytest.mark.skipif(not DCIODVFY.exists(), reason="dicom3tools' dciodvfy is not installed")
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, RLELossless, JPEG2000Lossless, JPEGLSLossless]
+)
+def test_written_ct_passes_dciodvfy(tmp_path: Path, syntax: str) -> None:
+    files, _, _ = small_series(tmp_path, shape=(2, 40, 40), transfer_syntax=syntax)
+    result = subprocess.run([str(DCIODVFY), str(files[0])], capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert "CTImage" in output
+    assert [line for line in output.splitlines() if line.startswith("Error")] == []
+
+
+@pytest.mark.skipif(not DCIODVFY.exists(), reason="dicom3tools' dciodvfy is not installed")
+def test_every_series_of_the_petct_study_passes_dciodvfy(tmp_path: Path) -> None:
+    study = write_petct_study(tmp_path, slices=16, rows=16, pixel_spacing=20.0)
+    firsts = {path.parent: path for path in sorted(study.files, reverse=True)}
+    assert len(firsts) == 6
+    for path in firsts.values():
+        result = subprocess.run([str(DCIODVFY), str(path)], capture_output=True, text=True)
+        errors = [ln for ln in (result.stdout + result.stderr).splitlines() if "Error" in ln]
+        assert errors == [], f"{path}: {errors}"
+
+
+def test_written_headers_carry_patient_and_geometry(tmp_path: Path) -> None:
+    files, _, geometry = small_series(
+        tmp_path, patient_size_m=1.62, patient_weight_kg=58.5, patient_sex="F", kernel="B31f"
+    )
+    ds = pydicom.dcmread(files[3])
+    assert float(ds.PatientSize) == 1.62 and float(ds.PatientWeight) == 58.5
+    assert ds.PatientSex == "F" and ds.ConvolutionKernel == "B31f" and ds.Modality == "CT"
+    np.testing.assert_allclose(
+        [float(v) for v in ds.ImagePositionPatient], geometry.slice_position(3)
+    )
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_petct_study_layout(tmp_path: Path) -> None:
+    study = write_petct_study(tmp_path, slices=16, rows=16, pixel_spacing=20.0)
+    assert len(study.series) == 6 and study.expected_series_uid in study.series.values()
+    modalities = {pydicom.dcmread(p, stop_before_pixels=True).Modality for p in study.files}
+    assert modalities == {"CT", "PT"}
+
+
+def test_command_line_writes_a_loadable_series(tmp_path: Path, capsys) -> None:
+    assert main([str(tmp_path), "--slices", "16", "--rows", "32"]) == 0
+    assert "wrote 16 files" in capsys.readouterr().out
+    assert load_ct(tmp_path).volume.shape == (16, 32, 32)
