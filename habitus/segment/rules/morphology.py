@@ -1,0 +1,85 @@
+"""Shared mask operations, with sizes given in millimetres rather than voxels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+Mask = NDArray[np.bool_]
+PixelSpacing = tuple[float, float]  # (row, column) mm
+
+
+def disk(radius_mm: float, spacing: PixelSpacing, at_least_one: bool = True) -> Mask:
+    """An elliptical in-plane structuring element of the given radius in mm."""
+    ry = radius_mm / spacing[0]
+    rx = radius_mm / spacing[1]
+    if at_least_one:
+        ry, rx = max(ry, 1.0), max(rx, 1.0)
+    ny, nx = int(np.floor(ry)), int(np.floor(rx))
+    y, x = np.ogrid[-ny : ny + 1, -nx : nx + 1]
+    return np.asarray((y / max(ry, 1e-6)) ** 2 + (x / max(rx, 1e-6)) ** 2 <= 1.0)
+
+
+def ball(radius_mm: float, spacing: tuple[float, float, float]) -> Mask:
+    """An ellipsoidal 3D structuring element, at least one voxel across in-plane."""
+    radii = [radius_mm / s for s in spacing]
+    radii[1], radii[2] = max(radii[1], 1.0), max(radii[2], 1.0)
+    half = [int(np.floor(r)) for r in radii]
+    z, y, x = np.ogrid[-half[0] : half[0] + 1, -half[1] : half[1] + 1, -half[2] : half[2] + 1]
+    r0 = max(radii[0], 1e-6)
+    return np.asarray((z / r0) ** 2 + (y / radii[1]) ** 2 + (x / radii[2]) ** 2 <= 1.0)
+
+
+def per_slice(mask: Mask, operation: Callable[[Mask], Mask]) -> Mask:
+    """Apply a 2D operation to every axial slice (axis 0) of a 3D mask."""
+    out = np.zeros_like(mask)
+    for k in range(mask.shape[0]):
+        if mask[k].any():
+            out[k] = operation(mask[k])
+    return out
+
+
+def largest_component(mask: Mask) -> Mask:
+    """The largest face-connected component of a mask (empty in, empty out)."""
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return np.zeros_like(mask)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return np.asarray(labels == int(np.argmax(sizes)))
+
+
+def drop_small_components(mask: Mask, min_voxels: int) -> Mask:
+    """Remove the face-connected components smaller than ``min_voxels``."""
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return np.asarray(keep[labels])
+
+
+IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+"""Face connectivity within a slice only: labels every slice of a volume separately."""
+
+
+def fill_holes_2d(mask: Mask) -> Mask:
+    """Fill the holes of every axial slice: background not reaching the slice's border."""
+    background, _ = ndimage.label(~mask, structure=IN_PLANE)
+    edges = np.concatenate(
+        [
+            background[:, 0, :].ravel(),
+            background[:, -1, :].ravel(),
+            background[:, :, 0].ravel(),
+            background[:, :, -1].ravel(),
+        ]
+    )
+    outside = np.zeros(int(background.max()) + 1, dtype=bool)
+    outside[edges] = True
+    outside[0] = False
+    return np.asarray(mask | ~outside[background])

@@ -1,0 +1,162 @@
+"""The rule-based segmenter: attenuation thresholds placed by anatomy, no trained model.
+
+It is the fallback when no network is available and the teacher of the network's first
+training labels. Steps run on a canonical (superior, posterior, left) view of the volume and
+the labels are mapped back onto the input grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from habitus.errors import InputRefused
+from habitus.labels import FAT_HU, Tissue
+from habitus.progress import StepCallback
+from habitus.segment.base import ModelInfo
+from habitus.segment.rules.body import BodyMasks, body_masks
+from habitus.segment.rules.bone import MAX_MARROW_MM2, bone_mask, costal_cartilage
+from habitus.segment.rules.cns import cns_mask
+from habitus.segment.rules.frame import CanonicalFrame
+from habitus.segment.rules.lungs import AIR_HU, lung_masks
+from habitus.segment.rules.morphology import IN_PLANE, Mask
+from habitus.segment.rules.organs import paravertebral_zone
+from habitus.segment.rules.skin import skin_mask
+from habitus.segment.rules.spine import find_spine
+from habitus.segment.rules.wall import WallRegions, wall_regions
+from habitus.volume import CTVolume
+
+RULES_VERSION = "0.1.0"
+
+# Share of the work done after each step, for progress reports.
+_PROGRESS = {
+    "body": 0.15,
+    "lungs": 0.25,
+    "bone": 0.45,
+    "wall": 0.75,
+    "cns": 0.85,
+    "labels": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class TissueMasks:
+    """The anatomy every label decision is made from, on the canonical grid."""
+
+    body: BodyMasks
+    skin: Mask
+    lungs: Mask
+    thorax: Mask
+    bone: Mask
+    cns: Mask
+    wall: WallRegions
+    paravertebral: Mask
+
+
+class RuleSegmenter:
+    """Segmenter protocol implementation from thresholds and anatomical rules."""
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            model_id="habitus-rules",
+            version=RULES_VERSION,
+            kind="rules",
+            description=(
+                "Rule-based body composition: HU thresholds (muscle -29..150, fat -190..-30, "
+                "bone > 250) placed by body outline, lungs, bone, body wall and spine"
+            ),
+        )
+
+    def segment(
+        self, volume: CTVolume, progress: StepCallback | None = None
+    ) -> NDArray[np.uint8]:
+        """Labels (habitus.labels.Tissue values) on the grid of ``volume.hu``."""
+        if volume.hu.ndim != 3 or min(volume.hu.shape) < 1:
+            raise InputRefused(
+                f"expected a 3D HU volume with at least one voxel per axis; found shape "
+                f"{volume.hu.shape}"
+            )
+        frame = CanonicalFrame.of(volume.geometry)
+        hu = np.ascontiguousarray(frame.to_canonical(volume.hu))
+        masks = find_tissue_masks(hu, frame.spacing, progress)
+        labels = assign_labels(hu, masks)
+        if progress is not None:
+            progress(_PROGRESS["labels"])
+        return frame.from_canonical(labels)
+
+
+def find_tissue_masks(
+    hu: NDArray[np.int16],
+    spacing: tuple[float, float, float],
+    progress: StepCallback | None = None,
+) -> TissueMasks:
+    """Run the anatomical steps on a canonical volume."""
+
+    def report(step: str) -> None:
+        if progress is not None:
+            progress(_PROGRESS[step])
+
+    pixel = (spacing[1], spacing[2])
+    body = body_masks(hu, spacing)
+    skin = skin_mask(body.body, spacing)
+    report("body")
+    lungs = lung_masks(hu, body.torso, spacing)
+    report("lungs")
+    bones = bone_mask(hu, body.body, body.torso, spacing)
+    spine = find_spine(bones.bone, body.torso, pixel)
+    report("bone")
+    wall = wall_regions(hu, body.torso, skin, bones.bone, spacing)
+    cartilage = costal_cartilage(hu, wall.ring & ~lungs.lungs, bones.bone, spacing)
+    report("wall")
+    cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
+    marrow = _fatty_marrow(bones.open_holes & ~cns, pixel)
+    report("cns")
+    return TissueMasks(
+        body=body,
+        skin=skin,
+        lungs=lungs.lungs,
+        thorax=lungs.thorax,
+        bone=bones.bone | cartilage | marrow,
+        cns=cns,
+        wall=wall,
+        paravertebral=paravertebral_zone(hu.shape, spine, pixel) & wall.cavity,
+    )
+
+
+def _fatty_marrow(holes: Mask, pixel: tuple[float, float]) -> Mask:
+    """Open holes in bone that are not nervous system and small enough to be marrow."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(holes, structure=IN_PLANE)
+    if count == 0:
+        return holes
+    area = np.bincount(labels.ravel()) * pixel[0] * pixel[1]
+    small = area <= MAX_MARROW_MM2
+    small[0] = False
+    return np.asarray(small[labels])
+
+
+def assign_labels(hu: NDArray[np.int16], masks: TissueMasks) -> NDArray[np.uint8]:
+    """One class per body voxel, from attenuation and the region it lies in."""
+    body = masks.body.body
+    fat = body & (hu <= FAT_HU[1])  # fat, and the partial-volume rim of air pockets
+    air = body & (hu < AIR_HU)
+    soft = body & ~fat
+    cavity = masks.wall.cavity
+    visceral = cavity & ~masks.thorax
+
+    labels = np.zeros(hu.shape, dtype=np.uint8)
+    labels[soft] = Tissue.MUSCLE
+    labels[fat] = Tissue.SF
+    labels[fat & visceral & ~masks.paravertebral] = Tissue.AVF
+    labels[soft & cavity & ~masks.paravertebral] = Tissue.IO
+    labels[fat & cavity & (hu < FAT_HU[0])] = Tissue.IO  # gas and its rim in the viscera
+    labels[air & ~cavity] = Tissue.BACKGROUND  # air caught between skin folds
+    labels[masks.bone] = Tissue.BONE
+    labels[masks.cns] = Tissue.CNS
+    labels[masks.lungs] = Tissue.BACKGROUND
+    labels[masks.skin] = Tissue.SKIN
+    return labels

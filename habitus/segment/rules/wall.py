@@ -1,0 +1,201 @@
+"""The body wall: the ring of muscle and bone (abdominal wall, chest wall, back muscles).
+
+Subcutaneous fat lies outside the ring, visceral fat and the organs inside it. Each axial
+slice of the trunk is unrolled into rays from its centre, sampled every millimetre. Walking
+a ray inwards from the skin, the wall starts at the first run of soft tissue or bone at least
+``MIN_WALL_RUN_MM`` long, and ends at the next run of fat or air at least ``MIN_GAP_MM``
+long (the extraperitoneal fat, the lung). Where no such gap comes within
+``MAX_WALL_MM`` (an organ lies against the wall) the thickness is taken from the rays around
+it. Ribs and vertebral arches near the outer surface belong to the wall with the muscle
+around them: the wall reaches at least past the deepest bone found within ``MAX_BONE_DEPTH_MM``
+of its outer surface (the intercostal spaces take the depth of the ribs beside them), plus
+``INNER_MARGIN_MM`` for the intercostal muscles and diaphragm inside them. Both radii are
+smoothed with a running median over the angle, which bridges the gaps a
+single ray can slip through (the linea alba, a vessel crossing the fat).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from habitus.labels import FAT_HU, MUSCLE_HU
+from habitus.segment.rules.morphology import Mask
+
+N_ANGLES = 360
+RADIAL_STEP_MM = 1.0
+MIN_WALL_RUN_MM = 4.0
+MIN_GAP_MM = 4.0
+MAX_WALL_MM = 35.0
+MAX_BONE_DEPTH_MM = 45.0  # ribs under the chest muscles, vertebral laminae under the back's
+BONE_SPREAD_DEG = 9  # a rib's depth also holds for the intercostal space beside it
+INNER_MARGIN_MM = 4.0
+DEFAULT_WALL_MM = 12.0  # when no ray of the slice shows where the wall ends
+ANGULAR_MEDIAN_DEG = 15
+
+
+@dataclass(frozen=True)
+class WallRegions:
+    outside: Mask  # between the skin and the wall: subcutaneous
+    ring: Mask  # the wall itself: muscle, bone and the fat between its layers
+    cavity: Mask  # inside the wall: organs, vessels, visceral fat, lungs, spine
+
+
+@dataclass(frozen=True)
+class _Rays:
+    """One slice unrolled: radius r (mm) along each angle from a centre (pixel units)."""
+
+    center: tuple[float, float]
+    wall: NDArray[np.bool_]  # (angles, radii): soft tissue or bone
+    bone: NDArray[np.bool_]  # (angles, radii)
+    inside: NDArray[np.bool_]  # (angles, radii): within the trunk, skin excluded
+
+
+def wall_regions(
+    hu: NDArray[np.int16],
+    torso: Mask,
+    skin: Mask,
+    bone: Mask,
+    spacing: tuple[float, float, float],
+) -> WallRegions:
+    """Outside, ring and cavity of the trunk in every slice of a canonical volume."""
+    pixel = (spacing[1], spacing[2])
+    outside = np.zeros_like(torso)
+    ring = np.zeros_like(torso)
+    cavity = np.zeros_like(torso)
+    wall_tissue = ((hu >= MUSCLE_HU[0]) | bone) & ~skin
+    interior = torso & ~skin
+    for k in range(torso.shape[0]):
+        if not interior[k].any():
+            continue
+        rays = _unroll(wall_tissue[k], bone[k], interior[k], pixel)
+        outer, inner = _wall_radii(rays)
+        o, r, c = _regions_from_radii(torso[k].shape, rays.center, outer, inner, pixel)
+        outside[k] = o & torso[k]
+        ring[k] = r & torso[k]
+        cavity[k] = c & torso[k]
+    return WallRegions(outside=outside, ring=ring, cavity=cavity)
+
+
+def _unroll(wall: Mask, bone: Mask, inside: Mask, pixel: tuple[float, float]) -> _Rays:
+    cy, cx = ndimage.center_of_mass(inside)
+    ys, xs = np.nonzero(inside)
+    reach = float(np.max(np.hypot((ys - cy) * pixel[0], (xs - cx) * pixel[1]))) + 2.0
+    radii = np.arange(0.0, reach, RADIAL_STEP_MM)
+    angles = np.linspace(0.0, 2 * np.pi, N_ANGLES, endpoint=False)
+    py = cy + np.outer(np.sin(angles), radii) / pixel[0]
+    px = cx + np.outer(np.cos(angles), radii) / pixel[1]
+    coords = np.stack([py, px])
+    sampled_wall = ndimage.map_coordinates(wall.astype(np.uint8), coords, order=0, cval=0)
+    sampled_inside = ndimage.map_coordinates(inside.astype(np.uint8), coords, order=0, cval=0)
+    sampled_bone = ndimage.map_coordinates(bone.astype(np.uint8), coords, order=0, cval=0)
+    return _Rays(
+        center=(float(cy), float(cx)),
+        wall=sampled_wall.astype(bool),
+        bone=sampled_bone.astype(bool),
+        inside=sampled_inside.astype(bool),
+    )
+
+
+def _runs_ahead(mask: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
+    """True where ``mask`` holds for ``length`` samples starting there (along axis 1)."""
+    n = mask.shape[1]
+    csum = np.concatenate([np.zeros((mask.shape[0], 1), int), np.cumsum(mask, axis=1)], axis=1)
+    end = np.minimum(np.arange(n) + length, n)
+    return (csum[:, end] - csum[:, :n]) >= length
+
+
+def _wall_radii(rays: _Rays) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Outer and inner wall radius (mm) along every angle."""
+    # Walk inwards: reverse the radius axis so that index 0 is the far end of each ray.
+    wall = rays.wall[:, ::-1]
+    inside = rays.inside[:, ::-1]
+    n = wall.shape[1]
+    index = np.arange(n)[np.newaxis, :]
+
+    entered = np.cumsum(inside, axis=1) > 0  # at or inside the skin
+    wall_run = _runs_ahead(wall & inside, int(round(MIN_WALL_RUN_MM / RADIAL_STEP_MM)))
+    starts = wall_run & entered
+    has_wall = starts.any(axis=1)
+    start = np.where(has_wall, np.argmax(starts, axis=1), n - 1)
+
+    gap = _runs_ahead(~wall, int(round(MIN_GAP_MM / RADIAL_STEP_MM)))
+    after = index > start[:, np.newaxis]
+    within = index <= start[:, np.newaxis] + int(MAX_WALL_MM / RADIAL_STEP_MM)
+    ends = gap & after & within
+    has_end = ends.any(axis=1) & has_wall
+    end = np.argmax(ends, axis=1)
+
+    outer_mm = (n - 1 - start) * RADIAL_STEP_MM
+    thickness = np.where(has_end, (end - start) * RADIAL_STEP_MM, np.nan)
+    thickness = _fill_circular(thickness)
+    thickness = np.maximum(thickness, _bone_depth(rays.bone[:, ::-1], start, has_wall))
+    outer_mm = np.where(has_wall, outer_mm, np.nan)
+    outer_mm = _fill_circular(outer_mm)
+    outer_mm = _circular_median(outer_mm)
+    thickness = _circular_median(thickness)
+    inner_mm = np.maximum(outer_mm - thickness, 0.0)
+    return outer_mm, inner_mm
+
+
+def _bone_depth(
+    bone: NDArray[np.bool_], start: NDArray[np.int64], has_wall: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Depth (mm) from the wall's outer surface to just inside its deepest bone, per angle.
+
+    ``bone`` is indexed inwards (index 0 at the far end of each ray), like ``start``.
+    """
+    index = np.arange(bone.shape[1])[np.newaxis, :]
+    band = (index >= start[:, np.newaxis]) & (
+        index <= start[:, np.newaxis] + int(MAX_BONE_DEPTH_MM / RADIAL_STEP_MM)
+    )
+    in_band = bone & band & has_wall[:, np.newaxis]
+    deepest = np.where(in_band.any(axis=1), in_band.shape[1] - 1 - np.argmax(in_band[:, ::-1], axis=1), -1)
+    depth = np.where(deepest >= 0, (deepest - start) * RADIAL_STEP_MM + INNER_MARGIN_MM, 0.0)
+    spread = max(1, int(round(BONE_SPREAD_DEG * N_ANGLES / 360.0))) * 2 + 1
+    return np.asarray(ndimage.maximum_filter1d(depth, size=spread, mode="wrap"))
+
+
+def _fill_circular(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Fill NaNs by linear interpolation around the circle (a default if all are NaN)."""
+    known = ~np.isnan(values)
+    if not known.any():
+        return np.full_like(values, DEFAULT_WALL_MM)
+    n = values.size
+    idx = np.arange(n)
+    xk = idx[known]
+    xp = np.concatenate([xk - n, xk, xk + n])
+    fp = np.tile(values[known], 3)
+    return np.interp(idx, xp, fp)
+
+
+def _circular_median(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    size = max(1, int(round(ANGULAR_MEDIAN_DEG * N_ANGLES / 360.0))) | 1
+    return np.asarray(ndimage.median_filter(values, size=size, mode="wrap"))
+
+
+def _regions_from_radii(
+    shape: tuple[int, int],
+    center: tuple[float, float],
+    outer_mm: NDArray[np.float64],
+    inner_mm: NDArray[np.float64],
+    pixel: tuple[float, float],
+) -> tuple[Mask, Mask, Mask]:
+    yy, xx = np.indices(shape, dtype=np.float64)
+    dy = (yy - center[0]) * pixel[0]
+    dx = (xx - center[1]) * pixel[1]
+    r = np.hypot(dy, dx)
+    theta = np.mod(np.arctan2(dy, dx), 2 * np.pi) * (N_ANGLES / (2 * np.pi))
+    # Interpolate the radii between the two nearest sampled angles.
+    lo = np.floor(theta).astype(int) % N_ANGLES
+    hi = (lo + 1) % N_ANGLES
+    w = theta - np.floor(theta)
+    outer = outer_mm[lo] * (1 - w) + outer_mm[hi] * w
+    inner = inner_mm[lo] * (1 - w) + inner_mm[hi] * w
+    # Half a step of slack: sampling is nearest-neighbour along the ray.
+    outside = r > outer + 0.5 * RADIAL_STEP_MM
+    cavity = r < inner - 0.5 * RADIAL_STEP_MM
+    return outside, ~outside & ~cavity, cavity
