@@ -1,0 +1,61 @@
+"""Short human-readable lines of the body-composition result, for the command line."""
+
+from __future__ import annotations
+
+from habitus.metrics.schema import Flag, L3Metrics, Quality, TorsoMetrics, WaistMetrics
+
+
+def summary_lines(
+    waist: WaistMetrics, l3: L3Metrics, torso: TorsoMetrics, flags: list[Flag], quality: Quality
+) -> list[str]:
+    lines = [_waist(waist), _l3(l3), _torso(torso)]
+    lines += [_flag(f) for f in flags]
+    if quality.review_required:
+        lines.append("review required: " + "; ".join(quality.review_reasons))
+    return lines
+
+
+def _value(value: float | None, unit: str, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def _waist(w: WaistMetrics) -> str:
+    if not w.available:
+        return f"waist: not measured ({w.reason})"
+    assert w.range is not None
+    return (
+        f"waist (slices {w.range.first_slice}-{w.range.last_slice}, "
+        f"{_value(w.length_cm, 'cm')}): average SMA {_value(w.average_sma_cm2, 'cm²')}, "
+        f"average BFA {_value(w.average_bfa_cm2, 'cm²')}, SMI {_value(w.smi_cm2_m2, 'cm²/m²')}, "
+        f"BFI {_value(w.bfi_cm2_kg, 'cm²/kg', 2)}"
+    )
+
+
+def _l3(m: L3Metrics) -> str:
+    if not m.available:
+        return f"L3: not measured ({m.reason})"
+    return (
+        f"L3 (slice {m.slice_index}): SMA {_value(m.sma_cm2, 'cm²')}, VAT "
+        f"{_value(m.vat_cm2, 'cm²')}, SAT {_value(m.sat_cm2, 'cm²')}, muscle "
+        f"{_value(m.muscle_mean_hu, 'HU', 0)}"
+    )
+
+
+def _torso(t: TorsoMetrics) -> str:
+    if t.range is None:
+        return "torso: not measured"
+    coverage = "complete" if t.complete else "partly scanned"
+    return (
+        f"torso (slices {t.range.first_slice}-{t.range.last_slice}, {coverage}): muscle "
+        f"{_value(t.muscle_cm3, 'cm³', 0)}, fat {_value(t.fat_cm3, 'cm³', 0)}"
+    )
+
+
+def _flag(f: Flag) -> str:
+    label = {"low_smi": "low SMI", "high_bfi": "high BFI"}[f.name]
+    if f.value is None:
+        return f"{label}: unknown ({f.reason})"
+    return (
+        f"{label}: {'yes' if f.value else 'no'} ({f.measured} {f.comparison} {f.cutoff} "
+        f"{f.unit} for sex {f.sex})"
+    )
