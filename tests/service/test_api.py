@@ -275,7 +275,8 @@ def test_results_are_409_until_succeeded_then_served(
 
 def test_models_lists_the_rule_based_segmenter(client: TestClient) -> None:
     models = client.get("/v1/models", headers=AUTH).json()["models"]
-    assert any(m["kind"] == "rules" and m["available"] for m in models)
+    rules = next(m for m in models if m["kind"] == "rules")
+    assert rules["model_id"] == "habitus-rules" and rules["available"] and rules["version"]
 
 
 def test_models_reads_manifests_without_onnxruntime(

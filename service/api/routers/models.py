@@ -21,13 +21,18 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
 )
 
-RULES_MODEL = ModelView(
-    model_id="habitus-rules",
-    version="1",
-    kind="rules",
-    description="rule-based segmentation by attenuation and anatomy; no model file needed",
-    available=True,
-)
+def rules_model() -> ModelView:
+    """The rule-based segmenter, always available: it needs no model file."""
+    from habitus.segment.rules import RuleSegmenter  # scipy-heavy: only when asked
+
+    info = RuleSegmenter().info
+    return ModelView(
+        model_id=info.model_id,
+        version=info.version,
+        kind=info.kind,
+        description=info.description,
+        available=True,
+    )
 
 
 def read_models(folder: Path) -> list[ModelView]:
@@ -61,4 +66,4 @@ def _model_view(manifest_path: Path) -> ModelView:
 @router.get("", summary="Available segmenters and models")
 def list_models() -> ModelList:
     """The models in HABITUS_MODEL_DIR (else the bundled ones), and the rule-based segmenter."""
-    return ModelList(models=[*read_models(configured_model_dir()), RULES_MODEL])
+    return ModelList(models=[*read_models(configured_model_dir()), rules_model()])
