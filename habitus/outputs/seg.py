@@ -17,11 +17,12 @@ import highdicom as hd
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian
 
 from habitus import PIPELINE_VERSION, __version__
 from habitus.errors import OutputError
-from habitus.labels import NUM_LABELS, TISSUE_CLASSES, Tissue
+from habitus.labels import NUM_LABELS, TISSUE_CLASSES
 from habitus.outputs.codes import (
     ALGORITHM_FAMILIES,
     SEGMENT_CODINGS,
@@ -177,7 +178,32 @@ def build_segmentation(
         )
     when = created or datetime.now()
     source_series = volume.source.series_instance_uid if volume.source else ""
-    seg = hd.seg.Segmentation(
+    try:
+        seg = _segmentation(
+            label_map, headers, model, source_series, content_creator, when, transfer_syntax_uid
+        )
+    except (ValueError, AttributeError) as exc:
+        # highdicom checks the source datasets and the IOD; say which object failed and why
+        raise OutputError(
+            f"the DICOM-SEG could not be built from the source series: {exc}"
+        ) from exc
+    stamp_creation_time(seg, when)
+    _fix_dimension_organization(
+        seg, derived_object_uid("seg-dimension-organization", source_series, model)
+    )
+    return seg
+
+
+def _segmentation(
+    label_map: NDArray[np.uint8],
+    headers: list[Dataset],
+    model: ModelInfo,
+    source_series: str,
+    content_creator: str | None,
+    when: datetime,
+    transfer_syntax_uid: str,
+) -> hd.seg.Segmentation:
+    return hd.seg.Segmentation(
         source_images=headers,
         pixel_array=label_map,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -202,11 +228,6 @@ def build_segmentation(
         series_time=when.time(),
         specific_character_set=character_set(headers[0]),
     )
-    stamp_creation_time(seg, when)
-    _fix_dimension_organization(
-        seg, derived_object_uid("seg-dimension-organization", source_series, model)
-    )
-    return seg
 
 
 def character_set(header: Dataset) -> str | list[str] | None:
@@ -269,11 +290,5 @@ def _as_segmentation(seg: Dataset | Path | str) -> hd.seg.Segmentation:
         return hd.seg.Segmentation.from_dataset(seg, copy=True)
     try:
         return hd.seg.segread(str(seg))
-    except (OSError, ValueError, AttributeError) as exc:
+    except (OSError, ValueError, AttributeError, InvalidDicomError) as exc:
         raise OutputError(f"expected a DICOM-SEG file at {seg}, could not read it: {exc}") from exc
-
-
-def present_segments(labels: NDArray[np.integer]) -> list[Tissue]:
-    """The classes with at least one voxel, in label order."""
-    counts = np.bincount(np.asarray(labels).ravel(), minlength=NUM_LABELS)
-    return [tissue for tissue in TISSUE_CLASSES if counts[tissue] > 0]

@@ -185,7 +185,23 @@ def build_sr(
         ],
     )
     when = created or report.created
-    sr = hd.sr.Comprehensive3DSR(
+    try:
+        sr = _document(content, headers, seg, series_uid, model, when)
+    except (ValueError, AttributeError) as exc:
+        raise OutputError(f"the DICOM SR could not be built: {exc}") from exc
+    stamp_creation_time(sr, when)
+    return sr
+
+
+def _document(
+    content: hd.sr.MeasurementReport,
+    headers: list[Dataset],
+    seg: hd.seg.Segmentation,
+    series_uid: str,
+    model: ModelInfo,
+    when: datetime,
+) -> hd.sr.Comprehensive3DSR:
+    return hd.sr.Comprehensive3DSR(
         evidence=[*headers, seg],
         content=content[0],
         series_instance_uid=derived_object_uid("sr-series", series_uid, model),
@@ -204,8 +220,6 @@ def build_sr(
         content_time=when.time(),
         specific_character_set=character_set(headers[0]),
     )
-    stamp_creation_time(sr, when)
-    return sr
 
 
 def _observation_context(model: ModelInfo) -> hd.sr.ObservationContext:

@@ -225,3 +225,18 @@ def test_dciodvfy_finds_no_error(
     path = tmp_path / "seg.dcm"
     build_segmentation(labels, volume, model).save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) == []
+
+
+def test_inconsistent_source_headers_raise_output_error(
+    synthetic_volume: CTVolume, synthetic_label_map: NDArray[np.uint8], model: ModelInfo
+) -> None:
+    assert synthetic_volume.source is not None
+    headers = list(synthetic_volume.source.headers)
+    odd = pydicom.Dataset()
+    odd.update(headers[5])
+    odd.file_meta = headers[5].file_meta
+    odd.add_new("ImageOrientationPatient", "DS", [0, 1, 0, 0, 0, -1])
+    headers[5] = odd
+    volume = replace(synthetic_volume, source=replace(synthetic_volume.source, headers=headers))
+    with pytest.raises(OutputError, match="could not be built"):
+        build_segmentation(synthetic_label_map, volume, model)
