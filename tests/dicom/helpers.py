@@ -11,8 +11,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from habitus.dicom import LoadedCT, SeriesVerdict
 from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_series
-from habitus.volume import CTVolume, Geometry
+from habitus.volume import CTVolume, Geometry, SourceSeries
 
 SHAPE = (20, 40, 40)  # more than the default minimum of 16 slices, small enough to be quick
 SPACING = (2.5, 8.0, 8.0)  # 320 mm field of view
@@ -70,3 +71,15 @@ def assert_geometry_matches_headers(volume: CTVolume) -> None:
         )
         assert int(header.Rows) == volume.shape[1] and int(header.Columns) == volume.shape[2]
         assert "PixelData" not in header
+
+
+def source_of(loaded: LoadedCT) -> SourceSeries:
+    """The DICOM source of a loaded volume (NIfTI input has none)."""
+    assert loaded.volume.source is not None, "expected a DICOM volume"
+    return loaded.volume.source
+
+
+def chosen_of(loaded: LoadedCT) -> SeriesVerdict:
+    """The verdict of the chosen series (NIfTI input has none)."""
+    assert loaded.chosen is not None, "expected a chosen DICOM series"
+    return loaded.chosen

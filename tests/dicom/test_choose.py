@@ -12,6 +12,7 @@ from habitus.dicom import KernelClass, SeriesRules, load_ct
 from habitus.dicom.synthetic import synthetic_torso, write_petct_study
 from habitus.errors import NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
+from tests.dicom.helpers import chosen_of
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,9 @@ def petct_study(tmp_path_factory: pytest.TempPathFactory):
 def test_petct_study_chooses_the_thin_soft_tissue_ct(petct_study) -> None:
     folder, study = petct_study
     loaded = load_ct(folder)
-    assert loaded.chosen.series_instance_uid == study.expected_series_uid
-    assert loaded.chosen.accepted
-    assert "soft-tissue kernel B30f" in " ".join(loaded.chosen.reasons)
+    assert chosen_of(loaded).series_instance_uid == study.expected_series_uid
+    assert chosen_of(loaded).accepted
+    assert "soft-tissue kernel B30f" in " ".join(chosen_of(loaded).reasons)
     hu, _ = synthetic_torso((40, 32, 32), (2.0, 10.0, 10.0), seed=0)
     np.testing.assert_array_equal(loaded.volume.hu, hu)
 
@@ -71,7 +72,7 @@ def test_rules_can_prefer_nothing_but_thin_slices(petct_study) -> None:
     # A site that classifies every kernel alike ranks on thickness, then slice count.
     rules = SeriesRules(soft_kernel_patterns=(), sharp_kernel_patterns=())
     loaded = load_ct(folder, rules)
-    assert loaded.chosen.series_instance_uid == study.expected_series_uid  # series 2
+    assert chosen_of(loaded).series_instance_uid == study.expected_series_uid  # series 2
     (lung,) = [v for v in loaded.others if v.series_number == 3]
     assert "equal on kernel, thickness and slices; the lower series number" in lung.reasons[0]
 

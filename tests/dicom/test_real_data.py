@@ -14,7 +14,7 @@ from habitus.dicom.nifti import read_nifti_kji
 from habitus.errors import GeometryRefused, NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
 from habitus.volume import Geometry
-from tests.dicom.helpers import assert_geometry_matches_headers
+from tests.dicom.helpers import assert_geometry_matches_headers, chosen_of, source_of
 
 # TotalSegmentator total_v2 label values used below.
 LIVER, T12, T11, SPINAL_CORD, AUTOCHTHON_L, AUTOCHTHON_R = 5, 32, 33, 79, 86, 87
@@ -31,7 +31,7 @@ def test_petct_volume_has_spacing_from_positions_and_nominal_thickness(petct) ->
     assert volume.hu.dtype == np.int16
     assert volume.geometry.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
     assert volume.slice_thickness_mm == pytest.approx(3.0)
-    assert petct.chosen.slice_thickness_mm == pytest.approx(3.0)
+    assert chosen_of(petct).slice_thickness_mm == pytest.approx(3.0)
     assert_geometry_matches_headers(volume)
     # Slices ascend towards the head; the first is the most caudal (-804.5 mm).
     assert volume.geometry.z_of_slice(0) == pytest.approx(-804.5)
@@ -41,7 +41,7 @@ def test_petct_volume_has_spacing_from_positions_and_nominal_thickness(petct) ->
 def test_petct_hu_are_rescaled_from_jpeg2000(shared_data: Path, petct) -> None:
     hu = petct.volume.hu
     assert -1100 <= int(hu.min()) <= -1000  # air outside the body; stored 0 - 1024
-    header = petct.volume.source.headers[10]
+    header = source_of(petct).headers[10]
     raw = pydicom.dcmread(shared_data / "ts-petct-dicom" / "series" / _file_of(header))
     expected = raw.pixel_array.astype(np.int32) * float(raw.RescaleSlope) + float(
         raw.RescaleIntercept
@@ -54,7 +54,7 @@ def _file_of(header: pydicom.Dataset) -> str:
 
 
 def test_petct_empty_uids_are_filled_and_warned(petct) -> None:
-    source = petct.volume.source
+    source = source_of(petct)
     headers = source.headers
     sop_uids = [h.SOPInstanceUID for h in headers]
     assert all(uid.startswith("1.3.12.2.1107.5.1.4.60064.") for uid in sop_uids)  # from meta
@@ -72,8 +72,8 @@ def test_petct_empty_uids_are_filled_and_warned(petct) -> None:
 
 def test_petct_derived_uids_are_deterministic(shared_data: Path, petct) -> None:
     again = load_ct(sorted((shared_data / "ts-petct-dicom" / "series").iterdir())[::-1])
-    assert again.volume.source.series_instance_uid == petct.volume.source.series_instance_uid
-    assert again.volume.source.study_instance_uid == petct.volume.source.study_instance_uid
+    assert source_of(again).series_instance_uid == source_of(petct).series_instance_uid
+    assert source_of(again).study_instance_uid == source_of(petct).study_instance_uid
     np.testing.assert_array_equal(again.volume.hu, petct.volume.hu)
 
 
@@ -94,7 +94,7 @@ def _onto_grid(labels: np.ndarray, labels_geometry: Geometry, geometry: Geometry
     for a in range(3):  # our index 0 is their first or last index along each axis
         expected_offset = labels.shape[a] - 1 if a in flipped else 0
         assert mapping[a, 3] == pytest.approx(expected_offset, abs=1e-3)
-    return np.flip(labels, axis=flipped) if flipped else labels
+    return np.flip(labels, axis=tuple(flipped)) if flipped else labels
 
 
 def test_petct_reference_lines_up_with_the_volume(shared_data: Path, petct) -> None:
@@ -128,8 +128,8 @@ def test_dcmqi_three_slices_accepted_when_rules_allow(shared_data: Path) -> None
     assert volume.geometry.spacing[0] == pytest.approx(1.0, abs=1e-4)
     assert volume.slice_thickness_mm == pytest.approx(1.25)
     assert_geometry_matches_headers(volume)
-    assert loaded.chosen.convolution_kernel == "STANDARD"
-    assert "soft-tissue" in " ".join(loaded.chosen.reasons)
+    assert chosen_of(loaded).convolution_kernel == "STANDARD"
+    assert "soft-tissue" in " ".join(chosen_of(loaded).reasons)
 
 
 def test_dcmqi_folder_with_seg_lists_the_seg_as_refused(shared_data: Path) -> None:

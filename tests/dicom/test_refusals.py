@@ -10,12 +10,13 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from habitus.dicom import SeriesRules, load_ct
 from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.errors import CorruptFile, GeometryRefused, InputRefused, NoSuitableSeries
 from habitus.volume import Geometry
-from tests.dicom.helpers import SHAPE, SPACING, edit, small_series
+from tests.dicom.helpers import SHAPE, SPACING, chosen_of, edit, small_series
 
 
 def test_mixed_orientations_name_the_slices(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ def test_duplicate_positions_are_refused(tmp_path: Path) -> None:
     files, _, _ = small_series(tmp_path)
 
     def new_instance(ds: Dataset) -> None:
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4.5.6.7"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4.5.6.7")
 
     edit(files[4], new_instance, tmp_path / "copy_of_slice_5.dcm")
     with pytest.raises(GeometryRefused) as refused:
@@ -245,7 +246,7 @@ def test_geometry_problem_of_preferred_series_falls_back_with_warning(tmp_path: 
         series_description="thick",
     )
     loaded = load_ct(tmp_path)
-    assert loaded.chosen.description == "thick"
+    assert chosen_of(loaded).description == "thick"
     (thin,) = loaded.others
     assert not thin.accepted and "missing slices" in " ".join(thin.reasons)
     assert any("would have been preferred" in w and "'thin'" in w for w in loaded.warnings)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from habitus.dicom import load_ct
 from habitus.dicom.read import scan_headers
@@ -30,8 +30,8 @@ def _zip(folder: Path, archive: Path, extra: dict[str, bytes] | None = None) -> 
 def _dicomdir(path: Path) -> Path:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.1.3.10")
+    ds.file_meta.MediaStorageSOPInstanceUID = UID("1.2.3.4")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.FileSetID = "HABITUS"
     ds.save_as(path, enforce_file_format=True)
