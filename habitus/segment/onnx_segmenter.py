@@ -129,6 +129,13 @@ class OnnxSegmenter:
                 manifest.model_id,
             )
         self._fixed_batch = self._check_io()
+        logger.info(
+            "loaded model %s %s from %s on %s",
+            manifest.model_id,
+            manifest.version,
+            model_path,
+            self._device,
+        )
         self.last_timings: dict[str, float] = {}
         """Seconds per step of the latest ``segment`` call (for reports and benchmarks)."""
 

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import binary_erosion, binary_fill_holes, maximum_filter, uniform_filter
+from scipy.ndimage import binary_erosion, label, maximum_filter
 
 from habitus.labels import FAT_HU, MUSCLE_HU, Tissue
 
@@ -49,10 +49,25 @@ def _in_plane_square(mask: NDArray[np.bool_], radius_px: tuple[int, int]) -> NDA
 
 
 def _filled_body(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
-    """Labelled voxels with the holes of each slice (lungs, airways) filled."""
+    """Labelled voxels with the holes of each slice (lungs, airways) filled.
+
+    A hole is a background region of a slice that does not reach the slice's border.
+    """
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
-    body: NDArray[np.bool_] = binary_fill_holes(labels != Tissue.BACKGROUND, structure=in_plane)
+    regions, count = label(labels == Tissue.BACKGROUND, structure=in_plane)
+    border = np.concatenate(
+        [
+            regions[:, 0].ravel(),
+            regions[:, -1].ravel(),
+            regions[:, :, 0].ravel(),
+            regions[:, :, -1].ravel(),
+        ]
+    )
+    outside = np.zeros(count + 1, dtype=bool)
+    outside[border] = True
+    outside[0] = False  # region 0 is the labelled body itself
+    body: NDArray[np.bool_] = ~outside[regions]
     return body
 
 
@@ -68,9 +83,20 @@ def _in_range(
 ) -> NDArray[np.bool_]:
     """In ``bounds`` with at least 2 in-plane neighbours also in them (rule 1)."""
     inside = (hu >= bounds[0]) & (hu <= bounds[1])
-    share = uniform_filter(inside.astype(np.float32), size=(1, 3, 3), mode="nearest")
-    supported: NDArray[np.bool_] = inside & (share > (_MIN_SUPPORT - 0.5) / 9)
+    count = _in_plane_box_sum(inside.view(np.uint8))
+    supported: NDArray[np.bool_] = inside & (count >= _MIN_SUPPORT)
     return supported
+
+
+def _in_plane_box_sum(values: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Sum over each voxel's 3 x 3 in-plane neighbourhood (zero beyond the edges)."""
+    rows = values.copy()
+    rows[:, 1:] += values[:, :-1]
+    rows[:, :-1] += values[:, 1:]
+    box = rows.copy()
+    box[:, :, 1:] += rows[:, :, :-1]
+    box[:, :, :-1] += rows[:, :, 1:]
+    return box
 
 
 def refine_by_attenuation(
