@@ -21,10 +21,12 @@ version (``service.submission``), so a batch is removed once submitted. Whatever
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,6 +88,7 @@ class Spool:
     def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
+        self._counter = itertools.count()  # unique temporary names without asking for entropy
         self.tmp_dir = root / "tmp"
         self.received_dir = root / "received"
         self.batches_dir = root / "batches"
@@ -95,7 +98,7 @@ class Spool:
     # writing one instance
     def write_temp(self, chunks: list[bytes]) -> Path:
         """Write an instance's bytes to a new temporary file in the spool and return it."""
-        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        tmp = self.tmp_dir / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}.part"
         with tmp.open("wb") as f:
             for chunk in chunks:
                 f.write(chunk)

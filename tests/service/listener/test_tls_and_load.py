@@ -1,0 +1,137 @@
+"""DICOM TLS with a certificate made here, and many associations storing at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+
+from service.listener.statuses import StoreStatus
+from tests.e2e.instances import ct_series, ct_slice, write_series
+from tests.service.listener.conftest import StartListener
+from tests.service.listener.test_scp import STORESCU, wait_for
+
+
+def write_certificate(directory: Path, name: str, issuer: tuple | None = None) -> tuple:
+    """A key and certificate for 127.0.0.1, self-signed or signed by ``issuer``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, issuer_key = (issuer[2], issuer[3]) if issuer else (subject, key)
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, subject, key
+
+
+def ct_scu(ae_title: str = "TESTSCU") -> AE:
+    ae = AE(ae_title=ae_title)
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    return ae
+
+
+def test_tls_with_client_certificates(start_listener: StartListener, tmp_path: Path) -> None:
+    ca = write_certificate(tmp_path, "ca")
+    server_cert, server_key, *_ = write_certificate(tmp_path, "server", issuer=ca)
+    client_cert, client_key, *_ = write_certificate(tmp_path, "client", issuer=ca)
+    listener, submissions = start_listener(
+        tls_cert_file=server_cert, tls_key_file=server_key, tls_ca_file=ca[0]
+    )
+
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca[0]))
+    client.load_cert_chain(client_cert, client_key)
+    assoc = ct_scu().associate("127.0.0.1", listener.port, tls_args=(client, "127.0.0.1"))
+    assert assoc.is_established
+    ds = ct_series(1)[0]
+    assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
+    assoc.release()
+    assert submissions.arrived.wait(10)
+    assert list(submissions.instances[0]) == [ds.SOPInstanceUID]
+
+    # without a client certificate the TLS handshake fails: no association
+    anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca[0]))
+    refused = ct_scu().associate("127.0.0.1", listener.port, tls_args=(anonymous, "127.0.0.1"))
+    assert not refused.is_established
+    # and plain TCP gets nowhere either
+    assert not ct_scu().associate("127.0.0.1", listener.port).is_established
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_ten_associations_of_200_instances_at_once_lose_nothing(
+    start_listener: StartListener, tmp_path: Path
+) -> None:
+    if not STORESCU.exists():
+        pytest.skip("dcmtk's storescu is not installed")
+    listener, submissions = start_listener(quiet_period_s=1.0)
+    study = generate_uid()
+    folders = []
+    for worker in range(10):
+        series = generate_uid()
+        datasets = [ct_slice(study, series, i, size=8) for i in range(200)]
+        folders.append(write_series(datasets, tmp_path / f"sender{worker}"))
+    expected = {p.stem for files in folders for p in files}
+    assert len(expected) == 2000
+
+    # ten storescu processes, one association each, all at once
+    senders = [
+        subprocess.Popen(
+            [
+                str(STORESCU),
+                "-aet",
+                "TESTSCU",
+                "-aec",
+                "HABITUS",
+                "127.0.0.1",
+                str(listener.port),
+                "+sd",
+                str(files[0].parent),
+            ],
+            env={**os.environ, "TCP_NODELAY": "1"},  # dcmtk: no Nagle delay per tiny instance
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for files in folders
+    ]
+    for sender in senders:
+        _, stderr = sender.communicate(timeout=240)
+        assert sender.returncode == 0, stderr
+
+    def received() -> set[str]:
+        return {uid for batch in list(submissions.instances) for uid in batch}
+
+    wait_for(lambda: received() == expected, timeout=30)
+    assert sum(len(batch) for batch in submissions.instances) == 2000  # each once
