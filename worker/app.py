@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
 from worker.logs import configure_logging
@@ -37,7 +37,11 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
-        task_queues=(Queue(ANALYZE_QUEUE), Queue(DELIVER_QUEUE)),
+        # each queue its own exchange and routing key, as the service's producer declares them
+        task_queues=tuple(
+            Queue(name, Exchange(name, type="direct"), routing_key=name)
+            for name in (ANALYZE_QUEUE, DELIVER_QUEUE)
+        ),
         task_default_queue=ANALYZE_QUEUE,
         task_routes={
             ANALYZE_TASK: {"queue": ANALYZE_QUEUE},
@@ -46,6 +50,11 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         worker_hijack_root_logger=False,
     )
     return app
+
+
+def send_delivery(app: Celery, job_id: str, node: str) -> None:
+    """Queue the delivery of a job's results to one node (the task lives in worker.delivery)."""
+    app.send_task(DELIVER_TASK, args=[job_id, node], queue=DELIVER_QUEUE)
 
 
 app = create_celery_app(get_worker_settings())

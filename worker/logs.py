@@ -35,3 +35,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # highdicom narrates every module it copies at INFO: keep job logs readable
+    logging.getLogger("highdicom").setLevel(max(root.level, logging.WARNING))

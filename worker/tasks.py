@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import redis
 from celery import Task
 
-from habitus.jobs import ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK, JobStore
+from habitus.jobs import ANALYZE_TASK, JobStore
 from worker.analysis import JobRunner, LeaseHeldError
-from worker.app import app
+from worker.app import app, send_delivery
 from worker.segmenters import segmenter_for
 from worker.settings import get_worker_settings
 
 log = logging.getLogger("worker.tasks")
-
-
-def send_delivery(job_id: str, node: str) -> None:
-    app.send_task(DELIVER_TASK, args=[job_id, node], queue=DELIVER_QUEUE)
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +22,7 @@ def job_runner() -> JobRunner:
     """One runner per process: one Redis connection pool, one segmenter cache."""
     settings = get_worker_settings()
     store = JobStore(redis.Redis.from_url(settings.redis_url, health_check_interval=30))
-    return JobRunner(store, settings, segmenter_for, send_delivery)
+    return JobRunner(store, settings, segmenter_for, partial(send_delivery, app))
 
 
 @app.task(name=ANALYZE_TASK, bind=True, max_retries=None)

@@ -79,13 +79,20 @@ def finished(record: JobRecord) -> bool:
     return record.state.is_terminal
 
 
+def new_study(folder: Path) -> Path:
+    """A study of its own (new UIDs), so its job is not a new version of another's."""
+    write_ct_series(folder / "ct", slices=24, size=128)
+    return folder
+
+
 def test_worker_runs_jobs_to_their_end(
-    small_ct: Path, tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+    tmp_path: Path, store: JobStore, start_worker: WorkerFactory
 ) -> None:
-    cancelled = queue_job(small_ct, tmp_path / "c", store, send=True)
+    spool = tmp_path / "spool"
+    cancelled = queue_job(new_study(tmp_path / "c"), spool, store, send=True)
     store.transition(cancelled.id, JobState.CANCELLED)  # cancelled while still queued
-    good = queue_job(small_ct, tmp_path / "a", store, send=True)
-    bad = queue_job(small_ct, tmp_path / "b", store, send=False)
+    good = queue_job(new_study(tmp_path / "a"), spool, store, send=True)
+    bad = queue_job(new_study(tmp_path / "b"), spool, store, send=False)
     for path in sorted(Path(bad.input_dir).iterdir())[10:12]:
         path.unlink()  # a gap in the slices
     from service.queue import send_analyze
@@ -107,7 +114,7 @@ def test_a_killed_worker_leaves_the_job_to_another_finished_once(
     tmp_path: Path, store: JobStore, start_worker: WorkerFactory
 ) -> None:
     study = tmp_path / "study"
-    write_ct_series(study / "ct", slices=60, size=192)  # long enough to be killed mid-way
+    write_ct_series(study / "ct", slices=40, size=160)  # long enough to be killed mid-way
     job = queue_job(study, tmp_path / "spool", store, send=True)
     quick_redelivery = {"visibility_timeout_s": "4", "lease_s": "2"}
     first = start_worker(**quick_redelivery)

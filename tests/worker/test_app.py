@@ -1,0 +1,32 @@
+"""The Celery app's configuration: late acknowledgement, one task at a time, queue routing."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, DELIVER_TASK
+from service.queue import send_analyze
+from tests.service.support import TEST_REDIS_URL
+from worker.app import create_celery_app, send_delivery
+from worker.settings import WorkerSettings
+
+
+def test_reliability_settings() -> None:
+    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL, worker_concurrency=2))
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 2
+    assert conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+def test_each_task_lands_in_its_own_queue(redis_client: redis.Redis) -> None:
+    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL))
+    send_delivery(app, "job-1", "pacs")
+    send_analyze(TEST_REDIS_URL, "job-2")
+    assert redis_client.llen(DELIVER_QUEUE) == 1 and redis_client.llen(ANALYZE_QUEUE) == 1
+    message = json.loads(redis_client.lindex(DELIVER_QUEUE, 0))  # type: ignore[arg-type]
+    assert message["headers"]["task"] == DELIVER_TASK
+    assert message["headers"]["argsrepr"] == "['job-1', 'pacs']"
