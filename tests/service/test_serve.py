@@ -19,7 +19,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.conftest import REPO_ROOT
-from tests.service.support import API_KEY, AUTH, TEST_REDIS_URL
+from tests.service.support import API_KEY, AUTH, TEST_REDIS_URL, write_ct_series, zip_files
 
 T = TypeVar("T")
 
@@ -96,8 +96,26 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
         assoc.release()
 
         worker = wait_for(lambda: children_of(process.pid), 30, "the worker process")[0]
-        # the worker is up when it has forked its pool process
-        wait_for(lambda: children_of(worker), 60, "the worker's pool process")
+        files = write_ct_series(tmp_path / "study", slices=24, size=128)
+        uploaded = httpx.post(
+            f"{base}/v1/studies",
+            content=zip_files(files, tmp_path / "study"),
+            headers={**AUTH, "Content-Type": "application/zip"},
+            params={"segmenter": "rules"},
+        )
+        assert uploaded.status_code == 202, uploaded.text
+        job_url = base + uploaded.headers["location"]
+
+        def job_finished() -> dict[str, object] | None:
+            job: dict[str, object] = httpx.get(job_url, headers=AUTH).json()
+            return job if job["state"] in ("succeeded", "failed", "cancelled") else None
+
+        job = wait_for(job_finished, 120, "the uploaded study's job")
+        assert job["state"] == "succeeded", job["error"]
+        seg = httpx.get(f"{job_url}/seg", headers=AUTH)
+        assert (
+            seg.headers["content-type"] == "application/dicom" and seg.content[128:132] == b"DICM"
+        )
         assert alive(worker)
 
         process.send_signal(signal.SIGINT)
