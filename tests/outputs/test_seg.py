@@ -240,3 +240,12 @@ def test_inconsistent_source_headers_raise_output_error(
     volume = replace(synthetic_volume, source=replace(synthetic_volume.source, headers=headers))
     with pytest.raises(OutputError, match="could not be built"):
         build_segmentation(synthetic_label_map, volume, model)
+
+
+def test_reading_a_file_that_is_no_seg_raises_output_error(
+    synthetic_volume: CTVolume, tmp_path: Path
+) -> None:
+    path = tmp_path / "not-a-seg.dcm"
+    path.write_bytes(b"not DICOM at all")
+    with pytest.raises(OutputError, match="expected a DICOM-SEG file"):
+        read_label_map(path, synthetic_volume)

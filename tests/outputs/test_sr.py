@@ -213,3 +213,8 @@ def test_dciodvfy_finds_no_error(
     path = tmp_path / "sr.dcm"
     build_sr(report, seg, volume, model).save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) == []
+
+
+def test_empty_scan_group_is_refused(synthetic_volume: CTVolume, model: ModelInfo) -> None:
+    with pytest.raises(OutputError, match="neither measurements nor evaluations"):
+        scan_measurement_group("Waist", synthetic_volume, model)
