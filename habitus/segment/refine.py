@@ -34,18 +34,65 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import binary_erosion, label, maximum_filter
+from scipy.ndimage import label
 
 from habitus.labels import FAT_HU, MUSCLE_HU, Tissue
 
 _MIN_SUPPORT = 3  # voxels of the 3 x 3 neighbourhood, itself included, in a HU range
 
 
+def _axis_slice(axis: int, start: int | None, stop: int | None) -> tuple[slice, ...]:
+    index = [slice(None)] * 3
+    index[axis] = slice(start, stop)
+    return tuple(index)
+
+
+def _dilate_axis(mask: NDArray[np.bool_], radius: int, axis: int) -> NDArray[np.bool_]:
+    """True within ``radius`` voxels along ``axis`` of a True voxel (False beyond the edges).
+
+    The window grows by doubling, so the cost is logarithmic in the radius.
+    """
+    if radius <= 0:
+        return mask.copy()
+    padding = [(0, 0)] * 3
+    padding[axis] = (radius, radius)
+    out = np.pad(mask, padding)
+    width, span = 2 * radius + 1, 1  # out[i] is the OR of the padded mask over [i, i + span)
+    while span < width:
+        step = min(span, width - span)
+        out[_axis_slice(axis, 0, -step)] |= out[_axis_slice(axis, step, None)]
+        span += step
+    return np.ascontiguousarray(out[_axis_slice(axis, 0, mask.shape[axis])])
+
+
 def _in_plane_square(mask: NDArray[np.bool_], radius_px: tuple[int, int]) -> NDArray[np.bool_]:
     """True within ``radius_px`` (rows, columns) of a True voxel of the same slice."""
-    size = (1, 2 * radius_px[0] + 1, 2 * radius_px[1] + 1)
-    dilated: NDArray[np.bool_] = maximum_filter(mask, size=size, mode="constant", cval=0)
-    return dilated
+    return _dilate_axis(_dilate_axis(mask, radius_px[0], 1), radius_px[1], 2)
+
+
+def _in_plane_ellipse_dilation(
+    mask: NDArray[np.bool_], radius_px: tuple[float, float]
+) -> NDArray[np.bool_]:
+    """True within the in-plane ellipse of radii ``radius_px`` (rows, columns) of a True voxel.
+
+    The ellipse is a stack of row segments: each row offset ORs in the mask dilated along the
+    row by that segment's half-width.
+    """
+    ry, rx = max(radius_px[0], 1.0), max(radius_px[1], 1.0)
+    out = np.zeros_like(mask)
+    by_width: dict[int, NDArray[np.bool_]] = {}
+    rows = mask.shape[1]
+    for dy in range(-int(np.floor(ry)), int(np.floor(ry)) + 1):
+        half_width = int(np.floor(rx * np.sqrt(max(0.0, 1.0 - (dy / ry) ** 2))))
+        if half_width not in by_width:
+            by_width[half_width] = _dilate_axis(mask, half_width, 2)
+        source = by_width[half_width]
+        # out[y] |= source[y + dy]
+        if dy >= 0:
+            out[:, : rows - dy] |= source[:, dy:]
+        else:
+            out[:, -dy:] |= source[:, : rows + dy]
+    return out
 
 
 def _filled_body(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
@@ -69,13 +116,6 @@ def _filled_body(labels: NDArray[np.uint8]) -> NDArray[np.bool_]:
     outside[0] = False  # region 0 is the labelled body itself
     body: NDArray[np.bool_] = ~outside[regions]
     return body
-
-
-def _in_plane_ellipse(radius_px: tuple[float, float]) -> NDArray[np.bool_]:
-    ry, rx = max(radius_px[0], 1.0), max(radius_px[1], 1.0)
-    ny, nx = int(np.floor(ry)), int(np.floor(rx))
-    y, x = np.mgrid[-ny : ny + 1, -nx : nx + 1]
-    return ((y / ry) ** 2 + (x / rx) ** 2 <= 1.0)[np.newaxis]
 
 
 def _in_range(
@@ -135,8 +175,7 @@ def refine_by_attenuation(
     lost_surface = _in_plane_square(body, (1, 1)) & ~body & (hu >= FAT_HU[0])
     out[lost_surface] = Tissue.SKIN
     body |= lost_surface
-    footprint = _in_plane_ellipse((skin_mm / row_mm, skin_mm / col_mm))
-    interior = binary_erosion(body, structure=footprint, border_value=1)
-    shell = body & ~interior
+    # Within skin_mm of a voxel outside the body; beyond the image edge is not outside.
+    shell = body & _in_plane_ellipse_dilation(~body, (skin_mm / row_mm, skin_mm / col_mm))
     out[shell & ((out == Tissue.SF) | (out == Tissue.MUSCLE))] = Tissue.SKIN
     return out

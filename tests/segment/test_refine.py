@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import binary_dilation, maximum_filter
 
 from habitus.labels import Tissue
-from habitus.segment.refine import refine_by_attenuation
+from habitus.segment.refine import (
+    _in_plane_ellipse_dilation,
+    _in_plane_square,
+    refine_by_attenuation,
+)
 
 SPACING = (3.0, 0.5, 0.5)
 FAT, MUSCLE, SOFT, AIR = -100, 40, 30, -1000
@@ -117,3 +122,21 @@ def test_bone_organs_and_cns_are_never_changed(kept: Tissue) -> None:
 def test_shape_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="same shape"):
         refine_by_attenuation(np.zeros((2, 3, 4), np.uint8), np.zeros((2, 3, 5)), SPACING)
+
+
+@pytest.mark.parametrize("radius", [(1, 1), (2, 4), (5, 3)])
+def test_square_neighbourhood_matches_a_maximum_filter(radius: tuple[int, int]) -> None:
+    mask = np.random.default_rng(0).random((3, 30, 41)) < 0.02
+    size = (1, 2 * radius[0] + 1, 2 * radius[1] + 1)
+    expected = maximum_filter(mask, size=size, mode="constant", cval=0)
+    np.testing.assert_array_equal(_in_plane_square(mask, radius), expected)
+
+
+@pytest.mark.parametrize("radius", [(1.0, 1.0), (2.5, 2.5), (4.0, 2.2)])
+def test_ellipse_neighbourhood_matches_a_binary_dilation(radius: tuple[float, float]) -> None:
+    mask = np.random.default_rng(1).random((3, 30, 41)) < 0.02
+    ny, nx = int(radius[0]), int(radius[1])
+    y, x = np.mgrid[-ny : ny + 1, -nx : nx + 1]
+    footprint = ((y / radius[0]) ** 2 + (x / radius[1]) ** 2 <= 1.0)[np.newaxis]
+    expected = binary_dilation(mask, structure=footprint)
+    np.testing.assert_array_equal(_in_plane_ellipse_dilation(mask, radius), expected)
