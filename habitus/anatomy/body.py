@@ -114,35 +114,48 @@ def _largest_part_after_opening(
 
 def _leg_rows(body: NDArray[np.bool_], frame: AnatomicalFrame) -> int | None:
     """Highest canonical slice of the run of two-leg slices that starts at the scan's bottom."""
-    legs_like = [_two_legs(body[z], frame) for z in range(body.shape[0])]
-    if not legs_like or not legs_like[0]:
+    legs_like = _two_legs_per_slice(body, frame)
+    if legs_like.size == 0 or not legs_like[0]:
         return None
     top = 0
     z = 1
-    while z < len(legs_like):
+    while z < legs_like.size:
         if legs_like[z]:
             top = z
-        elif not (z + 1 < len(legs_like) and legs_like[z + 1]):
+        elif not (z + 1 < legs_like.size and legs_like[z + 1]):
             break  # tolerate one odd slice inside the run, not two
         z += 1
     return top
 
 
-def _two_legs(slice_mask: NDArray[np.bool_], frame: AnatomicalFrame) -> bool:
-    labels, n = ndi.label(slice_mask, structure=IN_PLANE[1])
+def _two_legs_per_slice(body: NDArray[np.bool_], frame: AnatomicalFrame) -> NDArray[np.bool_]:
+    """Slices where the body is two large parts of similar size side by side, and little else."""
+    labels, n = ndi.label(body, structure=IN_PLANE)
+    result = np.zeros(body.shape[0], dtype=bool)
     if n < 2:
-        return False
+        return result
     pixel_cm2 = _pixel_cm2(frame)
-    sizes = np.bincount(labels.ravel())[1:] * pixel_cm2
-    order = np.argsort(sizes)[::-1]
-    a1, a2 = sizes[order[0]], sizes[order[1]]
-    if a2 < LEG_MIN_AREA_CM2 or a2 < LEG_MIN_RATIO * a1:
-        return False
-    if n > 2 and sizes[order[2]] > LEG_MAX_THIRD_RATIO * a2:
-        return False
-    centres = ndi.center_of_mass(slice_mask, labels, [order[0] + 1, order[1] + 1])
-    separation = abs(centres[0][1] - centres[1][1]) * frame.pooled_mm[1]
-    return bool(separation >= LEG_MIN_SEPARATION_MM)
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:] * pixel_cm2
+    x_sums = np.bincount(
+        labels.ravel(),
+        weights=np.broadcast_to(np.arange(body.shape[2]), body.shape).ravel(),
+        minlength=n + 1,
+    )[1:]
+    centre_x = x_sums / np.maximum(areas / pixel_cm2, 1)
+    slice_of = np.array([obj[0].start for obj in ndi.find_objects(labels)])
+    for z in np.unique(slice_of):
+        parts = np.flatnonzero(slice_of == z)
+        if parts.size < 2:
+            continue
+        order = parts[np.argsort(areas[parts])[::-1]]
+        a1, a2 = areas[order[0]], areas[order[1]]
+        if a2 < LEG_MIN_AREA_CM2 or a2 < LEG_MIN_RATIO * a1:
+            continue
+        if order.size > 2 and areas[order[2]] > LEG_MAX_THIRD_RATIO * a2:
+            continue
+        separation = abs(centre_x[order[0]] - centre_x[order[1]]) * frame.pooled_mm[1]
+        result[z] = separation >= LEG_MIN_SEPARATION_MM
+    return result
 
 
 ARM_JUNCTION_SEARCH_MM = 80.0  # how far inward from an arm bone to look for the skin fold

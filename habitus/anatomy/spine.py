@@ -33,7 +33,7 @@ BODY_DEPTH_RANGE_MM = (12.0, 50.0)
 BODY_HALF_WIDTH_MM = 10.0
 MIN_BODY_FRACTION = 0.25
 MIN_VERTEBRA_MM = 6.0
-END_PLATE_CONFIRM_MM = 20.0  # a disc gap this long needs no vertebra beyond it
+END_PLATE_CONFIRM_MM = 8.0  # a disc gap this long needs no vertebra beyond it
 SPLIT_LONG_RATIO = 1.7  # a segment this much longer than the median may hide a disc
 
 
@@ -103,7 +103,7 @@ def track_spine(
     runs = np.full(n, np.nan)
     for c in np.flatnonzero(valid):
         fronts[c], runs[c] = _front_run(bone[c] & trunk[c], int(round(x[c])), strip, py)
-    front = _running(fronts, smooth, lambda v: np.nanpercentile(v, 25))
+    front = _running(fronts, smooth, lambda v, axis: np.nanpercentile(v, 25, axis=axis))
     valid &= np.isfinite(front)
     at_body = valid & np.isfinite(fronts) & (fronts <= front + max(1.0, 5.0 / py))
     depth_mm = float(np.median(runs[at_body]) * py) if at_body.any() else 30.0
@@ -119,7 +119,7 @@ def track_spine(
         profile[c] = float(box.mean()) if box.size else 0.0
     window = max(1, round(PROFILE_HALF_WINDOW_MM / dz))
     local_max = _running(
-        np.where(valid, profile, np.nan), window, lambda v: np.nanpercentile(v, 90)
+        np.where(valid, profile, np.nan), window, lambda v, axis: np.nanpercentile(v, 90, axis=axis)
     )
     is_body = valid & (profile >= np.maximum(MIN_BODY_FRACTION, 0.5 * np.nan_to_num(local_max)))
     segments = _segments(is_body, valid, profile, frame)
@@ -171,13 +171,15 @@ def _front_run(bone: NDArray[np.bool_], col: int, strip: int, py_mm: float) -> t
 
 
 def _running(
-    values: NDArray[np.float64], half: int, statistic: Callable[[NDArray[np.float64]], float]
+    values: NDArray[np.float64], half: int, statistic: Callable[..., NDArray[np.float64]]
 ) -> NDArray[np.float64]:
+    """``statistic`` (a NaN-aware reducer taking ``axis``) over a window of +-half samples."""
+    padded = np.pad(values.astype(np.float64), half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
     out = np.full(values.shape, np.nan)
-    for i in range(values.size):
-        window = values[max(0, i - half) : i + half + 1]
-        if np.isfinite(window).any():
-            out[i] = statistic(window)
+    seen = np.isfinite(windows).any(axis=1)
+    if seen.any():
+        out[seen] = statistic(windows[seen], axis=1)
     return out
 
 
@@ -231,9 +233,11 @@ def _end_plate_seen(
     c = end + step
     gap = 0
     while 0 <= c < is_body.size and valid[c]:
-        if is_body[c] or gap >= confirm:
+        if is_body[c]:
             return True
         gap += 1
+        if gap >= confirm:
+            return True
         c += step
     return False
 

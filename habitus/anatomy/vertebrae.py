@@ -46,6 +46,11 @@ class Count:
     def index_of(self, name: str) -> int | None:
         return next((i for i, n in self.names.items() if n == name), None)
 
+    @property
+    def l3(self) -> int | None:
+        """Segment index of L3, only when the count reached it whole."""
+        return self.index_of("L3") if self.problem is None else None
+
 
 @dataclass(frozen=True)
 class VertebraNames:
@@ -69,13 +74,14 @@ def name_vertebrae(
         return VertebraNames({}, None, "", 0.0, "no vertebral bodies found along the spine")
     from_sacrum = _count_from_sacrum(segments, spine, bone, frame, crest_slice)
     from_t12 = _count_from_t12(segments, spine, skeleton, frame)
-    l3_sacral = from_sacrum.index_of("L3")
-    l3_costal = from_t12.index_of("L3")
+    l3_sacral = from_sacrum.l3
+    l3_costal = from_t12.l3
     findings: list[str] = []
     if l3_sacral is not None and l3_costal is not None:
         if l3_sacral == l3_costal:
             chosen, confidence, note = from_sacrum, CONFIDENCE_AGREE, None
             method = f"{from_sacrum.method}; agrees with {from_t12.method}"
+            chosen = Count({**from_t12.names, **from_sacrum.names}, method)
         else:
             chosen, confidence = from_sacrum, CONFIDENCE_DISAGREE
             note = (

@@ -1,0 +1,305 @@
+"""A synthetic torso label map with known anatomy, for landmark and metric tests.
+
+Built in canonical orientation (z foot to head, y anterior to posterior, x right to left) on
+a regular grid, then written into a (k, j, i) volume whose slices run head-ward or
+foot-ward. Every structure sits at a position fixed here, so tests know the truth:
+
+- a circular trunk (radius 140 mm): skin, subcutaneous fat (110-137 mm), a muscle annulus
+  (95-110 mm), visceral fat (75-95 mm), organs inside, an aorta in front of the spine;
+- the spine: vertebral bodies (T1..L5) separated by discs, canal (CNS), spinous processes,
+  lumbar transverse processes; a sacrum whose top carries wide alae;
+- 12 pairs of ribs, each running from its vertebra outward then around the body wall while
+  descending; ribs 11 and 12 are short;
+- iliac wings whose crest is highest laterally, a thick acetabular region, ischia, femurs;
+- two legs below the perineum; optionally arms beside the trunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from habitus.labels import Tissue
+from habitus.volume import CTVolume, Geometry
+
+PIXEL_MM = 3.0
+SLICE_MM = 3.0
+BODY_R = 140.0
+SF_INNER_R = 110.0
+MUSCLE_INNER_R = 95.0
+AVF_INNER_R = 75.0
+SKIN_MM = 3.0
+SPINE_Y = 30.0  # vertebral body centre, posterior of the trunk centre
+BODY_RX, BODY_RY = 20.0, 15.0
+RIB_RADIUS = 5.0
+RIB_ARC_R = 88.0
+RIB_SLOPE = 0.35  # z drop per mm along a rib
+HU = {
+    Tissue.BACKGROUND: -1000,
+    Tissue.SKIN: 20,
+    Tissue.BONE: 450,
+    Tissue.MUSCLE: 45,
+    Tissue.AVF: -100,
+    Tissue.SF: -105,
+    Tissue.IO: 40,
+    Tissue.CNS: 30,
+}
+
+# Vertebral bodies bottom-up: (name, height mm, disc above mm)
+LUMBAR = [
+    ("L5", 27.0, 9.0),
+    ("L4", 27.0, 9.0),
+    ("L3", 27.0, 9.0),
+    ("L2", 27.0, 9.0),
+    ("L1", 27.0, 6.0),
+]
+THORACIC = [(f"T{n}", 20.0, 5.0) for n in range(12, 0, -1)]
+SACRUM_BOTTOM = 110.0
+S1_TOP = 210.0
+LUMBOSACRAL_DISC = 9.0
+CREST_Z = 265.0  # highest point of the iliac wings
+ISCHIUM_BOTTOM = 80.0
+LEG_SPLIT_Z = 60.0  # the body is two legs below this
+
+
+@dataclass
+class Phantom:
+    labels: NDArray[np.uint8]  # canonical (z, y, x)
+    z_mm: NDArray[np.float64]  # z of each canonical slice
+    vertebrae: dict[str, tuple[float, float]]  # name -> (bottom z, top z) of the body
+    truth: dict[str, float] = field(default_factory=dict)  # landmark name -> z mm
+
+    def crop(self, z_lo: float, z_hi: float) -> Phantom:
+        keep = (self.z_mm >= z_lo) & (self.z_mm <= z_hi)
+        return Phantom(self.labels[keep], self.z_mm[keep], self.vertebrae, self.truth)
+
+    def volume(
+        self, head_ward: bool = True, hu: NDArray[np.int16] | None = None
+    ) -> tuple[NDArray[np.uint8], CTVolume]:
+        """(labels, CT) as an input volume: k runs head-ward or foot-ward, j posterior,
+        i to the patient's left."""
+        labels = self.labels if head_ward else self.labels[::-1]
+        ct = self.hu() if hu is None else hu
+        ct = ct if head_ward else ct[::-1]
+        first = 0 if head_ward else len(self.z_mm) - 1
+        n_y, n_x = self.labels.shape[1:]
+        origin = (-(n_x - 1) / 2 * PIXEL_MM, -(n_y - 1) / 2 * PIXEL_MM, float(self.z_mm[first]))
+        direction = (
+            (0.0, 0.0, 1.0),
+            (0.0, 1.0, 0.0),
+            (1.0 if head_ward else -1.0, 0.0, 0.0),
+        )
+        geometry = Geometry(
+            spacing=(SLICE_MM, PIXEL_MM, PIXEL_MM), origin=origin, direction=direction
+        )
+        volume = CTVolume(
+            hu=np.ascontiguousarray(ct), geometry=geometry, slice_thickness_mm=SLICE_MM
+        )
+        return np.ascontiguousarray(labels), volume
+
+    def hu(self) -> NDArray[np.int16]:
+        lut = np.zeros(256, dtype=np.int16)
+        for tissue, value in HU.items():
+            lut[int(tissue)] = value
+        return lut[self.labels]
+
+    def k_of_z(self, z: float, head_ward: bool = True) -> int:
+        c = int(np.argmin(np.abs(self.z_mm - z)))
+        return c if head_ward else len(self.z_mm) - 1 - c
+
+
+def build_phantom(
+    z_top: float = 740.0, width_px: int = 104, arms: str = "none", ribs: bool = True
+) -> Phantom:
+    """The whole phantom from the feet (z 0) up to ``z_top``.
+
+    ``arms``: "none", "apart" (beside the trunk, 6 mm away) or "touching".
+    """
+    z = np.arange(0.0, z_top + 1e-6, SLICE_MM)
+    half = (width_px - 1) / 2.0
+    yy, xx = np.meshgrid(
+        (np.arange(width_px) - half) * PIXEL_MM,
+        (np.arange(width_px) - half) * PIXEL_MM,
+        indexing="ij",
+    )
+    labels = np.zeros((z.size, width_px, width_px), dtype=np.uint8)
+    vertebrae = _vertebral_levels()
+    t1_top = vertebrae["T1"][1]
+    neck_from = t1_top + 20.0
+    r = np.hypot(xx, yy)
+    for c, zc in enumerate(z):
+        if zc < LEG_SPLIT_Z:
+            for side in (-1, 1):
+                _paint_limb(labels[c], np.hypot(xx - side * 75.0, yy), 70.0)
+        elif zc < neck_from:
+            _paint_trunk(labels[c], r, xx, yy)
+        else:
+            _paint_limb(labels[c], r, 60.0)
+    phantom = Phantom(labels=labels, z_mm=z, vertebrae=vertebrae)
+    _paint_spine(phantom, xx, yy)
+    _paint_pelvis(phantom, xx, yy)
+    if ribs:
+        _paint_ribs(phantom, xx, yy)
+    if arms != "none":
+        _paint_arms(phantom, xx, yy, gap=6.0 if arms == "apart" else -3.0, z_to=neck_from)
+    return phantom
+
+
+def _vertebral_levels() -> dict[str, tuple[float, float]]:
+    levels: dict[str, tuple[float, float]] = {"S1": (SACRUM_BOTTOM, S1_TOP)}
+    z = S1_TOP + LUMBOSACRAL_DISC
+    for name, height, disc in LUMBAR + THORACIC:
+        levels[name] = (z, z + height)
+        z += height + disc
+    return levels
+
+
+def _paint_trunk(
+    s: NDArray[np.uint8], r: NDArray[np.float64], xx: NDArray[np.float64], yy: NDArray[np.float64]
+) -> None:
+    s[r <= BODY_R] = Tissue.SKIN
+    s[r <= BODY_R - SKIN_MM] = Tissue.SF
+    s[r <= SF_INNER_R] = Tissue.MUSCLE
+    s[r <= MUSCLE_INNER_R] = Tissue.AVF
+    s[r <= AVF_INNER_R] = Tissue.IO
+    s[np.hypot(xx + 15.0, yy - 0.0) <= 12.0] = Tissue.IO  # aorta, in front of the spine
+
+
+def _paint_limb(s: NDArray[np.uint8], r: NDArray[np.float64], radius: float) -> None:
+    s[r <= radius] = Tissue.SKIN
+    s[r <= radius - SKIN_MM] = Tissue.SF
+    s[r <= radius - 20.0] = Tissue.MUSCLE
+
+
+def _slices(phantom: Phantom, lo: float, hi: float) -> NDArray[np.int64]:
+    return np.flatnonzero((phantom.z_mm >= lo) & (phantom.z_mm < hi))
+
+
+def _paint_spine(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:
+    labels = phantom.labels
+    body = ((xx / BODY_RX) ** 2 + ((yy - SPINE_Y) / BODY_RY) ** 2) <= 1.0
+    canal = ((xx / 8.0) ** 2 + ((yy - (SPINE_Y + BODY_RY + 8.0)) / 7.0) ** 2) <= 1.0
+    arch = (
+        (np.abs(xx) <= 14.0) & (yy >= SPINE_Y + BODY_RY) & (yy <= SPINE_Y + BODY_RY + 18.0) & ~canal
+    )
+    spinous = (np.abs(xx) <= 5.0) & (yy > SPINE_Y + BODY_RY + 18.0) & (yy <= 88.0)
+    transverse = (np.abs(xx) >= 14.0) & (np.abs(xx) <= 45.0) & (np.abs(yy - 52.0) <= 5.0)
+    top = max(hi for _, hi in phantom.vertebrae.values())
+    for c in _slices(phantom, SACRUM_BOTTOM, top + 40.0):
+        if phantom.z_mm[c] < LEG_SPLIT_Z:
+            continue
+        inside = labels[c] > 0
+        labels[c][(arch | spinous) & inside] = Tissue.BONE
+        labels[c][canal & inside] = Tissue.CNS
+    for name, (lo, hi) in phantom.vertebrae.items():
+        for c in _slices(phantom, lo, hi):
+            labels[c][body] = Tissue.BONE
+            if name.startswith("L") and abs(phantom.z_mm[c] - (lo + hi) / 2) <= 5.0:
+                labels[c][transverse] = Tissue.BONE
+    # sacral alae: wide bone at the level of the body, out to the sacroiliac joints
+    alae = (np.abs(xx) <= 55.0) & (yy >= SPINE_Y - 10.0) & (yy <= SPINE_Y + 15.0)
+    for c in _slices(phantom, S1_TOP - 60.0, S1_TOP):
+        labels[c][alae] = Tissue.BONE
+
+
+def _paint_pelvis(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:
+    labels = phantom.labels
+    for side in (-1.0, 1.0):
+        # iliac wing: a 9 mm plate from the sacroiliac joint (58, 35) out to (85, -25); its top
+        # edge falls from the crest (laterally) to 35 mm lower at the joint
+        p0, p1 = np.array([58.0, 35.0]), np.array([85.0, -25.0])
+        d = p1 - p0
+        length = float(np.hypot(*d))
+        t = ((side * xx - p0[0]) * d[0] + (yy - p0[1]) * d[1]) / length**2
+        dist = np.abs((side * xx - p0[0]) * d[1] - (yy - p0[1]) * d[0]) / length
+        plate = (t >= 0.0) & (t <= 1.0) & (dist <= 4.5)
+        for c in _slices(phantom, 150.0, CREST_Z + 1e-6):
+            top_edge = CREST_Z - 35.0 * (1.0 - t)
+            labels[c][plate & (phantom.z_mm[c] <= top_edge)] = Tissue.BONE
+        acetabulum = np.hypot(side * xx - 62.0, yy) <= 16.0
+        for c in _slices(phantom, 120.0, 170.0):
+            labels[c][acetabulum] = Tissue.BONE
+        ischium = np.hypot(side * xx - 50.0, yy - 35.0) <= 10.0
+        for c in _slices(phantom, ISCHIUM_BOTTOM, 125.0):
+            labels[c][ischium] = Tissue.BONE
+        femoral_head = np.hypot(side * xx - 95.0, yy) <= 12.0
+        for c in _slices(phantom, 133.0, 157.0):
+            labels[c][femoral_head] = Tissue.BONE
+        shaft = np.hypot(side * xx - 100.0, yy) <= 10.0
+        for c in _slices(phantom, 0.0, 140.0):
+            labels[c][shaft & (labels[c] > 0)] = Tissue.BONE
+    phantom.truth["iliac_crest"] = float(phantom.z_mm[_slices(phantom, 0, CREST_Z + 1e-6)[-1]])
+    phantom.truth["ischium_bottom"] = float(phantom.z_mm[_slices(phantom, ISCHIUM_BOTTOM, 1e9)[0]])
+
+
+def _rib_path(head_z: float, length: float) -> NDArray[np.float64]:
+    """Points (x, y, z) every 1 mm along a right-side rib (mirror x for the left)."""
+    head, angle_point = np.array([22.0, 35.0]), np.array([60.0, 64.0])
+    points: list[tuple[float, float]] = []
+    first = float(np.hypot(*(angle_point - head)))
+    for s in np.arange(0.0, first, 1.0):
+        points.append(tuple(head + (angle_point - head) * s / first))
+    phi = np.arctan2(angle_point[1], angle_point[0])
+    while len(points) < length:
+        phi -= 1.0 / RIB_ARC_R
+        points.append((RIB_ARC_R * np.cos(phi), RIB_ARC_R * np.sin(phi)))
+    xy = np.array(points[: int(length)])
+    z = head_z - RIB_SLOPE * np.arange(len(xy))
+    return np.column_stack([xy, z])
+
+
+def _paint_ribs(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:
+    labels = phantom.labels
+    x_axis, y_axis = xx[0], yy[:, 0]
+    rib = np.zeros(labels.shape, dtype=bool)
+    for n in range(1, 13):
+        lo, hi = phantom.vertebrae[f"T{n}"]
+        length = {11: 180.0, 12: 120.0}.get(n, 210.0)
+        path = _rib_path((lo + hi) / 2 + 5.0, length)
+        for side in (-1.0, 1.0):
+            points = path * np.array([side, 1.0, 1.0])
+            tree = cKDTree(points)
+            zs = np.flatnonzero(
+                (phantom.z_mm >= points[:, 2].min() - RIB_RADIUS)
+                & (phantom.z_mm <= points[:, 2].max() + RIB_RADIUS)
+            )
+            rows = np.flatnonzero(
+                (y_axis >= points[:, 1].min() - RIB_RADIUS)
+                & (y_axis <= points[:, 1].max() + RIB_RADIUS)
+            )
+            cols = np.flatnonzero(
+                (x_axis >= points[:, 0].min() - RIB_RADIUS)
+                & (x_axis <= points[:, 0].max() + RIB_RADIUS)
+            )
+            if zs.size == 0:
+                continue
+            gz, gy, gx = np.meshgrid(phantom.z_mm[zs], y_axis[rows], x_axis[cols], indexing="ij")
+            distance, _ = tree.query(
+                np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]),
+                distance_upper_bound=RIB_RADIUS + 1.0,
+            )
+            inside = (distance <= RIB_RADIUS).reshape(gz.shape)
+            rib[np.ix_(zs, rows, cols)] |= inside
+    labels[rib] = Tissue.BONE
+    rib_slices = np.flatnonzero(rib.any(axis=(1, 2)))
+    phantom.truth["last_rib"] = float(phantom.z_mm[rib_slices[0]])
+    phantom.truth["rib_top"] = float(phantom.z_mm[rib_slices[-1]])
+
+
+def _paint_arms(
+    phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64], gap: float, z_to: float
+) -> None:
+    for side in (-1.0, 1.0):
+        centre = side * (BODY_R + gap + 40.0)
+        r = np.hypot(xx - centre, yy)
+        humerus = r <= 12.0
+        for c in _slices(phantom, LEG_SPLIT_Z + 60.0, z_to):
+            s = phantom.labels[c]
+            arm = r <= 40.0
+            s[arm] = Tissue.SKIN
+            s[r <= 37.0] = Tissue.SF
+            s[r <= 25.0] = Tissue.MUSCLE
+            s[humerus] = Tissue.BONE
