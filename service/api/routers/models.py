@@ -21,6 +21,7 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
 )
 
+
 def rules_model() -> ModelView:
     """The rule-based segmenter, always available: it needs no model file."""
     from habitus.segment.rules import RuleSegmenter  # scipy-heavy: only when asked
