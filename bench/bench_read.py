@@ -1,8 +1,8 @@
 """How long load_ct takes on a 200-slice 512x512 synthetic CT series.
 
 The series is written first (untimed), uncompressed and as JPEG 2000 lossless, then each is
-loaded ``--repeat`` times; the table shows the best and median wall time and slices/s, for
-the default decoding thread pool and for a single decoding thread.
+loaded ``--repeat`` times; the table shows the best and median wall time, slices/s and the
+smallest CPU time, for the default decoding thread pool and for one decoding thread.
 
     python bench/bench_read.py [--slices 200] [--rows 512] [--repeat 3] [--skip-j2k]
 """
@@ -40,14 +40,16 @@ def write_copies(root: Path, slices: int, rows: int, with_j2k: bool) -> dict[str
     return folders
 
 
-def time_load(folder: Path, repeat: int, workers: int) -> list[float]:
-    times = []
+def time_load(folder: Path, repeat: int, workers: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (all threads of this process) of each load."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loaded = load_ct(folder, decode_workers=workers)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu_start)
     assert loaded.volume.hu.shape[0] > 0
-    return times
+    return walls, cpus
 
 
 def main() -> None:
@@ -61,16 +63,16 @@ def main() -> None:
     default_workers = min(4, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="habitus-bench-") as tmp:
         folders = write_copies(Path(tmp), args.slices, args.rows, not args.skip_j2k)
-        print(
-            f"\n{'series':<20} {'decode threads':>14} {'best s':>8} {'median s':>9} {'slices/s':>9}"
-        )
+        print(f"load average before timing: {os.getloadavg()[0]:.1f} (other work skews wall time)")
+        header = f"{'series':<20} {'threads':>7} {'best s':>7} {'median s':>9} {'slices/s':>9}"
+        print(f"\n{header} {'cpu s':>6}")
         for label, folder in folders.items():
             for workers in (default_workers, 1):
-                times = time_load(folder, args.repeat, workers)
-                best = min(times)
+                walls, cpus = time_load(folder, args.repeat, workers)
+                best = min(walls)
                 print(
-                    f"{label:<20} {workers:>14} {best:>8.2f} {statistics.median(times):>9.2f} "
-                    f"{args.slices / best:>9.0f}"
+                    f"{label:<20} {workers:>7} {best:>7.2f} {statistics.median(walls):>9.2f} "
+                    f"{args.slices / best:>9.0f} {min(cpus):>6.2f}"
                 )
 
 

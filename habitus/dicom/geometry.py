@@ -73,7 +73,10 @@ def plan_stack(
     sorted_along = along[order]
     sorted_names = [names[i] for i in order]
 
-    interval = 0.0
+    # A single slice has no interval: take the spacing or thickness it states.
+    interval = (
+        number(headers[0], "SpacingBetweenSlices") or number(headers[0], "SliceThickness") or 1.0
+    )
     if len(headers) > 1:
         steps = np.diff(sorted_along)
         problems += _duplicates(steps, sorted_positions, sorted_names)
@@ -85,7 +88,8 @@ def plan_stack(
             )
             problems += _tilt(sorted_positions, normal, max_tilt_deg, headers[0])
         if not problems:
-            interval = float((sorted_along[-1] - sorted_along[0]) / (len(headers) - 1))
+            mean_step = (sorted_along[-1] - sorted_along[0]) / (len(headers) - 1)
+            interval = round(float(mean_step), 6)  # drop float noise of DS positions
     pixel_spacing = floats(headers[0], "PixelSpacing") or (1.0, 1.0)
     direction = np.column_stack([normal, col_dir, row_dir])
     geometry = Geometry(

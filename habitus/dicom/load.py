@@ -12,7 +12,7 @@ from habitus.dicom.group import group_series
 from habitus.dicom.pixels import decode_hu
 from habitus.dicom.read import HeaderScan, scan_headers
 from habitus.dicom.rules import SeriesRules
-from habitus.dicom.sources import collect_sources, is_nifti
+from habitus.dicom.sources import FileSource, close_sources, collect_sources, is_nifti
 from habitus.errors import CorruptFile, GeometryRefused, InputRefused
 from habitus.progress import ProgressCallback, Stage, StepCallback, ignore_progress
 from habitus.volume import CTVolume, SourceSeries
@@ -53,6 +53,19 @@ def load_ct(
 
     report(Stage.READ, 0.0)
     sources = collect_sources(paths)
+    try:
+        return _load_dicom(paths, sources, rules, report, decode_workers)
+    finally:
+        close_sources(sources)
+
+
+def _load_dicom(
+    paths: list[Path],
+    sources: list[FileSource],
+    rules: SeriesRules,
+    report: ProgressCallback,
+    decode_workers: int | None,
+) -> LoadedCT:
     scan = scan_headers(sources, lambda f: report(Stage.READ, f))
     warnings = _scan_warnings(scan)
     if not scan.instances:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.errors import InvalidDicomError
 
 from habitus.dicom.sources import FileSource
 
@@ -74,7 +73,7 @@ def _scan_one(source: FileSource, scan: HeaderScan) -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 header = pydicom.dcmread(stream, stop_before_pixels=True, force=kind == "raw")
-    except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error, OSError) as exc:
+    except Exception as exc:  # whatever a damaged file makes the parser raise, it is corrupt
         scan.corrupt.append(CorruptEntry(source.name, _reason(exc)))
         return
     truncated = [str(w.message) for w in caught if "end of file" in str(w.message).lower()]
@@ -126,5 +125,5 @@ def _has_image_attributes(header: Dataset) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -8,9 +8,10 @@ whole, since such an archive was not made by an imaging system.
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -19,12 +20,34 @@ from habitus.errors import CorruptFile, InputRefused
 NIFTI_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz")
 
 
+class ZipArchive:
+    """A zip archive opened once and shared by its entries; reads are serialised by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._zip: zipfile.ZipFile | None = None
+
+    def read(self, member: str) -> bytes:
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            return self._zip.read(member)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._zip is not None:
+                self._zip.close()
+                self._zip = None
+
+
 @dataclass(frozen=True)
 class FileSource:
     """One input file: a path on disk, or an entry of a zip archive on disk."""
 
     path: Path
     member: str | None = None  # entry name inside the zip at ``path``
+    archive: ZipArchive | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -35,8 +58,8 @@ class FileSource:
         """A binary stream of the file's content; the caller closes it."""
         if self.member is None:
             return self.path.open("rb")
-        with zipfile.ZipFile(self.path) as archive:
-            return io.BytesIO(archive.read(self.member))
+        archive = self.archive or ZipArchive(self.path)
+        return io.BytesIO(archive.read(self.member))
 
 
 def is_nifti(path: Path) -> bool:
@@ -72,8 +95,8 @@ def _file_sources(path: Path) -> Iterator[FileSource]:
 def zip_sources(path: Path) -> list[FileSource]:
     """The file entries of a zip archive; refuses archives whose entries escape their folder."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
+        with zipfile.ZipFile(path) as opened:
+            infos = opened.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise CorruptFile(f"expected a readable zip archive at {path}, found: {exc}") from exc
     for info in infos:
@@ -83,7 +106,14 @@ def zip_sources(path: Path) -> list[FileSource]:
                 "archive folder (absolute path or '..'), which an imaging export never writes"
             )
     members = sorted(info.filename for info in infos if not info.is_dir())
-    return [FileSource(path, member) for member in members]
+    archive = ZipArchive(path)  # one central-directory read for all entries
+    return [FileSource(path, member, archive) for member in members]
+
+
+def close_sources(sources: Sequence[FileSource]) -> None:
+    """Close the zip archives that entries were read from."""
+    for archive in {id(s.archive): s.archive for s in sources if s.archive is not None}.values():
+        archive.close()
 
 
 def _escapes_folder(entry: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from habitus.dicom import LoadedCT, load_ct
+from habitus.dicom import LoadedCT, SeriesRules, load_ct
 from habitus.progress import Stage
 from tests.dicom.helpers import small_series
 
@@ -44,3 +44,9 @@ def test_nifti_reports_progress_and_format(tmp_path: Path) -> None:
     loaded = load_ct(path, progress=lambda stage, fraction: stages.append(stage))
     assert isinstance(loaded, LoadedCT) and loaded.format == "nifti"
     assert set(stages) == {Stage.READ, Stage.CHOOSE, Stage.VOLUME}
+
+
+def test_single_slice_takes_its_thickness_as_interval(tmp_path: Path) -> None:
+    small_series(tmp_path, shape=(1, 40, 40), slice_thickness=3.0)
+    volume = load_ct(tmp_path, SeriesRules(min_slices=1)).volume
+    assert volume.shape == (1, 40, 40) and volume.geometry.spacing[0] == 3.0
