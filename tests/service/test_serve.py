@@ -111,7 +111,8 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
             return job if job["state"] in ("succeeded", "failed", "cancelled") else None
 
         job = wait_for(job_finished, 120, "the uploaded study's job")
-        assert job is not None and job["state"] == "succeeded", job["error"]
+        assert job is not None
+        assert job["state"] == "succeeded", job["error"]
         seg = httpx.get(f"{job_url}/seg", headers=AUTH)
         assert (
             seg.headers["content-type"] == "application/dicom" and seg.content[128:132] == b"DICM"
