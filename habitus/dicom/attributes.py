@@ -7,11 +7,16 @@ from pydicom.dataset import Dataset
 
 def text(ds: Dataset, keyword: str) -> str:
     """A (possibly multi-valued) attribute as one string, values joined by a backslash."""
-    value = ds.get(keyword)
+    try:
+        value = ds.get(keyword)
+    except (ValueError, TypeError):
+        return ""
     if value is None:
         return ""
-    if isinstance(value, str | bytes):
-        return value.decode("ascii", "replace").strip() if isinstance(value, bytes) else value
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip()
+    if isinstance(value, str):
+        return value.strip()
     try:
         return "\\".join(str(v).strip() for v in value)
     except TypeError:

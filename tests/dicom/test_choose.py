@@ -12,7 +12,7 @@ from habitus.dicom import KernelClass, SeriesRules, load_ct
 from habitus.dicom.synthetic import synthetic_torso, write_petct_study
 from habitus.errors import NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
-from tests.dicom.helpers import chosen_of
+from tests.dicom.support import chosen_of
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from habitus.dicom import load_ct
 from habitus.dicom.group import group_series
 from habitus.dicom.read import scan_headers
 from habitus.dicom.sources import collect_sources
-from tests.dicom.helpers import chosen_of, edit, small_series, source_of
+from tests.dicom.support import chosen_of, edit, small_series, source_of
 
 
 def _blank_uids(ds: Dataset) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
 from habitus.progress import Stage
-from tests.dicom.helpers import small_series
+from tests.dicom.support import small_series
 
 
 def test_progress_goes_through_read_choose_volume(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from habitus.dicom.pixels import Rescale, to_hu
 from habitus.dicom.synthetic import synthetic_torso, write_series
 from habitus.errors import InputRefused
 from habitus.volume import Geometry
-from tests.dicom.helpers import SHAPE, SPACING, assert_geometry_matches_headers, edit, small_series
+from tests.dicom.support import SHAPE, SPACING, assert_geometry_matches_headers, edit, small_series
 
 
 @pytest.mark.parametrize(

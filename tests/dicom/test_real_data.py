@@ -14,7 +14,7 @@ from habitus.dicom.nifti import read_nifti_kji
 from habitus.errors import GeometryRefused, NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
 from habitus.volume import Geometry
-from tests.dicom.helpers import assert_geometry_matches_headers, chosen_of, source_of
+from tests.dicom.support import assert_geometry_matches_headers, chosen_of, source_of
 
 # TotalSegmentator total_v2 label values used below.
 LIVER, T12, T11, SPINAL_CORD, AUTOCHTHON_L, AUTOCHTHON_R = 5, 32, 33, 79, 86, 87

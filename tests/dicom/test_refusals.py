@@ -16,7 +16,7 @@ from habitus.dicom import SeriesRules, load_ct
 from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.errors import CorruptFile, GeometryRefused, InputRefused, NoSuitableSeries
 from habitus.volume import Geometry
-from tests.dicom.helpers import SHAPE, SPACING, chosen_of, edit, small_series
+from tests.dicom.support import SHAPE, SPACING, chosen_of, edit, small_series
 
 
 def test_mixed_orientations_name_the_slices(tmp_path: Path) -> None:

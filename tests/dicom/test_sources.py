@@ -14,7 +14,7 @@ from habitus.dicom import load_ct
 from habitus.dicom.read import scan_headers
 from habitus.dicom.sources import FileSource, collect_sources
 from habitus.errors import CorruptFile, InputRefused
-from tests.dicom.helpers import small_series
+from tests.dicom.support import small_series
 
 
 def _zip(folder: Path, archive: Path, extra: dict[str, bytes] | None = None) -> Path:

@@ -13,7 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
 from habitus.dicom import load_ct
 from habitus.dicom.synthetic import main, synthetic_torso, write_petct_study
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
-from tests.dicom.helpers import small_series
+from tests.dicom.support import small_series
 
 DCIODVFY = Path("/usr/bin/dciodvfy")
 
