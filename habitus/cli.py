@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="write a synthetic PET-CT study to try Habitus on")
     demo.add_argument("out", type=Path, help="folder to write the DICOM study into")
-    demo.add_argument("--slices", type=int, default=120)
+    demo.add_argument("--slices", type=int, default=120, help="CT slices, 2 mm apart")
+    demo.add_argument("--rows", type=int, default=256, help="rows = columns of each CT slice")
     demo.set_defaults(run=_demo)
 
     # Commands of the other packages (`habitus serve` from service) register through an
@@ -137,8 +138,13 @@ def _body_composition_lines(body_composition: dict[str, object]) -> list[str]:
 def _demo(args: argparse.Namespace) -> int:
     from habitus.dicom.synthetic import write_petct_study
 
-    written = write_petct_study(args.out, slices=args.slices)
-    console.print(f"wrote a synthetic PET-CT study to {args.out} ({written})")
+    study = write_petct_study(
+        args.out, slices=args.slices, rows=args.rows, pixel_spacing=400.0 / args.rows
+    )
+    console.print(
+        f"wrote a synthetic PET-CT study of {len(study.series)} series "
+        f"({len(study.files)} files) to {args.out}"
+    )
     console.print(f"next: habitus analyze {args.out} --out {args.out}-result")
     return 0
 

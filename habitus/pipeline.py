@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 
 from habitus import PIPELINE_VERSION, __version__
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
-from habitus.metrics import compute_body_composition
 from habitus.metrics.volumes import class_measurements
 from habitus.outputs.report import (
     InputInfo,
@@ -107,7 +106,6 @@ def analyze(
         volume, height_cm=options.height_cm, weight_kg=options.weight_kg, sex=options.sex
     )
     classes = class_measurements(labels, volume.hu, volume.geometry)
-    body_composition = compute_body_composition(labels, volume, patient)
 
     clock(Stage.OUTPUTS, 0.0)
     report = Report(
@@ -118,13 +116,11 @@ def analyze(
         model=_model_summary(segmenter.info),
         patient=patient,
         classes=classes,
-        body_composition=body_composition.model_dump(mode="json"),
         timings_s=clock.timings,
         warnings=[*loaded.warnings, *volume.notes, *patient.warnings],
     )
     files = write_outputs(
-        out_dir, report=report, labels=labels, volume=volume, model=segmenter.info,
-        body_composition=body_composition,
+        out_dir, report=report, labels=labels, volume=volume, model=segmenter.info
     )
     clock(Stage.OUTPUTS, 1.0)
     clock.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -59,9 +60,11 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write every output that applies and return kind -> path ("seg", "sr", "preview",
     "report"). DICOM objects are skipped, with a warning in the report, for NIfTI input and for
-    an all-background label map. ``report.outputs`` and ``report.warnings`` are updated in place;
+    an all-background label map. ``report.outputs``, ``report.warnings`` and
+    ``report.timings_s["outputs"]`` are updated in place;
     the DICOM objects are dated by ``report.created``, so rewriting the same report gives the
     same bytes."""
+    start = time.perf_counter()
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -96,6 +99,8 @@ def write_outputs(
     report_path = folder / FILE_NAMES["report"]
     report.outputs = {kind: path.name for kind, path in written.items()}
     report.outputs["report"] = report_path.name
+    # The report is the last file; the milliseconds it takes are not worth a second write.
+    report.timings_s["outputs"] = round(time.perf_counter() - start, 3)
     written["report"] = _write_atomically(
         report_path, lambda path: path.write_text(report.model_dump_json(indent=2) + "\n")
     )
