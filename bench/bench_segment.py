@@ -79,7 +79,7 @@ def main() -> None:
     start = time.perf_counter()
     hu, _ = synthetic_torso(shape, spacing, seed=0)
     volume = CTVolume(hu=hu, geometry=axial_geometry(shape, spacing))
-    mapping = grid_mapping(shape, spacing, tuple(args.model_spacing))  # type: ignore[arg-type]
+    mapping = grid_mapping(shape, spacing, tuple(args.model_spacing))
     patches = len(patch_starts(mapping.model_shape, args.patch, 1 - args.overlap))
     print(f"{os.cpu_count()} CPU(s), threads={args.threads or 'onnxruntime default'}")
     network = f"{args.layers} conv layers x {args.channels}" if args.model == "conv" else "none"
@@ -96,12 +96,15 @@ def main() -> None:
         segmenter = OnnxSegmenter(build_model(Path(folder), args), threads=args.threads)
         print(f"model build + session load: {time.perf_counter() - start:.2f} s")
         for run in range(args.repeat):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             labels = segmenter.segment(volume)
-            total = time.perf_counter() - start
+            total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             assert labels.shape == shape
             timings = segmenter.last_timings
-            print(f"\nrun {run + 1}: total {total:.2f} s on {segmenter.info.device}")
+            print(
+                f"\nrun {run + 1}: total {total:.2f} s wall, {cpu:.2f} s CPU (all threads), "
+                f"on {segmenter.info.device}; 1-min load average: {os.getloadavg()[0]:.1f}"
+            )
             for step in STEPS:
                 if step in timings:
                     seconds = timings[step]

@@ -60,7 +60,15 @@ def grid_mapping(
         max(1, int(round(n * s / t)))
         for n, s, t in zip(native_shape, native_spacing, target_spacing, strict=True)
     ]
-    return GridMapping(tuple(native_shape), tuple(native_spacing), (m[0], m[1], m[2]))  # type: ignore[arg-type]
+    return GridMapping(
+        native_shape=(int(native_shape[0]), int(native_shape[1]), int(native_shape[2])),
+        native_spacing=(
+            float(native_spacing[0]),
+            float(native_spacing[1]),
+            float(native_spacing[2]),
+        ),
+        model_shape=(m[0], m[1], m[2]),
+    )
 
 
 def model_geometry(geometry: Geometry, mapping: GridMapping) -> Geometry:
