@@ -2,7 +2,7 @@
 
     python bench/bench_api.py [--slices 100] [--size 512] [--requests 200]
 
-Runs the app in-process (FastAPI TestClient) against the local Redis, database 12, which it
+Runs the app in-process (FastAPI TestClient) against the local Redis, database 11, which it
 empties before and after. No worker runs: the figures are the API's own work (receiving,
 unpacking, reading headers, choosing the series, linking files, queueing).
 """
@@ -25,7 +25,7 @@ from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_serie
 from service.api import create_app
 from service.settings import ServiceSettings
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/11"
 KEY = "bench-key"
 
 
