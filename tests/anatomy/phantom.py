@@ -37,6 +37,7 @@ BODY_RX, BODY_RY = 20.0, 15.0
 RIB_RADIUS = 5.0
 RIB_ARC_R = 88.0
 RIB_SLOPE = 0.35  # z drop per mm along a rib
+AORTA_X, AORTA_Y, AORTA_R = -15.0, 0.0, 12.0
 HU = {
     Tissue.BACKGROUND: -1000,
     Tissue.SKIN: 20,
@@ -106,6 +107,15 @@ class Phantom:
             lut[int(tissue)] = value
         return lut[self.labels]
 
+    def grid_mm(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(y, x) in mm of every in-plane pixel centre, trunk centre at 0."""
+        return _grid(self.labels.shape[1])
+
+    def aorta(self) -> NDArray[np.bool_]:
+        """In-plane mask of the aorta (where the trunk has it)."""
+        yy, xx = self.grid_mm()
+        return np.asarray(np.hypot(xx - AORTA_X, yy - AORTA_Y) <= AORTA_R)
+
     def k_of_z(self, z: float, head_ward: bool = True) -> int:
         c = int(np.argmin(np.abs(self.z_mm - z)))
         return c if head_ward else len(self.z_mm) - 1 - c
@@ -148,6 +158,13 @@ def build_phantom(
     return phantom
 
 
+def _grid(width_px: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    half = (width_px - 1) / 2.0
+    axis = (np.arange(width_px) - half) * PIXEL_MM
+    yy, xx = np.meshgrid(axis, axis, indexing="ij")
+    return yy, xx
+
+
 def _vertebral_levels() -> dict[str, tuple[float, float]]:
     levels: dict[str, tuple[float, float]] = {"S1": (SACRUM_BOTTOM, S1_TOP)}
     z = S1_TOP + LUMBOSACRAL_DISC
@@ -165,7 +182,7 @@ def _paint_trunk(
     s[r <= SF_INNER_R] = Tissue.MUSCLE
     s[r <= MUSCLE_INNER_R] = Tissue.AVF
     s[r <= AVF_INNER_R] = Tissue.IO
-    s[np.hypot(xx + 15.0, yy - 0.0) <= 12.0] = Tissue.IO  # aorta, in front of the spine
+    s[np.hypot(xx - AORTA_X, yy - AORTA_Y) <= AORTA_R] = Tissue.IO  # in front of the spine
 
 
 def _paint_limb(s: NDArray[np.uint8], r: NDArray[np.float64], radius: float) -> None:

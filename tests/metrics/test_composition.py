@@ -1,0 +1,135 @@
+"""compute_body_composition end to end: nulls with reasons, the SR list, the preview ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from habitus.errors import InputRefused
+from habitus.metrics import BodyComposition, compute_body_composition
+from habitus.outputs.report import PatientInfo
+from tests.anatomy.phantom import Phantom, build_phantom
+
+UCUM = {"cm", "cm2", "cm3", "cm2/m2", "cm3/m2", "cm2/kg", "cm3/kg", "[hnsf'U]", "1"}
+
+
+@pytest.fixture(scope="module")
+def phantom() -> Phantom:
+    return build_phantom(z_top=480.0)
+
+
+@pytest.fixture(scope="module")
+def abdomen(phantom: Phantom) -> Phantom:
+    return phantom.crop(180.0, 480.0)
+
+
+def _compute(phantom: Phantom, patient: PatientInfo, head_ward: bool = True) -> BodyComposition:
+    labels, volume = phantom.volume(head_ward=head_ward)
+    return compute_body_composition(labels, volume, patient)
+
+
+def test_scan_stopping_above_the_iliac_crest_has_no_waist(phantom: Phantom) -> None:
+    result = _compute(phantom.crop(280.0, 480.0), PatientInfo(height_cm=170, weight_kg=70, sex="F"))
+    assert not result.landmarks.iliac_crest.present
+    waist = result.waist
+    assert not waist.available and "iliac crest" in str(waist.reason)
+    assert waist.average_sma_cm2 is None and waist.smi_cm2_m2 is None
+    assert "iliac crest" in waist.missing["smi_cm2_m2"]
+    assert result.flags.low_smi.value is None and "iliac crest" in str(result.flags.low_smi.reason)
+    assert result.regions.waist is None and result.regions.iliac_crest_slice is None
+    assert not any(m.group == "waist" for m in result.measurements())
+    assert "waist_coverage" in [c.name for c in result.quality.checks if c.status == "warn"]
+    # L3 itself is still inside the scan and measured
+    assert result.l3.available
+
+
+def test_missing_height_nulls_only_the_height_indices(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PatientInfo(weight_kg=70.0, sex="M"))
+    assert result.waist.average_sma_cm2 is not None
+    assert result.waist.smi_cm2_m2 is None and "height" in result.waist.missing["smi_cm2_m2"]
+    assert result.l3.smi_cm2_m2 is None and "height" in result.l3.missing["smi_cm2_m2"]
+    assert result.waist.bfi_cm2_kg is not None
+    assert result.flags.low_smi.value is None and "height" in str(result.flags.low_smi.reason)
+    assert result.flags.high_bfi.value is not None
+
+
+def test_missing_weight_nulls_the_fat_index(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PatientInfo(height_cm=175.0, sex="M"))
+    assert result.waist.bfi_cm2_kg is None and "weight" in result.waist.missing["bfi_cm2_kg"]
+    assert result.flags.high_bfi.value is None and "weight" in str(result.flags.high_bfi.reason)
+    assert result.waist.smi_cm2_m2 is not None
+
+
+def test_flags_follow_the_patients_sex(abdomen: Phantom) -> None:
+    """The same scan (SMI about 31 cm2/m2 at 1.75 m) is low for a man and a woman, and the
+    cut-off applied is written into the result."""
+    men = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M"))
+    women = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=70.0, sex="F"))
+    assert men.waist.smi_cm2_m2 == women.waist.smi_cm2_m2
+    assert men.flags.low_smi.cutoff == 40.0 and women.flags.low_smi.cutoff == 35.0
+    smi = men.waist.smi_cm2_m2
+    assert smi is not None
+    assert men.flags.low_smi.value is (smi < 40.0)
+    assert women.flags.low_smi.value is (smi < 35.0)
+    bfi = men.waist.bfi_cm2_kg
+    assert bfi is not None
+    assert men.flags.high_bfi.value is (bfi > 4.7) and women.flags.high_bfi.value is (bfi > 5.8)
+
+
+def test_result_does_not_depend_on_slice_order(abdomen: Phantom) -> None:
+    patient = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")
+    up, down = _compute(abdomen, patient, True), _compute(abdomen, patient, False)
+    assert up.waist.model_dump(exclude={"range"}) == down.waist.model_dump(exclude={"range"})
+    assert up.l3.sma_cm2 == down.l3.sma_cm2
+    n = abdomen.labels.shape[0]
+    assert up.l3.slice_index is not None and down.l3.slice_index is not None
+    assert down.l3.slice_index == n - 1 - up.l3.slice_index
+
+
+def test_measurements_for_the_sr(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M"))
+    rows = result.measurements()
+    keys = [m.key for m in rows]
+    assert len(keys) == len(set(keys))
+    assert {"waist.average_sma", "waist.smi", "l3.sma", "l3.vat_sat_ratio"} <= set(keys)
+    assert "torso.smi" not in keys  # the torso is not fully covered
+    assert {m.unit for m in rows} <= UCUM
+    by_key = {m.key: m for m in rows}
+    assert by_key["waist.average_sma"].value == result.waist.average_sma_cm2
+    assert result.waist.range is not None
+    assert by_key["waist.smi"].slices == (
+        result.waist.range.first_slice,
+        result.waist.range.last_slice,
+    )
+    assert by_key["l3.sma"].slices == (result.l3.slice_index, result.l3.slice_index)
+
+
+def test_regions_for_the_preview_match_the_measurements(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PatientInfo())
+    assert result.regions.waist == result.waist.range
+    assert result.regions.l3_slice == result.l3.slice_index
+    assert result.regions.torso == result.torso.range
+    assert result.regions.last_rib_slice == int(result.landmarks.last_rib.slice_index or -1)
+
+
+def test_result_round_trips_through_json(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M"))
+    dumped = result.model_dump(mode="json")
+    assert BodyComposition.model_validate(dumped) == result
+    assert dumped["summary_lines"] and any("waist" in line for line in dumped["summary_lines"])
+
+
+def test_label_map_of_another_shape_is_refused(abdomen: Phantom) -> None:
+    labels, volume = abdomen.volume()
+    with pytest.raises(InputRefused, match="label map"):
+        compute_body_composition(np.ascontiguousarray(labels[1:]), volume, PatientInfo())
+
+
+def test_empty_label_map_reports_everything_missing(abdomen: Phantom) -> None:
+    labels, volume = abdomen.volume()
+    result = compute_body_composition(np.zeros_like(labels), volume, PatientInfo())
+    assert not any(m.present for m in result.landmarks.all())
+    assert not result.waist.available and not result.l3.available
+    assert result.torso.range is None
+    assert result.quality.review_required
+    assert result.measurements() == []
