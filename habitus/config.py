@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto | cpu | cuda
     segmenter: str = "auto"  # auto | model | rules
     model_dir: Path | None = None  # defaults to the models bundled in habitus/models
+    model: str | None = None  # manifest name to use when model_dir holds several models
 
 
 @lru_cache(maxsize=1)
