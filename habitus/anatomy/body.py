@@ -40,9 +40,6 @@ class BodyParts:
     legs: NDArray[np.bool_]
     leg_split: int | None  # lowest canonical slice of the undivided trunk, None if no legs
 
-    def trunk_area_cm2(self, frame: AnatomicalFrame) -> NDArray[np.float64]:
-        return self.trunk.sum(axis=(1, 2)) * _pixel_cm2(frame)
-
 
 def find_body_parts(labelled: NDArray[np.bool_], frame: AnatomicalFrame) -> BodyParts:
     """Split the pooled body mask (labels > 0) into trunk, arms and legs."""

@@ -57,15 +57,9 @@ class Anatomy:
     skeleton: Skeleton
     landmarks: Landmarks
 
-    def canonical_slice(self, k: int) -> int:
-        return self.frame.k_of(k)  # the mapping is its own inverse
-
     def trunk_slice(self, c: int, full_yx: tuple[int, int]) -> NDArray[np.bool_]:
         """Trunk mask of canonical slice c at full in-plane resolution (canonical order)."""
         return self.frame.unpooled_slice(self.parts.trunk[c], full_yx)
-
-    def arms_slice(self, c: int, full_yx: tuple[int, int]) -> NDArray[np.bool_]:
-        return self.frame.unpooled_slice(self.parts.arms[c], full_yx)
 
 
 def find_anatomy(labels: NDArray[np.uint8], geometry: Geometry) -> Anatomy:
@@ -150,7 +144,7 @@ def _iliac_crest(
     skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame
 ) -> tuple[Landmark, int | None]:
     name = LandmarkName.ILIAC_CREST
-    pelvic = skeleton.pelvic_bones
+    pelvic = skeleton.iliac_bones
     if not pelvic:
         return Landmark.absent(name, "no iliac bone found in the trunk", CREST_METHOD), None
     top = max(p.hi for p in pelvic)

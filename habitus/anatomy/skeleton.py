@@ -78,9 +78,14 @@ class BoneComponent:
 
     @property
     def is_pelvic_bone(self) -> bool:
-        return self.group == BoneGroup.PELVIC and (
-            self.vote == "pelvis" or self.volume_cm3 >= MIN_PELVIC_CM3
-        )
+        """A substantial bone of the pelvic group (hip bone, femur, sacral ala)."""
+        return self.group == BoneGroup.PELVIC and self.volume_cm3 >= MIN_PELVIC_CM3
+
+    @property
+    def is_iliac(self) -> bool:
+        """A pelvic-group bone shaped like a hip bone: pelvis-voting or thick. Thin upright
+        bones of the group (a forearm lying against the hip) cannot carry the crest."""
+        return self.is_pelvic_bone and (self.vote == "pelvis" or self.thick)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ class Skeleton:
     @property
     def pelvic_bones(self) -> list[BoneComponent]:
         return [c for c in self.components if c.is_pelvic_bone]
+
+    @property
+    def iliac_bones(self) -> list[BoneComponent]:
+        return [c for c in self.components if c.is_iliac]
 
 
 def column_mask(

@@ -68,10 +68,6 @@ class SpineTrack:
     is_body: NDArray[np.bool_]  # slice passes through a vertebral body, not a disc
     segments: list[VertebralSegment]
 
-    def centre(self, c: int) -> tuple[float, float]:
-        """(row, column) of the vertebral body centre in canonical slice c (pooled pixels)."""
-        return (float(self.front[c] + self.depth_px / 2.0), float(self.x[c]))
-
     def filled_centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Body centre rows and columns for every slice, held constant beyond the track."""
         rows = self.front + self.depth_px / 2.0
