@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -57,10 +58,9 @@ def volume_from_datasets(datasets: Sequence[Dataset], description: str = "") -> 
     headers = [_without_pixels(d) for d in ordered]
     row_mm, col_mm = (float(v) for v in first.PixelSpacing)
     matrix = np.column_stack([normal, col_dir, row_dir])
+    x, y, z = (float(v) for v in ordered[0].ImagePositionPatient)
     geometry = Geometry(
-        spacing=(interval, row_mm, col_mm),
-        origin=tuple(float(v) for v in ordered[0].ImagePositionPatient),  # type: ignore[arg-type]
-        direction=tuple(tuple(float(v) for v in row) for row in matrix),  # type: ignore[arg-type]
+        spacing=(interval, row_mm, col_mm), origin=(x, y, z), direction=direction_rows(matrix)
     )
     source = SourceSeries(
         study_instance_uid=str(headers[0].StudyInstanceUID),
@@ -72,6 +72,13 @@ def volume_from_datasets(datasets: Sequence[Dataset], description: str = "") -> 
     return CTVolume(
         hu=hu, geometry=geometry, source=source, slice_thickness_mm=float(first.SliceThickness)
     )
+
+
+def direction_rows(
+    matrix: NDArray[np.float64],
+) -> tuple[tuple[float, float, float], ...]:
+    """Geometry.direction (rows of the matrix whose columns are the k, j, i axes)."""
+    return tuple((float(row[0]), float(row[1]), float(row[2])) for row in matrix)
 
 
 def _hu(ds: Dataset) -> NDArray[np.int16]:
@@ -303,7 +310,7 @@ def labels_from_hu(hu: NDArray[np.int16]) -> NDArray[np.uint8]:
 
 def reference_on_grid(path: Path, volume: CTVolume) -> NDArray[np.uint8]:
     """A NIfTI label map on the same grid as ``volume``, reindexed to (k, j, i) via affines."""
-    image = nib.load(path)
+    image = cast(nib.Nifti1Image, nib.load(path))
     data = np.asarray(image.dataobj)
     lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
     voxel_to_voxel = np.linalg.inv(image.affine) @ lps_to_ras @ volume.geometry.affine

@@ -1,4 +1,6 @@
-from pydicom.sr._concepts_dict import concepts
+from typing import cast
+
+from pydicom.sr._concepts_dict import concepts as _concepts
 
 from habitus.labels import COLORS, TISSUE_CLASSES
 from habitus.outputs.codes import (
@@ -8,6 +10,9 @@ from habitus.outputs.codes import (
     display_color,
     habitus_concept,
 )
+
+# pydicom's copy of PS3.16: scheme -> keyword -> code value -> (meaning, context groups)
+concepts = cast(dict[str, dict[str, dict[str, tuple[str, list[int]]]]], _concepts)
 
 
 def _standard_meanings(scheme: str, value: str) -> set[str]:

@@ -11,9 +11,10 @@ from PIL import Image
 from habitus.errors import OutputError
 from habitus.labels import COLORS, TISSUE_CLASSES
 from habitus.outputs import preview as pv
-from habitus.outputs.preview import Band, Line, render_preview, save_preview
+from habitus.outputs.preview import Band, Line, Mark, render_preview, save_preview
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume, Geometry
+from tests.outputs.conftest import direction_rows
 
 MAGENTA = (255, 0, 255)
 CYAN = (0, 255, 255)
@@ -44,7 +45,7 @@ def _reversed(volume: CTVolume) -> CTVolume:
     geometry = Geometry(
         spacing=g.spacing,
         origin=(float(last[0]), float(last[1]), float(last[2])),
-        direction=tuple(tuple(float(v) for v in row) for row in matrix),  # type: ignore[arg-type]
+        direction=direction_rows(matrix),
     )
     return replace(volume, hu=volume.hu[::-1].copy(), geometry=geometry)
 
@@ -92,7 +93,7 @@ def test_coronal_view_has_the_head_up(
     n = volume.shape[0]
     cranial = int(np.argmax([volume.geometry.z_of_slice(k) for k in range(n)]))
     caudal = n - 1 - cranial
-    marks = [Line(cranial, "top", MAGENTA), Line(caudal, "bottom", CYAN)]
+    marks: list[Mark] = [Line(cranial, "top", MAGENTA), Line(caudal, "bottom", CYAN)]
     image = render_preview(volume, labels, marks=marks)
     assert _rows_with(image, MAGENTA).mean() < _rows_with(image, CYAN).mean()
 
@@ -100,7 +101,7 @@ def test_coronal_view_has_the_head_up(
 def test_bands_and_lines_are_drawn_and_captioned(
     synthetic_volume: CTVolume, synthetic_label_map: NDArray[np.uint8]
 ) -> None:
-    marks = [Band(6, 14, "waist", MAGENTA), Line(10, "L3", CYAN)]
+    marks: list[Mark] = [Band(6, 14, "waist", MAGENTA), Line(10, "L3", CYAN)]
     image = render_preview(
         synthetic_volume,
         synthetic_label_map,
