@@ -62,9 +62,7 @@ class BoneComponent:
     radius_mm: float  # radius of the largest ball inside the component
     vote: Vote
     min_lateral_mm: float  # smallest |x - spine x| over the component
-    side: Literal["left", "right", "both"]
     touches_scan_bottom: bool
-    touches_scan_top: bool
     touches_trunk_bottom: bool  # reaches the leg split
     group: BoneGroup = BoneGroup.THORACIC
 
@@ -74,7 +72,7 @@ class BoneComponent:
 
     @property
     def is_rib(self) -> bool:
-        return self.group == BoneGroup.THORACIC and self.vote == "rib"
+        return self.group == BoneGroup.THORACIC and self.vote == "rib" and not self.thick
 
     @property
     def is_pelvic_bone(self) -> bool:
@@ -152,7 +150,6 @@ def find_skeleton(
                 centre_rows,
                 centre_cols,
                 frame,
-                bone.shape[0],
                 leg_split,
             )
         )
@@ -183,14 +180,12 @@ def _describe(
     centre_rows: NDArray[np.float64],
     centre_cols: NDArray[np.float64],
     frame: AnatomicalFrame,
-    n_slices: int,
     leg_split: int | None,
 ) -> BoneComponent:
     py, px = frame.pooled_mm
     z0, y0, x0 = (s.start for s in box)
     distances: list[float] = []
     laterals: list[float] = []
-    signed_x: list[float] = []
     for dz in range(mask.shape[0]):
         rows, cols = np.nonzero(mask[dz])
         c = z0 + dz
@@ -198,14 +193,9 @@ def _describe(
         dx = (cols + x0 - centre_cols[c]) * px
         distances.append(float(np.sqrt(dx**2 + dy**2).min()) if rows.size else np.nan)
         laterals.append(float(np.abs(dx).min()) if rows.size else np.nan)
-        signed_x.extend(dx.tolist())
     lo, hi = z0, z0 + mask.shape[0] - 1
     inscribed = ndi.distance_transform_edt(
         np.pad(mask, 1), sampling=(frame.slice_interval_mm or 1.0, py, px)
-    )
-    xs = np.asarray(signed_x)
-    side: Literal["left", "right", "both"] = (
-        "left" if (xs > 0).all() else "right" if (xs < 0).all() else "both"
     )
     return BoneComponent(
         label=label,
@@ -215,9 +205,7 @@ def _describe(
         radius_mm=float(inscribed.max()),
         vote=_vote(np.asarray(distances), frame.z_mm[lo], frame.z_mm[hi]),
         min_lateral_mm=float(np.nanmin(laterals)),
-        side=side,
         touches_scan_bottom=lo == 0,
-        touches_scan_top=hi == n_slices - 1,
         touches_trunk_bottom=leg_split is not None and lo <= leg_split,
     )
 
@@ -265,8 +253,7 @@ def _group(components: list[BoneComponent], frame: AnatomicalFrame) -> list[Bone
             group = BoneGroup.ARM
         elif start is not None and (
             c.label == start.label
-            or (c.vote != "rib" and z_centre(c) <= z_top(start))
-            or (c.thick and z_centre(c) <= z_top(start))
+            or ((c.vote != "rib" or c.thick) and z_centre(c) <= z_top(start))
         ):
             group = BoneGroup.PELVIC
         else:

@@ -79,9 +79,9 @@ def name_vertebrae(
     findings: list[str] = []
     if l3_sacral is not None and l3_costal is not None:
         if l3_sacral == l3_costal:
-            chosen, confidence, note = from_sacrum, CONFIDENCE_AGREE, None
             method = f"{from_sacrum.method}; agrees with {from_t12.method}"
             chosen = Count({**from_t12.names, **from_sacrum.names}, method)
+            confidence, note = CONFIDENCE_AGREE, None
         else:
             chosen, confidence = from_sacrum, CONFIDENCE_DISAGREE
             note = (

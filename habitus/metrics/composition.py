@@ -36,8 +36,8 @@ def compute_body_composition(
     where = report_regions(regions, anatomy)
     waist = waist_metrics(stats, regions, patient, where.waist)
     torso = torso_metrics(stats, regions, patient, where.torso)
-    l3_mark = anatomy.landmarks.l3
-    l3 = l3_metrics(stats, regions, patient, where.l3_slice, l3_mark.z_mm)
+    l3_z = None if regions.l3_slice is None else float(anatomy.frame.z_mm[regions.l3_slice])
+    l3 = l3_metrics(stats, regions, patient, where.l3_slice, l3_z)
     why_no_smi = waist.missing.get("smi_cm2_m2")
     why_no_bfi = waist.missing.get("bfi_cm2_kg")
     flags = Flags(

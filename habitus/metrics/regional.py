@@ -16,6 +16,20 @@ from habitus.outputs.report import ClassMeasurement, PatientInfo
 
 MUSCLE = (Tissue.MUSCLE,)
 
+_WAIST_VALUES = (
+    "length_cm",
+    "muscle_cm3",
+    "fat_cm3",
+    "visceral_fat_cm3",
+    "subcutaneous_fat_cm3",
+    "average_sma_cm2",
+    "average_bfa_cm2",
+    "smi_cm2_m2",
+    "bfi_cm2_kg",
+    "muscle_mean_hu",
+)
+_L3_VALUES = ("sma_cm2", "vat_cm2", "sat_cm2", "vat_sat_ratio", "muscle_mean_hu", "smi_cm2_m2")
+
 
 def _r(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
@@ -67,20 +81,6 @@ def waist_metrics(
         muscle_mean_hu=_r(muscle_hu, 1),
         missing=missing,
     )
-
-
-_WAIST_VALUES = (
-    "length_cm",
-    "muscle_cm3",
-    "fat_cm3",
-    "visceral_fat_cm3",
-    "subcutaneous_fat_cm3",
-    "average_sma_cm2",
-    "average_bfa_cm2",
-    "smi_cm2_m2",
-    "bfi_cm2_kg",
-    "muscle_mean_hu",
-)
 
 
 def torso_metrics(
@@ -140,9 +140,6 @@ def _classes(stats: SliceStats, r: CanonicalRange) -> list[ClassMeasurement]:
     return rows
 
 
-_L3_VALUES = ("sma_cm2", "vat_cm2", "sat_cm2", "vat_sat_ratio", "muscle_mean_hu", "smi_cm2_m2")
-
-
 def l3_metrics(
     stats: SliceStats,
     regions: MeasuredRegions,
@@ -170,7 +167,7 @@ def l3_metrics(
     return L3Metrics(
         available=True,
         slice_index=slice_index,
-        z_mm=z_mm,
+        z_mm=_r(z_mm),
         sma_cm2=round(sma, 2),
         vat_cm2=round(vat, 2),
         sat_cm2=round(sat, 2),
