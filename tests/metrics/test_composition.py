@@ -133,3 +133,14 @@ def test_empty_label_map_reports_everything_missing(abdomen: Phantom) -> None:
     assert result.torso.range is None
     assert result.quality.review_required
     assert result.measurements() == []
+
+
+@pytest.mark.parametrize("slices", [1, 3])
+def test_a_few_slices_give_absent_landmarks_not_errors(phantom: Phantom, slices: int) -> None:
+    few = phantom.crop(300.0, 300.0 + 3.0 * (slices - 1))
+    labels, volume = few.volume()
+    assert labels.shape[0] == slices
+    result = compute_body_composition(labels, volume, PatientInfo(height_cm=170.0))
+    assert all(not m.present and m.reason for m in result.landmarks.all())
+    assert result.torso.range is not None and result.torso.range.slices == slices
+    assert not result.torso.complete and result.torso.smi_cm3_m2 is None
