@@ -1,0 +1,167 @@
+"""``python -m model_export train | export | evaluate | phantom``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from habitus.errors import HabitusError
+
+
+def _tuple3(kind: type) -> Callable[[str], tuple[Any, ...]]:
+    def parse(text: str) -> tuple[Any, ...]:
+        parts = [kind(p) for p in text.replace("x", ",").split(",")]
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(f"expected three values like 4,4,4, found {text!r}")
+        return tuple(parts)
+
+    return parse
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model_export.network import NetworkConfig
+    from model_export.train import TrainConfig, train
+
+    config = TrainConfig(
+        spacing_mm=args.spacing,
+        patch_size=args.patch,
+        batch_size=args.batch,
+        steps=args.steps,
+        learning_rate=args.lr,
+        phantoms=args.phantoms,
+        threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
+        network=NetworkConfig(width=args.width),
+    )
+    result = train(
+        config, args.out, folder=args.data, resume=not args.restart, phantoms=not args.no_phantoms
+    )
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(result.checkpoint),
+                "steps": result.steps,
+                "final_loss": result.final_loss,
+                "seconds": round(result.seconds, 1),
+                "folder_cases": result.folder_cases,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from model_export.export import export_model
+
+    result = export_model(
+        args.checkpoint,
+        args.out,
+        model_id=args.model_id,
+        version=args.version,
+        description=args.description,
+        overlap=args.overlap,
+        batch_size=args.batch,
+        patch_size=args.patch,
+        refinement=None if args.no_refinement else "attenuation",
+        evaluation=json.loads(args.evaluation.read_text()) if args.evaluation else None,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model_export.evaluate import run_evaluation
+
+    report = run_evaluation(
+        model=args.model,
+        data_dir=args.data,
+        phantom_seeds=list(range(args.first_seed, args.first_seed + args.phantoms)),
+        include_rules=not args.no_rules,
+        out_json=args.json,
+    )
+    print(report)
+    return 0
+
+
+def _phantom(args: argparse.Namespace) -> int:
+    from model_export.phantoms import make_phantom
+    from model_export.volumes import write_nifti_pair
+
+    phantom = make_phantom(args.seed, spacing_mm=args.spacing, scan_range=args.range)
+    ct, labels = write_nifti_pair(
+        phantom.volume.hu, phantom.labels, phantom.volume.geometry, args.out
+    )
+    print(json.dumps({"ct": str(ct), "labels": str(labels), "shape": phantom.volume.shape}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train or resume a 3D U-Net")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and logs")
+    p.add_argument("--data", type=Path, help="folder of labelled cases (NIfTI pairs, DICOM+SEG)")
+    p.add_argument("--no-phantoms", action="store_true", help="train on --data only")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--width", type=int, default=8)
+    p.add_argument("--phantoms", type=int, default=32, help="phantoms held in memory")
+    p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
+    p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("export", help="write ONNX + manifest + parity report")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder for <model_id>.onnx/.json")
+    p.add_argument("--model-id", default="habitus-unet3d-cpu")
+    p.add_argument("--version", default="0.1.0")
+    p.add_argument("--description", default="3D U-Net (Lee et al. 2021), CPU build")
+    p.add_argument("--overlap", type=float, default=0.25)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--patch", type=_tuple3(int), help="inference patch (default: training patch)")
+    p.add_argument("--no-refinement", action="store_true")
+    p.add_argument("--evaluation", type=Path, help="evaluation JSON to record in the manifest")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("evaluate", help="per-class Dice on held-out phantoms and real scans")
+    p.add_argument("--model", type=Path, help="manifest (default: the bundled model)")
+    p.add_argument("--data", type=Path, default=None, help="real scans (default ../shared/data)")
+    p.add_argument("--phantoms", type=int, default=4)
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--no-rules", action="store_true", help="skip the rule-based comparison")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("phantom", help="write one phantom as ct.nii.gz + labels.nii.gz")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--spacing", type=_tuple3(float), default=(2.5, 1.5, 1.5))
+    p.add_argument("--range", default="chest_abdomen_pelvis")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_phantom)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except HabitusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

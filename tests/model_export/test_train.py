@@ -1,0 +1,66 @@
+"""Training: a few steps lower the loss; folders of NIfTI pairs; resumable checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model_export.network import NetworkConfig  # noqa: E402
+from model_export.phantoms import make_phantom  # noqa: E402
+from model_export.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from model_export.volumes import IGNORE, read_labelled_folder, write_nifti_pair  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labelled")
+    for seed in (3, 4):
+        p = make_phantom(seed, spacing_mm=(8.0, 8.0, 8.0), scan_range="upper_abdomen")
+        write_nifti_pair(p.volume.hu, p.labels, p.volume.geometry, root / f"case{seed}")
+    return root
+
+
+def _config(steps: int) -> TrainConfig:
+    return TrainConfig(
+        spacing_mm=(8.0, 8.0, 8.0),
+        patch_size=(8, 24, 24),
+        batch_size=2,
+        steps=steps,
+        learning_rate=1e-2,
+        warmup_steps=2,
+        checkpoint_every=5,
+        threads=1,
+        network=NetworkConfig(width=4),
+    )
+
+
+def _losses(out_dir):
+    lines = (out_dir / "train_log.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
+
+
+def test_reading_a_folder_of_nifti_pairs_keeps_the_phantom(folder):
+    volumes = read_labelled_folder(folder)
+    p = make_phantom(3, spacing_mm=(8.0, 8.0, 8.0), scan_range="upper_abdomen")
+    assert [v.name for v in volumes] == ["case3", "case4"]
+    assert np.array_equal(volumes[0].hu, p.volume.hu)
+    assert np.array_equal(volumes[0].labels, p.labels)
+    assert volumes[0].spacing == (8.0, 8.0, 8.0)
+    assert IGNORE not in np.unique(volumes[0].labels)
+
+
+def test_training_on_a_folder_lowers_the_loss_and_resumes(folder, tmp_path):
+    result = train(_config(24), tmp_path, folder=folder, phantoms=False)
+    assert result.steps == 24 and result.folder_cases == ["case3", "case4"]
+    losses = _losses(tmp_path)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+    data = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert data["step"] == 24 and "optimizer" in data and "model" in data
+    resumed = train(_config(27), tmp_path, folder=folder, phantoms=False)
+    assert resumed.steps == 27
+    assert [json.loads(x)["step"] for x in (tmp_path / "train_log.jsonl").read_text().splitlines()][
+        -3:
+    ] == [25, 26, 27]
