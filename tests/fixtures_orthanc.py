@@ -24,9 +24,12 @@ ORTHANC = Path("/usr/sbin/Orthanc")
 
 ROUTE_CT_LUA = """
 -- Send every stable CT series to Habitus; results (SEG, SR) come back as other modalities.
+-- Lua's SendToModality() takes one instance in Orthanc 1.10, so a whole series goes through
+-- the REST call, as an asynchronous job that does not hold the Lua engine meanwhile.
 function OnStableSeries(seriesId, tags, metadata)
   if tags['Modality'] == 'CT' then
-    SendToModality(seriesId, '{modality}')
+    RestApiPost('/modalities/{modality}/store',
+                DumpJson({{Resources = {{seriesId}}, Asynchronous = true}}, true))
   end
 end
 """

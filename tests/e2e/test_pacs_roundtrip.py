@@ -1,0 +1,104 @@
+"""End to end: a PACS (Orthanc) auto-routes CT to Habitus and gets a SEG and an SR back."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydicom
+import pytest
+
+from habitus.dicom.synthetic import write_petct_study
+from tests.e2e.conftest import HabitusStack, storescu, wait_for
+from tests.e2e.instances import restore_uids
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ANALYSIS_TIMEOUT_S = 300  # a shared 2-core machine runs the rule-based segmenter slowly
+
+
+def results_in_orthanc(stack: HabitusStack, source_series_uid: str) -> dict[str, list[Any]]:
+    """SEG and SR data sets in Orthanc that reference ``source_series_uid``."""
+    found: dict[str, list[Any]] = {"SEG": [], "SR": []}
+    for modality in found:
+        for series in stack.orthanc.series_of_modality(modality):
+            for instance_id in series["Instances"]:
+                raw = httpx.get(f"{stack.orthanc.url}/instances/{instance_id}/file", timeout=30)
+                ds = pydicom.dcmread(io.BytesIO(raw.content), stop_before_pixels=True)
+                if source_series_uid in referenced_series(ds):
+                    found[modality].append(ds)
+    return found
+
+
+def referenced_series(ds: Any) -> set[str]:
+    """Series UIDs a SEG or SR points at (Referenced Series / Current Requested Procedure
+    Evidence / Common Instance Reference)."""
+    uids = set()
+    for item in ds.get("ReferencedSeriesSequence", []):
+        uids.add(str(item.SeriesInstanceUID))
+    for sequence in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+        for study in ds.get(sequence, []):
+            for item in study.get("ReferencedSeriesSequence", []):
+                uids.add(str(item.SeriesInstanceUID))
+    return uids
+
+
+def delivered_job(stack: HabitusStack, series_uid: str) -> dict[str, Any] | None:
+    job = stack.job_of_series(series_uid)
+    if job is None:
+        return None
+    if job["state"] == "failed":
+        raise AssertionError(f"job {job['id']} failed: {job['error']}")
+    delivery = job["deliveries"].get("orthanc", {})
+    return job if job["state"] == "succeeded" and delivery.get("state") == "done" else None
+
+
+def test_orthanc_routes_the_real_series_and_gets_seg_and_sr_back(
+    stack: HabitusStack, shared_data: Path, tmp_path: Path
+) -> None:
+    files = restore_uids(shared_data / "ts-petct-dicom" / "series", tmp_path / "petct")
+    series_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID)
+    storescu(stack.orthanc.dicom_port, files, called=stack.orthanc.aet)
+
+    job = wait_for(
+        lambda: delivered_job(stack, series_uid), ANALYSIS_TIMEOUT_S, "the job to be delivered"
+    )
+    assert job["origin"]["calling_ae_title"] == stack.orthanc.aet
+    assert job["destinations"] == ["orthanc"]
+    assert job["instances"] == len(files)
+    results = wait_for(
+        lambda: (r := results_in_orthanc(stack, series_uid))["SEG"] and r["SR"] and r,
+        30,
+        "the SEG and SR in Orthanc",
+    )
+    assert len(results["SEG"]) == 1 and len(results["SR"]) == 1
+    delivered = set(job["deliveries"]["orthanc"]["delivered_sop_instance_uids"])
+    assert {str(results["SEG"][0].SOPInstanceUID), str(results["SR"][0].SOPInstanceUID)} == (
+        delivered
+    )
+    report = stack.api(f"/v1/jobs/{job['id']}/report")
+    assert report.status_code == 200
+    assert report.json()["input"]["chosen_series"]["series_instance_uid"] == series_uid
+
+
+def test_orthanc_routes_a_petct_study_and_the_body_ct_is_analysed(
+    stack: HabitusStack, tmp_path: Path
+) -> None:
+    study = write_petct_study(tmp_path / "study", slices=40, rows=96, seed=7)
+    storescu(stack.orthanc.dicom_port, study.files, called=stack.orthanc.aet)
+
+    job = wait_for(
+        lambda: delivered_job(stack, study.expected_series_uid),
+        ANALYSIS_TIMEOUT_S,
+        "the body CT's job to be delivered",
+    )
+    results = results_in_orthanc(stack, study.expected_series_uid)
+    assert len(results["SEG"]) == 1 and len(results["SR"]) == 1
+    # Orthanc routed CT only; no job analysed a distractor of this study
+    others = [
+        j for j in stack.jobs()
+        if j["study_instance_uid"] == study.study_instance_uid and j["id"] != job["id"]
+    ]  # fmt: skip
+    assert [j["series_instance_uid"] for j in others if j["state"] != "failed"] == []
