@@ -172,6 +172,7 @@ class BodyComposition(BaseModel):
 
     def measurements(self) -> list[NamedMeasurement]:
         """The numeric results as a flat list, for the DICOM SR."""
+        # imported here: measurements.py builds on the models of this module
         from habitus.metrics.measurements import named_measurements
 
         return named_measurements(self)
