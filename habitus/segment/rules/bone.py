@@ -3,8 +3,10 @@
 Voxels above 250 HU seed the skeleton. Partial volume makes thin cortex (ribs, a vertebral
 body's rim on thick slices) read lower, so the seeds grow by up to two steps of about 2 mm
 into voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
-Cancellous bone can read as low as 100 HU: inside the outline of each large bone section
-(its convex hull, close to bone) it is taken down to that level. Holes left inside bone in a
+Small dense pieces inside the body wall are calcifications, not bone. Cancellous bone can
+read as low as 100 HU: within a centimetre of bone it is taken down to that level. With
+intravenous contrast the organs and vessels read higher, and the thresholds below 250 HU
+move up with the median soft-tissue attenuation. Holes left inside bone in a
 slice are marrow and filled, except the ones that may hold something else: a hole of soft
 tissue density inside the trunk (the spinal canal, the cranial cavity, fatty marrow) is left
 open for the nervous-system step to decide, and a hole larger than any marrow cavity (the
@@ -22,24 +24,26 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
 
 from habitus.labels import BONE_HU_MIN
 from habitus.segment.rules.morphology import IN_PLANE, Mask, ball, disk, fill_holes_2d, per_slice
 
+UNENHANCED_SOFT_HU = 40.0
 CORTEX_HU = 150.0
 GROW_STEPS = 2
 GROW_STEP_MM = 2.0
 CANCELLOUS_HU = 100.0
-CANCELLOUS_REACH_MM = 15.0
-MIN_HULL_SECTION_MM2 = 150.0  # vertebral bodies, sternum, pelvis, long bones; not rib slices
+CANCELLOUS_REACH_MM = 10.0
 CLOSING_MM = 2.0
 MAX_MARROW_MM2 = 3000.0
 OPEN_HOLE_MIN_MM2 = 40.0  # smaller soft holes are marrow whatever they read
 OPEN_HOLE_MAX_HU = 100.0
-CARTILAGE_HU = 80.0
+MAX_CALCIFICATION_MM3 = 1000.0
+CARTILAGE_HU = 75.0
+NOISE_WINDOW_MM = 2.0
+CARTILAGE_OPENING_MM = 1.0
 CARTILAGE_MAX_HU = BONE_HU_MIN
-MIN_CARTILAGE_MM3 = 300.0
+MIN_CARTILAGE_MM3 = 1000.0
 
 
 @dataclass(frozen=True)
@@ -48,49 +52,74 @@ class BoneMasks:
     open_holes: Mask  # soft holes inside trunk bone (canal, cranial cavity, fatty marrow, pelvis)
 
 
-def bone_mask(
-    hu: NDArray[np.int16], body: Mask, torso: Mask, spacing: tuple[float, float, float]
-) -> BoneMasks:
-    """Bone of a canonical (superior, posterior, left) volume, before costal cartilage."""
-    pixel = (spacing[1], spacing[2])
+def enhancement_offset(hu: NDArray[np.int16], torso: Mask) -> float:
+    """How far contrast lifts the soft tissue (HU above an unenhanced ~40 HU median).
+
+    Enhanced liver, spleen and vessels read 90-200 HU and would pass for cancellous bone;
+    the bone thresholds below that level move up by this much.
+    """
+    soft = torso & (hu >= 0) & (hu <= 200)
+    if not soft.any():
+        return 0.0
+    return max(0.0, float(np.median(hu[soft])) - UNENHANCED_SOFT_HU)
+
+
+def seed_bone(
+    hu: NDArray[np.int16], body: Mask, spacing: tuple[float, float, float], offset: float
+) -> Mask:
+    """Voxels above 250 HU and their partial-volume rim above the cortex threshold."""
     bone = body & (hu > BONE_HU_MIN)
     step = ball(GROW_STEP_MM, spacing)
-    cortex_like = body & (hu > CORTEX_HU)
+    cortex_like = body & (hu > CORTEX_HU + offset)
     for _ in range(GROW_STEPS):
         bone = bone | (ndimage.binary_dilation(bone, step) & cortex_like)
-    bone = bone | _cancellous(hu, bone, pixel)
+    return bone
+
+
+def drop_calcifications(bone: Mask, cavity: Mask, spacing: tuple[float, float, float]) -> Mask:
+    """Remove small dense pieces lying inside the body wall: vessel wall plaques, stones.
+
+    Ribs, sternum and cartilage lie in the wall; the vertebrae inside it are large pieces.
+    """
+    pieces, count = ndimage.label(bone, structure=np.ones((3, 3, 3), dtype=bool))
+    if count == 0:
+        return bone
+    volume = np.bincount(pieces.ravel()) * float(np.prod(spacing))
+    inside = np.bincount(pieces[cavity], minlength=count + 1)
+    total = np.bincount(pieces.ravel(), minlength=count + 1)
+    drop = (volume < MAX_CALCIFICATION_MM3) & (inside >= 0.9 * total)
+    drop[0] = False
+    return np.asarray(bone & ~drop[pieces])
+
+
+def complete_bone(
+    hu: NDArray[np.int16],
+    bone: Mask,
+    body: Mask,
+    torso: Mask,
+    spacing: tuple[float, float, float],
+    offset: float,
+) -> BoneMasks:
+    """Add cancellous bone, close small gaps in the cortex and fill the marrow."""
+    pixel = (spacing[1], spacing[2])
+    bone = bone | _cancellous(hu, bone, pixel, CANCELLOUS_HU + offset)
     bone = per_slice(bone, lambda s: ndimage.binary_closing(s, disk(CLOSING_MM, pixel)))
     bone &= body
     return _fill_marrow(hu, bone, torso, pixel)
 
 
-def _cancellous(hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float]) -> Mask:
-    """Cancellous bone above ``CANCELLOUS_HU`` inside the hull of each large bone section."""
-    out = np.zeros_like(bone)
-    min_pixels = MIN_HULL_SECTION_MM2 / (pixel[0] * pixel[1])
-    for k in range(bone.shape[0]):
-        if not bone[k].any():
-            continue
-        sections, count = ndimage.label(bone[k])
-        sizes = np.bincount(sections.ravel())
-        large = [n for n in range(1, count + 1) if sizes[n] >= min_pixels]
-        if not large:
-            continue
-        hull = np.zeros_like(bone[k])
-        for n in large:
-            hull |= _hull(sections == n)
-        near = ndimage.distance_transform_edt(~bone[k], sampling=pixel) <= CANCELLOUS_REACH_MM
-        out[k] = hull & near & (hu[k] > CANCELLOUS_HU)
-    return out
+def _cancellous(
+    hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float], threshold: float
+) -> Mask:
+    """Cancellous bone: voxels above ``threshold`` reached from bone within a short walk.
 
-
-def _hull(section: Mask) -> Mask:
-    """Convex hull of one section, computed on its bounding box only."""
-    rows, cols = np.nonzero(section)
-    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    out = np.zeros_like(section)
-    out[r0:r1, c0:c1] = convex_hull_image(section[r0:r1, c0:c1])
-    return out
+    The walk stays in the slice and in voxels above the threshold, so it fills a vertebral
+    body whose rim thick slices have broken up, but stops at the muscle and fat around it.
+    """
+    steps = max(1, int(round(CANCELLOUS_REACH_MM / min(pixel))))
+    return np.asarray(
+        ndimage.binary_dilation(bone, structure=IN_PLANE, iterations=steps, mask=hu > threshold)
+    )
 
 
 def _fill_marrow(
@@ -112,12 +141,22 @@ def _fill_marrow(
 
 
 def costal_cartilage(
-    hu: NDArray[np.int16], chest_wall: Mask, bone: Mask, spacing: tuple[float, float, float]
+    hu: NDArray[np.int16],
+    chest_wall: Mask,
+    bone: Mask,
+    spacing: tuple[float, float, float],
+    offset: float,
 ) -> Mask:
     """Dense soft tissue in the chest wall (the ring, not the cavity) continuing a bone."""
-    smooth = ndimage.uniform_filter(hu.astype(np.float32), size=(1, 3, 3))
-    candidate = chest_wall & ~bone & (smooth > CARTILAGE_HU) & (smooth < CARTILAGE_MAX_HU)
-    candidate = per_slice(candidate, ndimage.binary_opening)
+    pixel = (spacing[1], spacing[2])
+    window = [max(1, int(round(NOISE_WINDOW_MM / p))) | 1 for p in pixel]
+    smooth = ndimage.uniform_filter(hu.astype(np.float32), size=(1, window[0], window[1]))
+    candidate = (
+        chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
+    )
+    # Thin strands (vessels, fascia) come off on fine grids; coarse voxels are left as they are.
+    thin = disk(CARTILAGE_OPENING_MM, pixel, at_least_one=False)
+    candidate = per_slice(candidate, lambda s: ndimage.binary_opening(s, thin))
     pieces, count = ndimage.label(candidate)
     if count == 0:
         return candidate

@@ -7,8 +7,8 @@ the stomach and bowel. Aerated lung is not pure air: with its vessels and septa 
 for the thin lung bases at the top of an abdominal scan. Very large pieces are lung however
 dark they are (emphysema). The lungs then take in their partial-volume rim and vessels.
 
-The thorax is what the lungs enclose, slice by slice: the hull of each lung, and between the
-two lungs (the mediastinum, the heart) once both are large. Slices above the top of the lungs
+The thorax is what the lungs enclose, slice by slice: each lung, and between the two lungs
+(the mediastinum, the heart) once both are large. Slices above the top of the lungs
 (neck, head) count as thorax too; with no lungs in the scan, nothing does.
 """
 
@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
+from habitus.labels import FAT_HU
 from habitus.segment.rules.coarse import CoarseGrid
 from habitus.segment.rules.morphology import IN_PLANE, Mask, ball, fill_holes_2d
 
@@ -32,6 +33,8 @@ LUNG_ANY_DENSITY_CM3 = 1000.0  # no bowel gas pocket is this large
 LUNG_RIM_HU = -300.0  # partial-volume rim of the lung surface taken in
 MIN_LUNG_SECTION_MM2 = 100.0  # lung sections smaller than this do not shape the thorax
 MEDIASTINUM_LUNG_MM2 = 3000.0  # both lungs this large in a slice: the heart lies between
+LUNG_SECTION_CLOSING_MM = 10.0
+BOWEL_CONTENT_MM = 3.0  # stool: fat-density material mottled with gas
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,34 @@ def _thorax(lungs: Mask, torso: Mask, spacing: tuple[float, float, float]) -> Ma
 
 
 def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> Mask:
-    """Hull of each lung section of a slice, and of both lungs together once both are large."""
+    """Each lung section of a slice with its vessels and the recesses between its lobes,
+    and the hull of both lungs together once both are large (the heart between them).
+
+    A lung base is a crescent around the dome of the liver or spleen: its convex hull would
+    take in the abdomen below the dome, so single sections are only closed, not hulled.
+    """
     out = np.zeros(sections.shape, dtype=bool)
     labels = np.unique(sections)
     labels = labels[labels > 0]
     areas = np.bincount(sections.ravel())
     big = [int(n) for n in labels if areas[n] * pixel_mm2 >= MIN_LUNG_SECTION_MM2]
+    radius = max(1, int(round(LUNG_SECTION_CLOSING_MM / np.sqrt(pixel_mm2))))
+    closing = ndimage.generate_binary_structure(2, 1)
     for n in big:
-        out |= convex_hull_image(sections == n)
+        out |= ndimage.binary_fill_holes(
+            ndimage.binary_closing(sections == n, closing, iterations=radius, border_value=0)
+        )
     if len(big) >= 2:
         two_largest = sorted(big, key=lambda n: areas[n])[-2:]
         if min(areas[n] for n in two_largest) * pixel_mm2 >= MEDIASTINUM_LUNG_MM2:
             out |= convex_hull_image(np.isin(sections, two_largest))
     return out
+
+
+def bowel_content(
+    hu: NDArray[np.int16], viscera: Mask, spacing: tuple[float, float, float]
+) -> Mask:
+    """Voxels inside the wall close to gas: stool and the rim of gas pockets, not fat."""
+    gas = viscera & (hu < FAT_HU[0])
+    step = ball(BOWEL_CONTENT_MM, spacing)
+    return np.asarray(ndimage.binary_dilation(gas, step) & viscera)

@@ -17,12 +17,19 @@ from habitus.labels import FAT_HU, Tissue
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo
 from habitus.segment.rules.body import BodyMasks, body_masks
-from habitus.segment.rules.bone import MAX_MARROW_MM2, bone_mask, costal_cartilage
+from habitus.segment.rules.bone import (
+    MAX_MARROW_MM2,
+    complete_bone,
+    costal_cartilage,
+    drop_calcifications,
+    enhancement_offset,
+    seed_bone,
+)
 from habitus.segment.rules.cns import cns_mask
 from habitus.segment.rules.frame import CanonicalFrame
-from habitus.segment.rules.lungs import AIR_HU, lung_masks
+from habitus.segment.rules.lungs import AIR_HU, bowel_content, lung_masks
 from habitus.segment.rules.morphology import IN_PLANE, Mask
-from habitus.segment.rules.organs import paravertebral_zone
+from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
 from habitus.segment.rules.wall import WallRegions, wall_regions
@@ -34,7 +41,7 @@ RULES_VERSION = "0.1.0"
 _PROGRESS = {
     "body": 0.15,
     "lungs": 0.25,
-    "bone": 0.45,
+    "bone": 0.35,
     "wall": 0.75,
     "cns": 0.85,
     "labels": 1.0,
@@ -52,7 +59,9 @@ class TissueMasks:
     bone: Mask
     cns: Mask
     wall: WallRegions
-    paravertebral: Mask
+    paravertebral: Mask  # the zone against the spine, inside the wall
+    spine_muscle: Mask  # soft tissue of that zone that is muscle, not an organ
+    bowel_content: Mask  # next to gas inside the wall: stool and its partial volume
 
 
 class RuleSegmenter:
@@ -105,24 +114,32 @@ def find_tissue_masks(
     report("body")
     lungs = lung_masks(hu, body.torso, spacing)
     report("lungs")
-    bones = bone_mask(hu, body.body, body.torso, spacing)
-    spine = find_spine(bones.bone, body.torso, pixel)
+    offset = enhancement_offset(hu, body.torso)
+    seeds = seed_bone(hu, body.body, spacing, offset)
     report("bone")
-    wall = wall_regions(hu, body.torso, skin, bones.bone, spacing)
-    cartilage = costal_cartilage(hu, wall.ring & ~lungs.lungs, bones.bone, spacing)
+    wall = wall_regions(hu, body.torso, skin, seeds, spacing)
+    seeds = drop_calcifications(seeds, wall.cavity, spacing)
+    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, offset)
+    spine = find_spine(bones.bone, body.torso, pixel)
+    cartilage = costal_cartilage(hu, wall.ring & ~lungs.lungs, bones.bone, spacing, offset)
     report("wall")
     cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
     marrow = _fatty_marrow(bones.open_holes & ~cns, pixel)
     report("cns")
+    zone = paravertebral_zone(hu.shape, spine, pixel) & wall.cavity
+    all_bone = bones.bone | cartilage | marrow
+    soft = body.torso & (hu > FAT_HU[1]) & ~all_bone & ~cns
     return TissueMasks(
         body=body,
         skin=skin,
         lungs=lungs.lungs,
         thorax=lungs.thorax,
-        bone=bones.bone | cartilage | marrow,
+        bone=all_bone,
         cns=cns,
         wall=wall,
-        paravertebral=paravertebral_zone(hu.shape, spine, pixel) & wall.cavity,
+        paravertebral=zone,
+        spine_muscle=paravertebral_muscle(soft & wall.cavity, zone, pixel),
+        bowel_content=bowel_content(hu, wall.cavity & ~lungs.lungs, spacing),
     )
 
 
@@ -151,9 +168,10 @@ def assign_labels(hu: NDArray[np.int16], masks: TissueMasks) -> NDArray[np.uint8
     labels = np.zeros(hu.shape, dtype=np.uint8)
     labels[soft] = Tissue.MUSCLE
     labels[fat] = Tissue.SF
-    labels[fat & visceral & ~masks.paravertebral] = Tissue.AVF
-    labels[soft & cavity & ~masks.paravertebral] = Tissue.IO
+    labels[fat & visceral] = Tissue.AVF
+    labels[soft & cavity & ~masks.spine_muscle] = Tissue.IO
     labels[fat & cavity & (hu < FAT_HU[0])] = Tissue.IO  # gas and its rim in the viscera
+    labels[fat & masks.bowel_content] = Tissue.IO
     labels[air & ~cavity] = Tissue.BACKGROUND  # air caught between skin folds
     labels[masks.bone] = Tissue.BONE
     labels[masks.cns] = Tissue.CNS

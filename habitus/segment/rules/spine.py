@@ -54,7 +54,9 @@ def find_spine(bone: Mask, torso: Mask, pixel: tuple[float, float]) -> Spine:
         rows = np.nonzero(band.any(axis=1))[0]
         midline[k], front[k], back[k] = col, rows.min(), rows.max()
     return Spine(
-        midline_col=_interpolate(midline), front_row=_interpolate(front), back_row=_interpolate(back)
+        midline_col=_interpolate(midline),
+        front_row=_interpolate(front),
+        back_row=_interpolate(back),
     )
 
 

@@ -22,17 +22,18 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.labels import FAT_HU, MUSCLE_HU
+from habitus.labels import MUSCLE_HU
 from habitus.segment.rules.morphology import Mask
 
 N_ANGLES = 360
 RADIAL_STEP_MM = 1.0
 MIN_WALL_RUN_MM = 4.0
-MIN_GAP_MM = 4.0
-MAX_WALL_MM = 35.0
-MAX_BONE_DEPTH_MM = 45.0  # ribs under the chest muscles, vertebral laminae under the back's
+MIN_GAP_MM = 3.0
+MAX_WALL_MM = 20.0
+MAX_BONE_DEPTH_MM = 45.0  # ribs under the chest and flank muscles
+MAX_BONE_DEPTH_BACK_MM = 80.0  # laminae and transverse processes under the back muscles
 BONE_SPREAD_DEG = 9  # a rib's depth also holds for the intercostal space beside it
-INNER_MARGIN_MM = 4.0
+INNER_MARGIN_MM = 0.0
 DEFAULT_WALL_MM = 12.0  # when no ray of the slice shows where the wall ends
 ANGULAR_MEDIAN_DEG = 15
 
@@ -149,11 +150,15 @@ def _bone_depth(
     ``bone`` is indexed inwards (index 0 at the far end of each ray), like ``start``.
     """
     index = np.arange(bone.shape[1])[np.newaxis, :]
+    # Rays pointing backwards (rows grow towards the back) cross the thick back muscles.
+    backwards = np.clip(np.sin(np.linspace(0.0, 2 * np.pi, N_ANGLES, endpoint=False)), 0, 1)
+    reach = MAX_BONE_DEPTH_MM + (MAX_BONE_DEPTH_BACK_MM - MAX_BONE_DEPTH_MM) * backwards
     band = (index >= start[:, np.newaxis]) & (
-        index <= start[:, np.newaxis] + int(MAX_BONE_DEPTH_MM / RADIAL_STEP_MM)
+        index <= start[:, np.newaxis] + (reach / RADIAL_STEP_MM).astype(int)[:, np.newaxis]
     )
     in_band = bone & band & has_wall[:, np.newaxis]
-    deepest = np.where(in_band.any(axis=1), in_band.shape[1] - 1 - np.argmax(in_band[:, ::-1], axis=1), -1)
+    last = in_band.shape[1] - 1 - np.argmax(in_band[:, ::-1], axis=1)
+    deepest = np.where(in_band.any(axis=1), last, -1)
     depth = np.where(deepest >= 0, (deepest - start) * RADIAL_STEP_MM + INNER_MARGIN_MM, 0.0)
     spread = max(1, int(round(BONE_SPREAD_DEG * N_ANGLES / 360.0))) * 2 + 1
     return np.asarray(ndimage.maximum_filter1d(depth, size=spread, mode="wrap"))
