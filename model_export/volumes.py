@@ -103,8 +103,11 @@ def read_dicom_with_seg(series_dir: Path, seg_path: Path) -> LabelledVolume:
     import highdicom as hd
 
     from habitus.dicom import load_ct
+    from habitus.dicom.rules import SeriesRules
 
-    loaded = load_ct(series_dir)
+    # Annotated series may be short or thick; the regular-volume checks still apply.
+    rules = SeriesRules(min_slices=1, max_slice_thickness_mm=20.0, require_original=False)
+    loaded = load_ct(series_dir, rules=rules)
     volume = loaded.volume
     if volume.source is None:
         raise InputRefused(f"{series_dir}: expected a DICOM series, found {loaded.format}")

@@ -64,3 +64,21 @@ def test_training_on_a_folder_lowers_the_loss_and_resumes(folder, tmp_path):
     assert [json.loads(x)["step"] for x in (tmp_path / "train_log.jsonl").read_text().splitlines()][
         -3:
     ] == [25, 26, 27]
+
+
+def test_reading_a_dicom_series_with_its_seg(tmp_path):
+    from habitus.dicom import load_ct
+    from habitus.dicom.synthetic import write_series
+    from habitus.outputs.seg import build_segmentation
+    from habitus.segment.base import ModelInfo
+
+    p = make_phantom(4, spacing_mm=(5.0, 8.0, 8.0), scan_range="upper_abdomen")
+    case = tmp_path / "cases" / "case1"
+    write_series(case / "ct", p.volume.hu, p.volume.geometry, slice_thickness=5.0)
+    volume = load_ct(case / "ct").volume
+    info = ModelInfo(model_id="annotator", version="1", kind="rules")
+    build_segmentation(p.labels, volume, info).save_as(case / "seg.dcm")
+
+    (read,) = read_labelled_folder(tmp_path / "cases")
+    assert np.array_equal(read.hu, p.volume.hu)
+    assert np.array_equal(read.labels, p.labels)
