@@ -119,20 +119,15 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
         mean = "-" if row.mean_hu is None else f"{row.mean_hu:.0f}"
         table.add_row(row.name, f"{row.volume_cm3:.1f}", mean)
     console.print(table)
-    for line in _body_composition_lines(report.body_composition or {}):
-        console.print(line)
+    if report.body_composition is not None:
+        for line in report.body_composition.summary_lines:
+            console.print(line)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items())
     console.print(f"timings: {timings}")
     for kind, path in files.items():
         console.print(f"{kind:>8}: {path}")
-
-
-def _body_composition_lines(body_composition: dict[str, object]) -> list[str]:
-    """Short lines for the body-composition summary; the full figures are in report.json."""
-    summary = body_composition.get("summary_lines")
-    return [str(line) for line in summary] if isinstance(summary, list) else []
 
 
 def _demo(args: argparse.Namespace) -> int:

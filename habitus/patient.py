@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, cast
 
-from habitus.outputs.report import PatientInfo
+from habitus.metrics.schema import PatientInfo
 from habitus.volume import CTVolume
 
 # Plausible adult ranges; a header value outside them is ignored as a data-entry error.

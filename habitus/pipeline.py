@@ -18,7 +18,9 @@ from numpy.typing import NDArray
 
 from habitus import PIPELINE_VERSION, __version__
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
+from habitus.metrics import compute_body_composition
 from habitus.metrics.volumes import class_measurements
+from habitus.outputs.composition import preview_options, sr_groups
 from habitus.outputs.report import (
     InputInfo,
     ModelSummary,
@@ -106,6 +108,7 @@ def analyze(
         volume, height_cm=options.height_cm, weight_kg=options.weight_kg, sex=options.sex
     )
     classes = class_measurements(labels, volume.hu, volume.geometry)
+    body = compute_body_composition(labels, volume, patient)
 
     clock(Stage.OUTPUTS, 0.0)
     report = Report(
@@ -116,11 +119,23 @@ def analyze(
         model=_model_summary(segmenter.info),
         patient=patient,
         classes=classes,
+        body_composition=body,
         timings_s=clock.timings,
-        warnings=[*loaded.warnings, *volume.notes, *patient.warnings],
+        warnings=[
+            *loaded.warnings,
+            *volume.notes,
+            *patient.warnings,
+            *body.quality.review_reasons,
+        ],
     )
     files = write_outputs(
-        out_dir, report=report, labels=labels, volume=volume, model=segmenter.info
+        out_dir,
+        report=report,
+        labels=labels,
+        volume=volume,
+        model=segmenter.info,
+        preview=preview_options(body),
+        sr_groups=sr_groups(body, volume, segmenter.info) if volume.source else (),
     )
     clock(Stage.OUTPUTS, 1.0)
     clock.stop()

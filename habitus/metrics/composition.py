@@ -11,10 +11,9 @@ from habitus.metrics.indices import high_bfi_flag, low_smi_flag
 from habitus.metrics.quality import quality_checks
 from habitus.metrics.regional import l3_metrics, torso_metrics, waist_metrics
 from habitus.metrics.regions import measured_regions, report_regions
-from habitus.metrics.schema import BodyComposition, Flags
+from habitus.metrics.schema import BodyComposition, Flags, PatientInfo
 from habitus.metrics.slice_stats import trunk_slice_stats
 from habitus.metrics.summary import summary_lines
-from habitus.outputs.report import PatientInfo
 from habitus.volume import CTVolume
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from habitus.metrics.schema import Flag
-from habitus.outputs.report import PatientInfo
+from habitus.metrics.schema import Flag, PatientInfo
 
 # Lee et al., Clinical Nutrition 2021 (DESIGN.md §2), by sex.
 LOW_SMI_CM2_M2: dict[str, float] = {"M": 40.0, "F": 35.0}  # low when below

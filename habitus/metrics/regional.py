@@ -10,9 +10,15 @@ from __future__ import annotations
 from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.metrics.indices import per_height_squared, per_weight
 from habitus.metrics.regions import CanonicalRange, MeasuredRegions
-from habitus.metrics.schema import L3Metrics, SliceRange, TorsoMetrics, WaistMetrics
+from habitus.metrics.schema import (
+    ClassMeasurement,
+    L3Metrics,
+    PatientInfo,
+    SliceRange,
+    TorsoMetrics,
+    WaistMetrics,
+)
 from habitus.metrics.slice_stats import FAT, SliceStats
-from habitus.outputs.report import ClassMeasurement, PatientInfo
 
 MUSCLE = (Tissue.MUSCLE,)
 

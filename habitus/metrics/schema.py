@@ -14,7 +14,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
-from habitus.outputs.report import ClassMeasurement
 
 BODY_COMPOSITION_VERSION = "1.0.0"
 CUTOFF_SOURCE = (
@@ -26,6 +25,7 @@ __all__ = [
     "BODY_COMPOSITION_VERSION",
     "CUTOFF_SOURCE",
     "BodyComposition",
+    "ClassMeasurement",
     "Flag",
     "Flags",
     "L3Metrics",
@@ -33,6 +33,7 @@ __all__ = [
     "LandmarkName",
     "Landmarks",
     "NamedMeasurement",
+    "PatientInfo",
     "Quality",
     "QualityCheck",
     "Regions",
@@ -41,6 +42,24 @@ __all__ = [
     "Vertebra",
     "WaistMetrics",
 ]
+
+
+class ClassMeasurement(BaseModel):
+    label: int
+    name: str
+    voxels: int
+    volume_cm3: float
+    mean_hu: float | None  # None when the class is absent
+
+
+class PatientInfo(BaseModel):
+    """Anthropometrics used for indices; ``source`` says where each came from."""
+
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    sex: Literal["M", "F"] | None = None
+    source: dict[str, str] = Field(default_factory=dict)  # e.g. {"height_cm": "caller"}
+    warnings: list[str] = Field(default_factory=list)  # header values that were ignored
 
 
 class SliceRange(BaseModel):

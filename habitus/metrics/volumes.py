@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import TISSUE_CLASSES
-from habitus.outputs.report import ClassMeasurement
+from habitus.metrics.schema import ClassMeasurement
 from habitus.volume import Geometry
 
 

@@ -310,8 +310,30 @@ def _draw_legend(
         y += 20
     y += 10
     for line in text_lines:
-        draw.text((x, y), line, fill=TEXT, font=small)
-        y += 17
+        for row in _wrap(_plain(line), small, SIDE_PX - MARGIN_PX):
+            draw.text((x, y), row, fill=TEXT, font=small)
+            y += 17
+
+
+def _plain(text: str) -> str:
+    """Superscript digits as plain ones: the bundled font has no glyphs for them."""
+    return text.translate(str.maketrans({"²": "2", "³": "3"}))
+
+
+def _wrap(
+    text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width_px: int
+) -> list[str]:
+    """Break ``text`` at spaces into rows no wider than ``width_px``; indent continuations."""
+    rows: list[str] = []
+    row = ""
+    for word in text.split(" "):
+        candidate = f"{row} {word}" if row else word
+        if row and font.getlength(candidate) > width_px:
+            rows.append(row)
+            row = "   " + word
+        else:
+            row = candidate
+    return [*rows, row]
 
 
 def _mark_slices(marks: Sequence[Mark]) -> list[int]:

@@ -1,18 +1,22 @@
 """The JSON report: a versioned pydantic schema.
 
 The schema version follows semantic versioning: a new optional field bumps the minor
-version, a removed or renamed field the major one. ``body_composition`` is filled by the
-analytics (landmarks, waist, indices, flags); it is null when they were not computed.
+version, a removed or renamed field the major one. ``body_composition`` holds the analytics
+(landmarks, waist, torso, L3, indices, flags, quality checks; habitus.metrics.schema).
+ClassMeasurement and PatientInfo live with the metrics that compute them and are re-exported
+here for readers of the report.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-REPORT_SCHEMA_VERSION = "1.0.0"
+from habitus.metrics.schema import BodyComposition, ClassMeasurement, PatientInfo
+
+REPORT_SCHEMA_VERSION = "1.1.0"  # 1.1: typed body_composition
 
 
 class SeriesInfo(BaseModel):
@@ -47,22 +51,15 @@ class ModelSummary(BaseModel):
     sha256: str | None = None
 
 
-class ClassMeasurement(BaseModel):
-    label: int
-    name: str
-    voxels: int
-    volume_cm3: float
-    mean_hu: float | None  # None when the class is absent
-
-
-class PatientInfo(BaseModel):
-    """Anthropometrics used for indices; ``source`` says where each came from."""
-
-    height_cm: float | None = None
-    weight_kg: float | None = None
-    sex: Literal["M", "F"] | None = None
-    source: dict[str, str] = Field(default_factory=dict)  # e.g. {"height_cm": "caller"}
-    warnings: list[str] = Field(default_factory=list)  # header values that were ignored
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "ClassMeasurement",
+    "InputInfo",
+    "ModelSummary",
+    "PatientInfo",
+    "Report",
+    "SeriesInfo",
+]
 
 
 class Report(BaseModel):
@@ -74,7 +71,7 @@ class Report(BaseModel):
     model: ModelSummary
     patient: PatientInfo
     classes: list[ClassMeasurement]
-    body_composition: dict[str, Any] | None = None  # filled by habitus.metrics analytics
+    body_composition: BodyComposition | None = None  # landmarks, waist, torso, L3, flags
     timings_s: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     warnings: list[str] = Field(default_factory=list)
     outputs: dict[str, str] = Field(default_factory=dict)  # kind -> file name
