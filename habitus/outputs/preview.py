@@ -317,7 +317,7 @@ def _draw_legend(
 
 def _plain(text: str) -> str:
     """Superscript digits as plain ones: the bundled font has no glyphs for them."""
-    return text.translate(str.maketrans({"²": "2", "³": "3"}))
+    return text.translate(str.maketrans("²³", "23"))
 
 
 def _wrap(
