@@ -70,6 +70,8 @@ class HabitusStack:
             "HABITUS_DELIVERY_MAX_RETRY_S": "4",
             "HABITUS_DELIVERY_TIMEOUT_S": "10",
             "HABITUS_LEASE_S": "5",
+            # a killed worker's task comes back after this long (hours in production)
+            "HABITUS_VISIBILITY_TIMEOUT_S": "20",
             "HABITUS_LOG_LEVEL": "INFO",
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pydicom
 import pytest
 
 from habitus.dicom.synthetic import write_petct_study
-from tests.e2e.conftest import HabitusStack, storescu, wait_for
+from tests.e2e.conftest import ECHOSCU, HabitusStack, storescu, wait_for
 from tests.e2e.instances import restore_uids
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -102,3 +103,66 @@ def test_orthanc_routes_a_petct_study_and_the_body_ct_is_analysed(
         if j["study_instance_uid"] == study.study_instance_uid and j["id"] != job["id"]
     ]  # fmt: skip
     assert [j["series_instance_uid"] for j in others if j["state"] != "failed"] == []
+
+
+def test_an_unknown_calling_ae_is_rejected(stack: HabitusStack) -> None:
+    result = subprocess.run(
+        [str(ECHOSCU), "-aet", "STRANGER", "-aec", "HABITUS", "127.0.0.1",
+         str(stack.listener_port)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Association Rejected" in result.stdout + result.stderr
+
+
+def test_orthanc_down_at_delivery_then_up_ends_delivered(
+    stack: HabitusStack, tmp_path: Path
+) -> None:
+    study = write_petct_study(tmp_path / "study", slices=24, rows=64, seed=11)
+    body_ct = [p for p in study.files if p.parent.name == "s02"]
+    stack.orthanc.stop()
+    # the study comes straight from the node's AE title, so results go back to that node
+    storescu(stack.listener_port, body_ct, called="HABITUS", calling=stack.orthanc.aet)
+    retrying = wait_for(
+        lambda: (
+            (j := stack.job_of_series(study.expected_series_uid))
+            and j["deliveries"].get("orthanc", {}).get("attempts", 0) >= 2
+            and j
+        ),
+        ANALYSIS_TIMEOUT_S,
+        "delivery attempts to the stopped Orthanc",
+    )
+    delivery = retrying["deliveries"]["orthanc"]
+    assert delivery["state"] in ("pending", "sending")
+    assert delivery["last_error"] and delivery["next_attempt_at"]
+
+    stack.orthanc.start()
+    job = wait_for(
+        lambda: delivered_job(stack, study.expected_series_uid), 60, "delivery after restart"
+    )
+    assert job["deliveries"]["orthanc"]["attempts"] >= 3
+    results = results_in_orthanc(stack, study.expected_series_uid)
+    assert len(results["SEG"]) == 1 and len(results["SR"]) == 1
+
+
+def test_a_worker_killed_mid_job_still_leaves_one_seg_in_orthanc(
+    stack: HabitusStack, tmp_path: Path
+) -> None:
+    study = write_petct_study(tmp_path / "study", slices=32, rows=96, seed=13)
+    body_ct = [p for p in study.files if p.parent.name == "s02"]
+    storescu(stack.listener_port, body_ct, called="HABITUS", calling=stack.orthanc.aet)
+    wait_for(
+        lambda: (j := stack.job_of_series(study.expected_series_uid)) and j["state"] == "running",
+        ANALYSIS_TIMEOUT_S,
+        "the job to start",
+    )
+    stack.kill_worker()
+    stack.start_worker()
+    job = wait_for(
+        lambda: delivered_job(stack, study.expected_series_uid),
+        ANALYSIS_TIMEOUT_S,
+        "the job to run again and be delivered",
+    )
+    assert job["attempts"] >= 2
+    results = results_in_orthanc(stack, study.expected_series_uid)
+    assert len(results["SEG"]) == 1 and len(results["SR"]) == 1
