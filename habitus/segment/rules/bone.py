@@ -4,7 +4,7 @@ Voxels above 250 HU seed the skeleton. Partial volume makes thin cortex (ribs, a
 body's rim on thick slices) read lower, so the seeds grow by up to two steps of about 2 mm
 into voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
 Small dense pieces inside the body wall are calcifications, not bone. Cancellous bone can
-read as low as 100 HU: within a centimetre of bone it is taken down to that level. With
+read as low as 80 HU: within two centimetres of bone it is taken down to that level. With
 intravenous contrast the organs and vessels read higher, and the thresholds below 250 HU
 move up with the median soft-tissue attenuation. Holes left inside bone in a
 slice are marrow and filled, except the ones that may hold something else: a hole of soft
@@ -32,8 +32,8 @@ UNENHANCED_SOFT_HU = 40.0
 CORTEX_HU = 150.0
 GROW_STEPS = 2
 GROW_STEP_MM = 2.0
-CANCELLOUS_HU = 100.0
-CANCELLOUS_REACH_MM = 10.0
+CANCELLOUS_HU = 80.0
+CANCELLOUS_REACH_MM = 20.0
 CLOSING_MM = 2.0
 MAX_MARROW_MM2 = 3000.0
 OPEN_HOLE_MIN_MM2 = 40.0  # smaller soft holes are marrow whatever they read

@@ -1,11 +1,10 @@
 """The vertebral column, slice by slice: the landmarks the trunk rules are measured from.
 
 In each slice the spine is the largest bone section near the middle of the back half of the
-trunk. Its midline is the column where the bone is deepest front to back (vertebral body,
-canal and spinous process line up there), which rib heads joined to the section do not move.
-The front of the vertebral body is the most anterior bone within a centimetre of that
-midline. Slices without a spine section (a disc, a gap) take their values from the slices
-around them.
+trunk, pieces a few millimetres apart counting as one (the body and the arch are often apart
+in a slice). Its midline is the axis about which the section is most symmetric. The front
+of the vertebral body is the most anterior bone within 8 mm of that midline. Slices without
+a spine section (a disc, a gap) take their values from the slices around them.
 """
 
 from __future__ import annotations
@@ -16,11 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.segment.rules.morphology import Mask
+from habitus.segment.rules.morphology import Mask, disk
 
 MAX_OFF_MIDLINE_MM = 50.0
 MIN_SECTION_MM2 = 150.0
-BODY_HALF_WIDTH_MM = 10.0
+BODY_HALF_WIDTH_MM = 8.0
+GROUPING_MM = 4.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,7 @@ def find_spine(bone: Mask, torso: Mask, pixel: tuple[float, float]) -> Spine:
         section = _spine_section(bone[k] & torso[k], torso[k], pixel, min_pixels)
         if section is None:
             continue
-        depth_per_column = ndimage.uniform_filter1d(
-            section.sum(axis=0).astype(np.float64), size=2 * half_width + 1
-        )
-        col = int(np.argmax(depth_per_column))
+        col = _midline(section, pixel)
         band = section[:, max(col - half_width, 0) : col + half_width + 1]
         rows = np.nonzero(band.any(axis=1))[0]
         midline[k], front[k], back[k] = col, rows.min(), rows.max()
@@ -60,6 +57,22 @@ def find_spine(bone: Mask, torso: Mask, pixel: tuple[float, float]) -> Spine:
     )
 
 
+def _midline(section: Mask, pixel: tuple[float, float]) -> int:
+    """The column about which the section is most nearly its own mirror image.
+
+    A vertebra is left-right symmetric; what joins it asymmetrically (a calcified aorta in
+    front, a rib head on one side) shifts its extremes but hardly its symmetry axis.
+    """
+    rows, cols = np.nonzero(section)
+    box = section[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float64)
+    width = box.shape[1]
+    # Self-convolution of every row: index i sums box[r, x] * box[r, i - x], the overlap of
+    # the section with its mirror image about x = i / 2.
+    spectrum = np.fft.rfft(box, n=2 * width, axis=1)
+    overlap = np.fft.irfft(spectrum * spectrum, n=2 * width, axis=1).sum(axis=0)
+    return int(cols.min() + int(np.argmax(overlap[: 2 * width - 1])) // 2)
+
+
 def _spine_section(
     bone: Mask, torso: Mask, pixel: tuple[float, float], min_pixels: float
 ) -> Mask | None:
@@ -68,9 +81,10 @@ def _spine_section(
     rows, cols = np.nonzero(torso)
     centre_col = cols.mean()
     top, bottom = rows.min(), rows.max()
-    sections, count = ndimage.label(bone)
+    grouped, count = ndimage.label(ndimage.binary_dilation(bone, disk(GROUPING_MM, pixel)))
+    sections = np.where(bone, grouped, 0)
     index = np.arange(1, count + 1)
-    sizes = np.bincount(sections.ravel())[1:]
+    sizes = np.bincount(sections.ravel(), minlength=count + 1)[1:]
     centres = np.asarray(ndimage.center_of_mass(bone, sections, index)).reshape(-1, 2)
     near_midline = np.abs(centres[:, 1] - centre_col) * pixel[1] <= MAX_OFF_MIDLINE_MM
     in_back_half = centres[:, 0] >= top + 0.4 * (bottom - top)
