@@ -51,20 +51,34 @@ def _grid(
     return u.astype(as64), y.astype(as64), x.astype(as64)
 
 
-def _table(canvas: Canvas, rng: np.random.Generator) -> None:
-    """Mattress and carbon-fibre couch under the back: background, but not air."""
+def _table(canvas: Canvas, rng: np.random.Generator) -> NDArray[np.float32]:
+    """Mattress and couch under the back: background, but not air.
+
+    The couch's carbon-fibre skins are often thinner than a voxel, so they are returned as
+    the share of each voxel they fill (box-filtered along the rows), to be blended into the
+    image; the mattress and the couch's foam core are painted as materials.
+    """
     mattress = float(rng.uniform(0.0, 45.0))
     X, Y = canvas.X, canvas.Y
-    curve = 0.0007 * X * X
+    curve = float(rng.uniform(0.0002, 0.0012)) * X * X
     free = canvas.labels == 0
-    pad = free & (0.0 - curve * 0.3 < Y) & (mattress - curve * 0.3 > Y)
-    canvas.material[pad & (np.abs(X) < 260.0)] = Material.MATTRESS
-    shell_y = mattress + 4.0 - curve
-    for depth in (0.0, 45.0):
-        shell = free & (np.abs(Y - shell_y - depth) < 3.0) & (np.abs(X) < 240.0)
-        canvas.material[shell] = Material.TABLE
-    foam = free & (shell_y + 3.0 < Y) & (shell_y + 42.0 > Y) & (np.abs(X) < 235.0)
+    half_width = float(rng.uniform(200.0, 260.0))
+    pad = free & (curve * -0.3 < Y) & (mattress - curve * 0.3 > Y) & (np.abs(X) < half_width + 20)
+    canvas.material[pad] = Material.MATTRESS
+    shell_y = mattress + 2.0 - curve
+    core = float(rng.uniform(25.0, 70.0))
+    foam = free & (shell_y < Y) & (shell_y + core > Y) & (np.abs(X) < half_width)
     canvas.material[foam] = Material.MATTRESS
+    share = np.zeros(canvas.shape, dtype=np.float32)
+    row_mm = canvas.spacing[1]
+    for depth in (0.0, core):
+        thickness = float(rng.uniform(1.0, 5.0))
+        # Overlap of a plate of that thickness with a voxel of row_mm, as a share of the voxel.
+        distance = np.abs(Y - shell_y - depth)
+        overlap = np.clip((thickness + row_mm) / 2.0 - distance, 0.0, min(thickness, row_mm))
+        plate = overlap / row_mm * (np.abs(X) < half_width) * free
+        share = np.maximum(share, plate.astype(np.float32))
+    return share
 
 
 def render(spec: PhantomSpec, acq: Acquisition) -> Phantom:
@@ -81,10 +95,11 @@ def render(spec: PhantomSpec, acq: Acquisition) -> Phantom:
         spacing_mm=acq.spacing_mm,
     )
     Body(spec, canvas, rng).paint()
-    if acq.table:
-        _table(canvas, rng)
-
+    table = _table(canvas, rng) if acq.table else None
     hu = attenuation_table(spec, rng)[canvas.material]
+    if table is not None:
+        couch_hu = np.float32(rng.uniform(150.0, 1200.0))
+        hu += table * (couch_hu - hu)
     sz, sy, sx = acq.spacing_mm
     drift = smooth_noise(hu.shape, (40.0 / sz, 40.0 / sy, 40.0 / sx), rng)
     hu += np.float32(6.0) * drift * (canvas.material != Material.AIR)
