@@ -84,6 +84,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         phantom_seeds=list(range(args.first_seed, args.first_seed + args.phantoms)),
         include_rules=not args.no_rules,
         out_json=args.json,
+        record=args.record,
     )
     print(report)
     return 0
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--no-rules", action="store_true", help="skip the rule-based comparison")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
+    p.add_argument("--record", action="store_true", help="store a summary in --model's manifest")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("phantom", help="write one phantom as ct.nii.gz + labels.nii.gz")

@@ -272,8 +272,12 @@ def run_evaluation(
     phantom_seeds: list[int] | None = None,
     include_rules: bool = True,
     out_json: Path | None = None,
+    record: bool = False,
 ) -> str:
-    """Evaluate the model (and the rule-based segmenter) and return the printed tables."""
+    """Evaluate the model (and the rule-based segmenter) and return the printed tables.
+
+    ``record`` stores a summary in the model's manifest (``training.evaluation``).
+    """
     data_dir = data_dir or Path(__file__).resolve().parents[2] / "shared" / "data"
     seeds = phantom_seeds if phantom_seeds is not None else [1, 2, 3, 4]
     phantoms = [phantom_case(s) for s in seeds]
@@ -309,7 +313,39 @@ def run_evaluation(
     report.append("Phantoms: " + "; ".join(d for _, _, d in phantoms))
     if out_json is not None:
         out_json.write_text(json.dumps(figures, indent=2, default=float) + "\n", encoding="utf-8")
+    if record and model is not None:
+        from model_export.export import record_evaluation
+
+        label = f"model {Path(model).stem}"
+        record_evaluation(model, condensed(figures["segmenters"][label], figures["phantoms"]))
     return "\n\n".join(report)
+
+
+def condensed(figures: dict[str, Any], phantoms: list[str]) -> dict[str, Any]:
+    """Mean Dice per class on the phantoms and the real-scan figures, rounded, for a manifest."""
+    out: dict[str, Any] = {"command": "python -m model_export evaluate", "phantoms": phantoms}
+    per_class_dice: dict[str, float] = {}
+    for tissue in TISSUE_CLASSES:
+        key = tissue.name.lower()
+        values = [r[key]["dice"] for r in figures["phantoms"] if r[key]["dice"] is not None]
+        if values:
+            per_class_dice[key] = round(float(np.mean(values)), 3)
+    out["phantom_dice"] = per_class_dice
+    real: dict[str, dict[str, float | None]] = {}
+    for case, result in figures["real"].items():
+        real[case] = {
+            key: (
+                round(v["dice"], 3)
+                if isinstance(v, dict) and v["dice"] is not None
+                else None
+                if isinstance(v, dict)
+                else (round(v, 3) if v is not None else None)
+            )
+            for key, v in result.items()
+            if not key.startswith("_")
+        }
+    out["real_scans"] = real
+    return out
 
 
 def summary(overlaps: dict[int, Overlap]) -> dict[str, float | None]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from habitus.segment.manifest import manifest_for, write_manifest
+from habitus.segment.manifest import load_manifest, manifest_for, write_manifest
 from model_export.network import UNet3D, count_parameters, patch_multiple
 from model_export.train import TrainConfig, model_from_checkpoint, normalise
 
@@ -165,3 +165,13 @@ def export_model(
         "parity": parity.to_dict(),
         "onnx_bytes": onnx_path.stat().st_size,
     }
+
+
+def record_evaluation(manifest_path: Path, evaluation: dict[str, Any]) -> Path:
+    """Store evaluation figures under ``training.evaluation`` of an existing manifest.
+
+    The ONNX file is untouched, so its checksum in the manifest stays valid.
+    """
+    manifest = load_manifest(manifest_path)
+    training = {**manifest.training, "evaluation": evaluation}
+    return write_manifest(manifest.model_copy(update={"training": training}), manifest_path)

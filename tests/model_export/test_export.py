@@ -11,7 +11,12 @@ pytest.importorskip("onnxruntime")
 from habitus.labels import NUM_LABELS  # noqa: E402
 from habitus.segment.manifest import load_manifest  # noqa: E402
 from habitus.segment.onnx_segmenter import OnnxSegmenter  # noqa: E402
-from model_export.export import check_parity, export_model, export_onnx  # noqa: E402
+from model_export.export import (  # noqa: E402
+    check_parity,
+    export_model,
+    export_onnx,
+    record_evaluation,
+)
 from model_export.network import NetworkConfig, UNet3D  # noqa: E402
 from model_export.phantoms import make_phantom  # noqa: E402
 from model_export.train import TrainConfig, save_checkpoint  # noqa: E402
@@ -64,6 +69,11 @@ def test_export_writes_a_manifest_the_engine_runs(tmp_path):
     assert result["parity"]["max_abs_prob_diff"] < 1e-4
     parity = json.loads((tmp_path / "out" / "tiny.parity.json").read_text())
     assert parity == result["parity"]
+
+    record_evaluation(manifest_path, {"phantom_dice": {"bone": 0.5}})
+    recorded = load_manifest(manifest_path)
+    assert recorded.training["evaluation"] == {"phantom_dice": {"bone": 0.5}}
+    assert recorded.sha256 == manifest.sha256 and recorded.training["parity"]
 
     phantom = make_phantom(2, spacing_mm=(8.0, 8.0, 8.0), scan_range="upper_abdomen")
     labels = OnnxSegmenter(manifest_path, device="cpu").segment(phantom.volume)
