@@ -34,6 +34,13 @@ class _ArrivingStudy:
     series: set[str] = field(default_factory=set)
     last_arrival: float = 0.0
     origin: Origin = field(default_factory=lambda: Origin(kind=OriginKind.DICOM))
+    open_associations: set[int] = field(default_factory=set)  # still connected senders
+
+    def is_quiet(self, now: float, quiet_period_s: float, quiet_after_release_s: float) -> bool:
+        idle = now - self.last_arrival
+        if self.open_associations:
+            return idle >= quiet_period_s
+        return idle >= min(quiet_period_s, quiet_after_release_s)
 
 
 @dataclass
@@ -48,14 +55,18 @@ class CompletionTracker:
         spool: Spool,
         submit: SubmitStudy,
         quiet_period_s: float,
-        poll_interval_s: float = 0.5,
+        poll_interval_s: float = 0.25,
         submit_retry_s: float = 15.0,
+        quiet_after_release_s: float | None = None,
         count_instances: CountInstances | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spool = spool
         self.submit = submit
         self.quiet_period_s = quiet_period_s
+        self.quiet_after_release_s = (
+            quiet_period_s if quiet_after_release_s is None else quiet_after_release_s
+        )
         self.poll_interval_s = poll_interval_s
         self.submit_retry_s = submit_retry_s
         self.count_instances = count_instances
@@ -68,8 +79,17 @@ class CompletionTracker:
         self._thread: threading.Thread | None = None
 
     # called from association threads
-    def commit(self, tmp: Path, key: SeriesKey, sop_instance_uid: str, origin: Origin) -> Path:
+    def commit(
+        self,
+        tmp: Path,
+        key: SeriesKey,
+        sop_instance_uid: str,
+        origin: Origin,
+        association: int | None = None,
+    ) -> Path:
         """Put a written instance in place and note its arrival, as one step.
+
+        ``association`` identifies the sender's association until ``association_ended``.
 
         Done under the lock that batching takes, so the instance lands either in the batch
         being taken or in ``received/`` for the next one, never half in both.
@@ -79,11 +99,19 @@ class CompletionTracker:
             study = self._arriving.setdefault(key.study_instance_uid, _ArrivingStudy())
             study.series.add(key.series_instance_uid)
             study.last_arrival = self.clock()
+            if association is not None:
+                study.open_associations.add(association)
             if study.origin != origin:
                 study.origin = origin
                 self.spool.save_origin(key.study_instance_uid, origin)
             self._uncounted += 1
         return path
+
+    def association_ended(self, association: int) -> None:
+        """A sender's association closed (released, aborted or cut)."""
+        with self._lock:
+            for study in self._arriving.values():
+                study.open_associations.discard(association)
 
     # the background thread
     def start(self) -> None:
@@ -141,7 +169,7 @@ class CompletionTracker:
             quiet = [
                 uid
                 for uid, study in self._arriving.items()
-                if force or now - study.last_arrival >= self.quiet_period_s
+                if force or study.is_quiet(now, self.quiet_period_s, self.quiet_after_release_s)
             ]
             for uid in quiet:
                 study = self._arriving.pop(uid)

@@ -34,10 +34,13 @@ class ListenerSettings(BaseSettings):
     stored_modalities: list[str] = Field(default_factory=lambda: list(CT_MODALITIES))
 
     # A study's new instances are offered to the series chooser once none has arrived for
-    # this many seconds.
+    # this many seconds ...
     quiet_period_s: float = Field(default=10.0, gt=0)
+    # ... or for this many, once every association that sent them has ended (a sender that
+    # releases its association after a push has usually sent everything).
+    quiet_after_release_s: float = Field(default=2.0, gt=0)
     # How often the completion thread looks for quiet studies.
-    poll_interval_s: float = Field(default=0.5, gt=0)
+    poll_interval_s: float = Field(default=0.25, gt=0)
     # A submission that fails for a reason other than the input (e.g. Redis down) is
     # retried after this many seconds.
     submit_retry_s: float = Field(default=15.0, gt=0)

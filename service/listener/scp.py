@@ -290,7 +290,7 @@ class StoreHandler:
             log.error("C-STORE from %s: spool write failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
         try:
-            self.tracker.commit(tmp, key, sop, origin_of(event))
+            self.tracker.commit(tmp, key, sop, origin_of(event), association=id(event.assoc))
         except OSError as exc:
             self.tracker.spool.discard(tmp)
             log.error("C-STORE from %s: spool rename failed: %s", calling, exc)
@@ -314,6 +314,16 @@ class RequestGate:
             # rejected-permanent, DICOM UL service-user, calling AE title not recognised
             event.assoc.acse.send_reject(0x01, 0x01, 0x03)
             event.assoc.kill()  # waits until the reject has gone out, as pynetdicom's own
+
+
+class AssociationEnd:
+    """EVT_CONN_CLOSE: tell the completion tracker a sender has finished."""
+
+    def __init__(self, tracker: CompletionTracker) -> None:
+        self.tracker = tracker
+
+    def __call__(self, event: Event) -> None:
+        self.tracker.association_ended(id(event.assoc))
 
 
 def disable_nagle(event: Event) -> None:
@@ -358,6 +368,7 @@ def event_handlers(
 ) -> list[Any]:
     return [
         (evt.EVT_CONN_OPEN, disable_nagle),
+        (evt.EVT_CONN_CLOSE, AssociationEnd(tracker)),
         (evt.EVT_REQUESTED, RequestGate(AccessPolicy(settings, nodes))),
         (evt.EVT_C_STORE, StoreHandler(tracker, settings.stored_modalities)),
     ]

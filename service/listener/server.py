@@ -37,6 +37,7 @@ class Listener:
             self.spool,
             submit,
             quiet_period_s=settings.quiet_period_s,
+            quiet_after_release_s=settings.quiet_after_release_s,
             poll_interval_s=settings.poll_interval_s,
             submit_retry_s=settings.submit_retry_s,
             count_instances=count_instances,
@@ -61,13 +62,15 @@ class Listener:
             evt_handlers=event_handlers(self.tracker, self.settings, self.nodes),
         )
         log.info(
-            "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s",
+            "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s "
+            "(%.1f s once the sender's association has ended)",
             self.settings.ae_title,
             self.settings.host,
             self.port,
             "on" if self.settings.tls_enabled else "off",
             self.settings.spool_dir,
             self.settings.quiet_period_s,
+            self.settings.quiet_after_release_s,
         )
         return self
 

@@ -46,6 +46,8 @@ class HabitusStack:
     orthanc: Orthanc
     api_port: int = field(default_factory=free_port)
     listener_port: int = field(default_factory=free_port)
+    redis_url: str = E2E_REDIS_URL
+    overrides: dict[str, str] = field(default_factory=dict)  # more HABITUS_ settings
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -53,7 +55,7 @@ class HabitusStack:
         node = {"name": "orthanc", "ae_title": self.orthanc.aet, "host": "127.0.0.1"}
         return {
             **os.environ,
-            "HABITUS_REDIS_URL": E2E_REDIS_URL,
+            "HABITUS_REDIS_URL": self.redis_url,
             "HABITUS_SPOOL_DIR": str(self.directory / "spool"),
             "HABITUS_API_KEYS": json.dumps({"e2e": API_KEY}),
             "HABITUS_API_HOST": "127.0.0.1",
@@ -73,6 +75,7 @@ class HabitusStack:
             # a killed worker's task comes back after this long (hours in production)
             "HABITUS_VISIBILITY_TIMEOUT_S": "20",
             "HABITUS_LOG_LEVEL": "INFO",
+            **self.overrides,
         }
 
     def _spawn(self, name: str, *args: str) -> None:

@@ -215,3 +215,18 @@ def test_only_uids_become_path_components(bad: str) -> None:
 
 def test_a_uid_with_trailing_padding_is_accepted() -> None:
     assert check_uid("1.2.840.10008\x00", "SOP Instance UID") == "1.2.840.10008"
+
+
+def test_a_released_sender_shortens_the_wait(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    tracker = CompletionTracker(
+        Spool(tmp_path, fsync=False), submissions, 5.0, quiet_after_release_s=1.0, clock=clock
+    )
+    tmp = tracker.spool.write_temp([b"a"])
+    tracker.commit(tmp, SeriesKey("1.1", "1.1.1"), "1.1.1.1", ORIGIN, association=7)
+    clock.now += 2
+    assert tracker.run_once() == []  # the association is still open: the full 5 s apply
+    tracker.association_ended(7)
+    (batch,) = tracker.run_once()  # released 2 s after the last instance: enough
+    assert batch.record.instances == 1

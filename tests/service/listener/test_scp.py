@@ -127,6 +127,21 @@ def test_store_writes_the_instance_as_sent(
     assert not list(listener.spool.received_dir.iterdir())
 
 
+def test_a_study_is_submitted_soon_after_its_association_is_released(
+    start_listener: StartListener,
+) -> None:
+    listener, submissions = start_listener(quiet_period_s=60, quiet_after_release_s=0.3)
+    series = ct_series(2)
+    assoc = scu().associate("127.0.0.1", listener.port)
+    for ds in series:
+        assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
+    time.sleep(1.0)
+    assert submissions.calls == []  # open association: the 60 s quiet period applies
+    assoc.release()
+    assert submissions.arrived.wait(10)
+    assert sorted(submissions.instances[0]) == sorted(ds.SOPInstanceUID for ds in series)
+
+
 def test_corrupt_and_refused_instances_fail_while_the_association_goes_on(
     start_listener: StartListener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
