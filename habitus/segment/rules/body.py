@@ -22,16 +22,25 @@ from skimage.segmentation import watershed
 
 from habitus.labels import BONE_HU_MIN
 from habitus.segment.rules.coarse import CoarseGrid
-from habitus.segment.rules.morphology import IN_PLANE, Mask, disk, fill_holes_2d, per_slice
+from habitus.segment.rules.morphology import (
+    IN_PLANE,
+    Mask,
+    disk,
+    erode_2d,
+    fill_holes_2d,
+    per_slice,
+)
 
 BODY_HU = -300.0  # above air, foam and the denser table pads (to about -400), below fat
 TABLE_OPENING_MM = 3.0  # opens away table shells and sheets thinner than ~6 mm
 MIN_LIMB_HALF_THICKNESS_MM = 10.0  # a limb is at least ~2 cm thick somewhere; a table top is not
 MIN_LIMB_FRACTION = 0.002  # of the trunk's volume: drops cables, ECG leads, small debris
 TWO_LEGS_AREA_RATIO = 0.67  # a second blob this large in a slice: two legs, no trunk
-ARM_CORE_LEVELS_MM = (8.0, 12.0, 18.0, 25.0)  # depths tried to cut an arm off at its neck
+ARM_CORE_LEVELS_MM = (8.0, 14.0, 22.0)  # depths tried to cut an arm off at its neck
 MIN_ARM_CORE_MM2 = 60.0
 MIN_FILLED_HOLE_MM2 = 1000.0  # cavities (lungs) are larger than arm-to-trunk gaps
+
+SPREAD_STEPS = 4
 
 _TRUNK, _LIMB = 1, 2
 
@@ -51,17 +60,24 @@ def body_masks(hu: NDArray[np.int16], spacing: tuple[float, float, float]) -> Bo
     pixel = (coarse_spacing[1], coarse_spacing[2])
     kept, nearest = _coarse_parts(grid.majority(dense), grid.any(hu > BONE_HU_MIN), pixel)
 
-    # Full resolution: the thresholded outline near the kept pieces, holes filled.
-    near_kept = per_slice(kept, lambda s: ndimage.binary_dilation(s, iterations=2))
-    body = fill_holes_2d(dense & grid.expand(near_kept).astype(bool))
-    torso = body & (grid.expand(nearest) == _TRUNK)
+    # Full resolution: the thresholded outline near the kept pieces, holes filled; only the
+    # box around them is worked on.
+    near_kept = grid.expand(ndimage.binary_dilation(kept, IN_PLANE, iterations=2)).astype(bool)
+    body = np.zeros_like(dense)
+    torso = np.zeros_like(dense)
+    if near_kept.any():
+        rows = np.nonzero(near_kept.any(axis=(0, 2)))[0]
+        cols = np.nonzero(near_kept.any(axis=(0, 1)))[0]
+        box = (slice(None), slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        body[box] = fill_holes_2d(dense[box] & near_kept[box])
+        torso[box] = body[box] & (grid.expand(nearest)[box] == _TRUNK)
     return BodyMasks(body=body, torso=torso, limbs=body & ~torso)
 
 
 def _coarse_parts(
     dense: Mask, bone: Mask, pixel: tuple[float, float]
 ) -> tuple[Mask, NDArray[np.uint8]]:
-    """The kept pieces, and for every pixel the part nearest to it: 1 trunk, 2 limb."""
+    """The kept pieces, and the part each pixel near them belongs to: 1 trunk, 2 limb."""
     opening = disk(TABLE_OPENING_MM, pixel)
     opened = per_slice(dense, lambda s: ndimage.binary_opening(s, opening))
     pieces, count = ndimage.label(opened)
@@ -70,9 +86,7 @@ def _coarse_parts(
     sizes = np.bincount(pieces.ravel())
     sizes[0] = 0
     trunk = int(np.argmax(sizes))
-    thick = ndimage.binary_erosion(
-        opened, disk(MIN_LIMB_HALF_THICKNESS_MM, pixel)[np.newaxis], border_value=0
-    )
+    thick = erode_2d(opened, MIN_LIMB_HALF_THICKNESS_MM, pixel)
     is_thick = np.zeros(count + 1, dtype=bool)
     is_thick[np.unique(pieces[thick])] = True
     keep = (sizes >= MIN_LIMB_FRACTION * sizes[trunk]) & is_thick
@@ -87,7 +101,7 @@ def _coarse_parts(
             parts[k][_trunk_of_slice(trunk_piece[k], bone[k], pixel)] = _TRUNK
     _follow_arms(parts, pixel)
     regrown = per_slice(kept, lambda s: ndimage.binary_dilation(s, opening)) & dense
-    return fill_holes_2d(regrown | kept), _nearest_part(parts)
+    return fill_holes_2d(regrown | kept), _spread_parts(parts)
 
 
 def _fill_large_holes(mask: Mask, pixel: tuple[float, float]) -> Mask:
@@ -168,6 +182,8 @@ def _follow_arms(parts: NDArray[np.uint8], pixel: tuple[float, float]) -> None:
     for order in (range(1, n), range(n - 2, -1, -1)):
         for k in order:
             previous = k - 1 if order.step > 0 else k + 1
+            if not (parts[previous] == _LIMB).any():
+                continue
             arm = _lateral_limbs(parts[previous])
             trunk = parts[k] == _TRUNK
             overlap = ndimage.binary_erosion(arm, iterations=2) & trunk
@@ -199,12 +215,22 @@ def _lateral_limbs(parts: NDArray[np.uint8]) -> Mask:
     return out
 
 
-def _nearest_part(parts: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """Every pixel takes the part label of the nearest labelled pixel of its slice."""
-    out = np.zeros_like(parts)
-    for k in range(parts.shape[0]):
-        if not parts[k].any():
-            continue
-        _, (iy, ix) = ndimage.distance_transform_edt(parts[k] == 0, return_indices=True)
-        out[k] = parts[k][iy, ix]
+def _spread_parts(parts: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Let trunk and limb labels spread a few pixels within each slice, the trunk first.
+
+    The body's full-resolution outline lies within two coarse pixels of the labelled
+    pieces, so a few steps give every body pixel the label of a piece next to it.
+    """
+    out = parts.copy()
+    cross = ndimage.generate_binary_structure(2, 1)
+    for k in np.nonzero((parts == _LIMB).any(axis=(1, 2)))[0]:
+        trunk = parts[k] == _TRUNK
+        limb = parts[k] == _LIMB
+        for _ in range(SPREAD_STEPS):
+            free = ~(trunk | limb)
+            grown_trunk = ndimage.binary_dilation(trunk, cross) & free
+            limb |= ndimage.binary_dilation(limb, cross) & free & ~grown_trunk
+            trunk |= grown_trunk
+        out[k] = np.where(trunk, _TRUNK, np.where(limb, _LIMB, 0))
+    out[~(parts == _LIMB).any(axis=(1, 2))] = _TRUNK  # no limb in the slice: all trunk
     return out

@@ -1,8 +1,8 @@
 """Bone: cortex and marrow, ribs, and the costal cartilages.
 
 Voxels above 250 HU seed the skeleton. Partial volume makes thin cortex (ribs, a vertebral
-body's rim on thick slices) read lower, so the seeds grow by up to two steps of about 2 mm
-into voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
+body's rim on thick slices) read lower, so the seeds grow by up to 4 mm in the slice into
+voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
 Small dense pieces inside the body wall are calcifications, not bone. Cancellous bone can
 read as low as 80 HU: within two centimetres of bone it is taken down to that level. With
 intravenous contrast the organs and vessels read higher, and the thresholds below 250 HU
@@ -26,15 +26,19 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from habitus.labels import BONE_HU_MIN
-from habitus.segment.rules.morphology import IN_PLANE, Mask, ball, disk, fill_holes_2d, per_slice
+from habitus.segment.rules.morphology import (
+    IN_PLANE,
+    Mask,
+    dilate_2d,
+    fill_holes_2d,
+    open_2d,
+)
 
 UNENHANCED_SOFT_HU = 40.0
 CORTEX_HU = 150.0
-GROW_STEPS = 2
-GROW_STEP_MM = 2.0
+GROW_MM = 4.0
 CANCELLOUS_HU = 80.0
 CANCELLOUS_REACH_MM = 20.0
-CLOSING_MM = 2.0
 MAX_MARROW_MM2 = 3000.0
 OPEN_HOLE_MIN_MM2 = 40.0  # smaller soft holes are marrow whatever they read
 OPEN_HOLE_MAX_HU = 100.0
@@ -69,11 +73,8 @@ def seed_bone(
 ) -> Mask:
     """Voxels above 250 HU and their partial-volume rim above the cortex threshold."""
     bone = body & (hu > BONE_HU_MIN)
-    step = ball(GROW_STEP_MM, spacing)
     cortex_like = body & (hu > CORTEX_HU + offset)
-    for _ in range(GROW_STEPS):
-        bone = bone | (ndimage.binary_dilation(bone, step) & cortex_like)
-    return bone
+    return dilate_2d(bone, GROW_MM, (spacing[1], spacing[2]), within=cortex_like)
 
 
 def drop_calcifications(bone: Mask, cavity: Mask, spacing: tuple[float, float, float]) -> Mask:
@@ -100,11 +101,9 @@ def complete_bone(
     spacing: tuple[float, float, float],
     offset: float,
 ) -> BoneMasks:
-    """Add cancellous bone, close small gaps in the cortex and fill the marrow."""
+    """Add cancellous bone and fill the marrow."""
     pixel = (spacing[1], spacing[2])
-    bone = bone | _cancellous(hu, bone, pixel, CANCELLOUS_HU + offset)
-    bone = per_slice(bone, lambda s: ndimage.binary_closing(s, disk(CLOSING_MM, pixel)))
-    bone &= body
+    bone = (bone | _cancellous(hu, bone, pixel, CANCELLOUS_HU + offset)) & body
     return _fill_marrow(hu, bone, torso, pixel)
 
 
@@ -116,10 +115,7 @@ def _cancellous(
     The walk stays in the slice and in voxels above the threshold, so it fills a vertebral
     body whose rim thick slices have broken up, but stops at the muscle and fat around it.
     """
-    steps = max(1, int(round(CANCELLOUS_REACH_MM / min(pixel))))
-    return np.asarray(
-        ndimage.binary_dilation(bone, structure=IN_PLANE, iterations=steps, mask=hu > threshold)
-    )
+    return dilate_2d(bone, CANCELLOUS_REACH_MM, pixel, within=hu > threshold)
 
 
 def _fill_marrow(
@@ -129,15 +125,16 @@ def _fill_marrow(
     labels, count = ndimage.label(holes, structure=IN_PLANE)
     if count == 0:
         return BoneMasks(bone=bone, open_holes=np.zeros_like(bone))
-    index = np.arange(1, count + 1)
-    area = np.bincount(labels.ravel())[1:] * pixel[0] * pixel[1]
-    mean_hu = np.asarray(ndimage.mean(hu, labels, index))
-    in_torso = np.asarray(ndimage.maximum(torso, labels, index)) > 0
+    # Measure each hole over its own voxels only: holes are a small part of the volume.
+    which = labels[holes]
+    voxels = np.bincount(which, minlength=count + 1)
+    area = voxels * pixel[0] * pixel[1]
+    mean_hu = np.bincount(which, weights=hu[holes], minlength=count + 1) / np.maximum(voxels, 1)
+    in_torso = np.bincount(which, weights=torso[holes], minlength=count + 1) > 0
     is_open = in_torso & (area >= OPEN_HOLE_MIN_MM2) & (mean_hu < OPEN_HOLE_MAX_HU)
     is_marrow = (area <= MAX_MARROW_MM2) & ~is_open
-    fill = np.concatenate([[False], is_marrow])
-    keep_open = np.concatenate([[False], is_open])
-    return BoneMasks(bone=bone | fill[labels], open_holes=keep_open[labels])
+    is_open[0] = is_marrow[0] = False
+    return BoneMasks(bone=bone | is_marrow[labels], open_holes=is_open[labels])
 
 
 def costal_cartilage(
@@ -151,12 +148,9 @@ def costal_cartilage(
     pixel = (spacing[1], spacing[2])
     window = [max(1, int(round(NOISE_WINDOW_MM / p))) | 1 for p in pixel]
     smooth = ndimage.uniform_filter(hu.astype(np.float32), size=(1, window[0], window[1]))
-    candidate = (
-        chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
-    )
+    candidate = chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
     # Thin strands (vessels, fascia) come off on fine grids; coarse voxels are left as they are.
-    thin = disk(CARTILAGE_OPENING_MM, pixel, at_least_one=False)
-    candidate = per_slice(candidate, lambda s: ndimage.binary_opening(s, thin))
+    candidate = open_2d(candidate, CARTILAGE_OPENING_MM, pixel, at_least_one=False)
     pieces, count = ndimage.label(candidate)
     if count == 0:
         return candidate

@@ -23,7 +23,7 @@ from skimage.morphology import convex_hull_image
 
 from habitus.labels import FAT_HU
 from habitus.segment.rules.coarse import CoarseGrid
-from habitus.segment.rules.morphology import IN_PLANE, Mask, ball, fill_holes_2d
+from habitus.segment.rules.morphology import IN_PLANE, Mask, dilate_2d, fill_holes_2d
 
 AIR_HU = -400.0
 LUNG_MAX_CORE_MEDIAN_HU = -920.0  # aerated lung is denser than gas in a bowel loop
@@ -31,6 +31,7 @@ CORE_HU = -600.0
 LUNG_MIN_CM3 = 5.0
 LUNG_ANY_DENSITY_CM3 = 1000.0  # no bowel gas pocket is this large
 LUNG_RIM_HU = -300.0  # partial-volume rim of the lung surface taken in
+LUNG_RIM_MM = 2.0
 MIN_LUNG_SECTION_MM2 = 100.0  # lung sections smaller than this do not shape the thorax
 MEDIASTINUM_LUNG_MM2 = 3000.0  # both lungs this large in a slice: the heart lies between
 LUNG_SECTION_CLOSING_MM = 10.0
@@ -58,13 +59,13 @@ def lung_masks(
         dark = air & (hu < CORE_HU)
         medians = np.asarray(ndimage.median(hu[dark], pieces[dark], index), dtype=np.float64)
         is_lung = (sizes_cm3 >= LUNG_MIN_CM3) & (
-            (np.nan_to_num(medians, nan=0.0) < 0)
-            & (medians > LUNG_MAX_CORE_MEDIAN_HU)
+            (np.nan_to_num(medians, nan=0.0) < 0) & (medians > LUNG_MAX_CORE_MEDIAN_HU)
             | (sizes_cm3 >= LUNG_ANY_DENSITY_CM3)
         )
         lungs = np.isin(pieces, index[is_lung])
     if lungs.any():
-        rim = ndimage.binary_dilation(lungs, ball(2.0, spacing)) & (hu < LUNG_RIM_HU) & torso
+        low = torso & (hu < LUNG_RIM_HU)
+        rim = dilate_2d(lungs, LUNG_RIM_MM, (spacing[1], spacing[2]), within=low)
         lungs = fill_holes_2d(lungs | rim) & torso
     return LungMasks(lungs=lungs, thorax=_thorax(lungs, torso, spacing))
 
@@ -116,5 +117,4 @@ def bowel_content(
 ) -> Mask:
     """Voxels inside the wall close to gas: stool and the rim of gas pockets, not fat."""
     gas = viscera & (hu < FAT_HU[0])
-    step = ball(BOWEL_CONTENT_MM, spacing)
-    return np.asarray(ndimage.binary_dilation(gas, step) & viscera)
+    return dilate_2d(gas, BOWEL_CONTENT_MM, (spacing[1], spacing[2]), within=viscera)

@@ -83,3 +83,66 @@ def fill_holes_2d(mask: Mask) -> Mask:
     outside[edges] = True
     outside[0] = False
     return np.asarray(mask | ~outside[background])
+
+
+_SQUARE = np.zeros((3, 3, 3), dtype=bool)
+_SQUARE[1] = True
+
+
+def steps_for(radius_mm: float, pixel: PixelSpacing, at_least_one: bool = True) -> int:
+    """Number of one-pixel steps that cover ``radius_mm`` in the slice plane."""
+    n = int(round(radius_mm / min(pixel)))
+    return max(n, 1) if at_least_one else max(n, 0)
+
+
+def dilate_2d(
+    mask: Mask,
+    radius_mm: float,
+    pixel: PixelSpacing,
+    within: Mask | None = None,
+    at_least_one: bool = True,
+) -> Mask:
+    """Grow every slice by about ``radius_mm``, optionally only into ``within``.
+
+    Alternating square and cross steps give an octagon, close to a disk, and scipy's
+    iterated morphology only revisits pixels next to the last change, which makes many
+    small steps much cheaper than one large structuring element.
+    """
+    n = steps_for(radius_mm, pixel, at_least_one)
+    out = mask
+    if n // 2:
+        out = ndimage.binary_dilation(out, _SQUARE, iterations=n // 2, mask=within)
+    if n - n // 2:
+        out = ndimage.binary_dilation(out, IN_PLANE, iterations=n - n // 2, mask=within)
+    return np.asarray(out)
+
+
+def erode_2d(
+    mask: Mask,
+    radius_mm: float,
+    pixel: PixelSpacing,
+    border_value: int = 0,
+    at_least_one: bool = True,
+) -> Mask:
+    """Shrink every slice by about ``radius_mm`` (the counterpart of :func:`dilate_2d`)."""
+    n = steps_for(radius_mm, pixel, at_least_one)
+    out = mask
+    if n // 2:
+        out = ndimage.binary_erosion(out, _SQUARE, iterations=n // 2, border_value=border_value)
+    if n - n // 2:
+        out = ndimage.binary_erosion(
+            out, IN_PLANE, iterations=n - n // 2, border_value=border_value
+        )
+    return np.asarray(out)
+
+
+def open_2d(mask: Mask, radius_mm: float, pixel: PixelSpacing, at_least_one: bool = True) -> Mask:
+    """Remove the parts of every slice thinner than about twice ``radius_mm``."""
+    eroded = erode_2d(mask, radius_mm, pixel, at_least_one=at_least_one)
+    return dilate_2d(eroded, radius_mm, pixel, at_least_one=at_least_one) & mask
+
+
+def close_2d(mask: Mask, radius_mm: float, pixel: PixelSpacing) -> Mask:
+    """Bridge gaps narrower than about twice ``radius_mm`` in every slice."""
+    grown = dilate_2d(mask, radius_mm, pixel)
+    return erode_2d(grown, radius_mm, pixel, border_value=1) | mask

@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from habitus.segment.rules.morphology import Mask, disk
+from habitus.segment.rules.morphology import Mask, dilate_2d, open_2d
 from habitus.segment.rules.spine import Spine
 
 PARAVERTEBRAL_REACH_MM = 45.0
 FRONT_MARGIN_MM = 5.0
 STRAND_MM = 2.0  # strands thinner than about twice this are cut between pieces
 MIN_INSIDE_FRACTION = 0.5
+ORGAN_REACH_MM = 60.0  # how far around the zone a piece is followed to judge it
 
 
 def paravertebral_zone(
@@ -40,21 +41,27 @@ def paravertebral_zone(
 
 def paravertebral_muscle(soft: Mask, zone: Mask, pixel: tuple[float, float]) -> Mask:
     """The soft tissue of the zone that does not belong to an organ reaching into it."""
-    strand = disk(STRAND_MM, pixel)
     out = np.zeros_like(soft)
+    margin = (int(ORGAN_REACH_MM / pixel[0]), int(ORGAN_REACH_MM / pixel[1]))
     for k in np.nonzero(zone.any(axis=(1, 2)))[0]:
-        here = soft[k]
-        if not (here & zone[k]).any():
+        rows = np.nonzero(zone[k].any(axis=1))[0]
+        cols = np.nonzero(zone[k].any(axis=0))[0]
+        box = (
+            slice(max(rows[0] - margin[0], 0), rows[-1] + margin[0] + 1),
+            slice(max(cols[0] - margin[1], 0), cols[-1] + margin[1] + 1),
+        )
+        here, in_zone = soft[k][box], zone[k][box]
+        if not (here & in_zone).any():
             continue
-        cores = ndimage.binary_opening(here, strand)
+        cores = open_2d(here[np.newaxis], STRAND_MM, pixel)[0]
         pieces, count = ndimage.label(cores)
         if count == 0:
-            out[k] = here & zone[k]
+            out[k][box] = here & in_zone
             continue
-        inside = np.bincount(pieces[zone[k]], minlength=count + 1)
+        inside = np.bincount(pieces[in_zone], minlength=count + 1)
         total = np.bincount(pieces.ravel(), minlength=count + 1)
         organ = inside < MIN_INSIDE_FRACTION * total
         organ[0] = False
-        organs = ndimage.binary_dilation(organ[pieces], strand) & here
-        out[k] = here & zone[k] & ~organs
+        organs = dilate_2d(organ[pieces][np.newaxis], STRAND_MM, pixel)[0] & here
+        out[k][box] = here & in_zone & ~organs
     return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from habitus.errors import InputRefused
 from habitus.labels import FAT_HU, Tissue
@@ -48,10 +49,19 @@ _PROGRESS = {
 }
 
 
+Box = tuple[slice, slice, slice]
+BOX_MARGIN = 2  # voxels kept around the body in each slice
+
+
 @dataclass(frozen=True)
 class TissueMasks:
-    """The anatomy every label decision is made from, on the canonical grid."""
+    """The anatomy every label decision is made from, on the canonical grid.
 
+    The masks cover ``box``, the part of the canonical volume around the body; everything
+    outside it is background.
+    """
+
+    box: Box
     body: BodyMasks
     skin: Mask
     lungs: Mask
@@ -79,9 +89,7 @@ class RuleSegmenter:
             ),
         )
 
-    def segment(
-        self, volume: CTVolume, progress: StepCallback | None = None
-    ) -> NDArray[np.uint8]:
+    def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
         """Labels (habitus.labels.Tissue values) on the grid of ``volume.hu``."""
         if volume.hu.ndim != 3 or min(volume.hu.shape) < 1:
             raise InputRefused(
@@ -109,7 +117,13 @@ def find_tissue_masks(
             progress(_PROGRESS[step])
 
     pixel = (spacing[1], spacing[2])
-    body = body_masks(hu, spacing)
+    full_body = body_masks(hu, spacing)
+    # The air around the patient takes no further work.
+    box = _box_around(full_body.body)
+    hu = hu[box]
+    body = BodyMasks(
+        body=full_body.body[box], torso=full_body.torso[box], limbs=full_body.limbs[box]
+    )
     skin = skin_mask(body.body, spacing)
     report("body")
     lungs = lung_masks(hu, body.torso, spacing)
@@ -130,6 +144,7 @@ def find_tissue_masks(
     all_bone = bones.bone | cartilage | marrow
     soft = body.torso & (hu > FAT_HU[1]) & ~all_bone & ~cns
     return TissueMasks(
+        box=box,
         body=body,
         skin=skin,
         lungs=lungs.lungs,
@@ -143,10 +158,21 @@ def find_tissue_masks(
     )
 
 
+def _box_around(mask: Mask) -> Box:
+    """In-plane bounding box of a mask over all slices, with a small margin."""
+    if not mask.any():
+        return (slice(0, mask.shape[0]), slice(0, 1), slice(0, 1))
+    rows = np.nonzero(mask.any(axis=(0, 2)))[0]
+    cols = np.nonzero(mask.any(axis=(0, 1)))[0]
+    return (
+        slice(0, mask.shape[0]),
+        slice(max(int(rows[0]) - BOX_MARGIN, 0), int(rows[-1]) + BOX_MARGIN + 1),
+        slice(max(int(cols[0]) - BOX_MARGIN, 0), int(cols[-1]) + BOX_MARGIN + 1),
+    )
+
+
 def _fatty_marrow(holes: Mask, pixel: tuple[float, float]) -> Mask:
     """Open holes in bone that are not nervous system and small enough to be marrow."""
-    from scipy import ndimage
-
     labels, count = ndimage.label(holes, structure=IN_PLANE)
     if count == 0:
         return holes
@@ -157,7 +183,13 @@ def _fatty_marrow(holes: Mask, pixel: tuple[float, float]) -> Mask:
 
 
 def assign_labels(hu: NDArray[np.int16], masks: TissueMasks) -> NDArray[np.uint8]:
-    """One class per body voxel, from attenuation and the region it lies in."""
+    """One class per body voxel of the canonical volume, from attenuation and region."""
+    full = np.zeros(hu.shape, dtype=np.uint8)
+    full[masks.box] = _labels_in_box(hu[masks.box], masks)
+    return full
+
+
+def _labels_in_box(hu: NDArray[np.int16], masks: TissueMasks) -> NDArray[np.uint8]:
     body = masks.body.body
     fat = body & (hu <= FAT_HU[1])  # fat, and the partial-volume rim of air pockets
     air = body & (hu < AIR_HU)

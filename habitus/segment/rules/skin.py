@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from scipy import ndimage
-
-from habitus.segment.rules.morphology import Mask, disk, per_slice
+from habitus.segment.rules.morphology import Mask, erode_2d
 
 SKIN_DEPTH_MM = 2.0
 
@@ -16,6 +14,5 @@ def skin_mask(body: Mask, spacing: tuple[float, float, float]) -> Mask:
     along the cut. Slices are handled one by one: the first and last slice of a scan are
     cuts through the body, not its surface.
     """
-    element = disk(SKIN_DEPTH_MM, (spacing[1], spacing[2]))
-    core = per_slice(body, lambda s: ndimage.binary_erosion(s, element, border_value=1))
+    core = erode_2d(body, SKIN_DEPTH_MM, (spacing[1], spacing[2]), border_value=1)
     return body & ~core

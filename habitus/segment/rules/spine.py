@@ -15,12 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.segment.rules.morphology import Mask, disk
+from habitus.segment.rules.morphology import Mask, dilate_2d
 
 MAX_OFF_MIDLINE_MM = 50.0
 MIN_SECTION_MM2 = 150.0
 BODY_HALF_WIDTH_MM = 8.0
 GROUPING_MM = 4.0
+SEARCH_MARGIN_MM = 40.0
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,18 @@ def _spine_section(
     rows, cols = np.nonzero(torso)
     centre_col = cols.mean()
     top, bottom = rows.min(), rows.max()
-    grouped, count = ndimage.label(ndimage.binary_dilation(bone, disk(GROUPING_MM, pixel)))
-    sections = np.where(bone, grouped, 0)
+    # Only the back half of the trunk, about its middle, can hold the spine.
+    half_width = int((MAX_OFF_MIDLINE_MM + SEARCH_MARGIN_MM) / pixel[1])
+    window = (
+        slice(int(top + 0.3 * (bottom - top)), bottom + 1),
+        slice(max(int(centre_col) - half_width, 0), int(centre_col) + half_width + 1),
+    )
+    near = bone[window]
+    if not near.any():
+        return None
+    grouped, count = ndimage.label(dilate_2d(near[np.newaxis], GROUPING_MM, pixel)[0])
+    sections = np.zeros(bone.shape, dtype=grouped.dtype)
+    sections[window] = np.where(near, grouped, 0)
     index = np.arange(1, count + 1)
     sizes = np.bincount(sections.ravel(), minlength=count + 1)[1:]
     centres = np.asarray(ndimage.center_of_mass(bone, sections, index)).reshape(-1, 2)

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from habitus.labels import MUSCLE_HU
+from habitus.segment.rules.coarse import CoarseGrid
 from habitus.segment.rules.morphology import Mask
 
 N_ANGLES = 360
@@ -36,6 +37,8 @@ BONE_SPREAD_DEG = 9  # a rib's depth also holds for the intercostal space beside
 INNER_MARGIN_MM = 0.0
 DEFAULT_WALL_MM = 12.0  # when no ray of the slice shows where the wall ends
 ANGULAR_MEDIAN_DEG = 15
+
+_OUTSIDE, _RING, _CAVITY = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -62,23 +65,35 @@ def wall_regions(
     bone: Mask,
     spacing: tuple[float, float, float],
 ) -> WallRegions:
-    """Outside, ring and cavity of the trunk in every slice of a canonical volume."""
-    pixel = (spacing[1], spacing[2])
-    outside = np.zeros_like(torso)
-    ring = np.zeros_like(torso)
-    cavity = np.zeros_like(torso)
-    wall_tissue = ((hu >= MUSCLE_HU[0]) | bone) & ~skin
-    interior = torso & ~skin
-    for k in range(torso.shape[0]):
+    """Outside, ring and cavity of the trunk in every slice of a canonical volume.
+
+    The wall is a smooth band a centimetre or more thick: it is traced on the coarse grid
+    and the three regions are mapped back onto the full-resolution trunk.
+    """
+    grid = CoarseGrid.for_spacing(spacing, torso.shape)
+    coarse = grid.spacing(spacing)
+    pixel = (coarse[1], coarse[2])
+    wall_tissue = grid.majority(((hu >= MUSCLE_HU[0]) | bone) & ~skin)
+    coarse_bone = grid.any(bone)
+    interior = grid.majority(torso & ~skin)
+    extent = grid.any(torso)
+    regions = np.zeros(extent.shape, dtype=np.uint8)
+    for k in range(extent.shape[0]):
         if not interior[k].any():
             continue
-        rays = _unroll(wall_tissue[k], bone[k], interior[k], pixel)
+        rows = np.nonzero(extent[k].any(axis=1))[0]
+        cols = np.nonzero(extent[k].any(axis=0))[0]
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        rays = _unroll(wall_tissue[k][box], coarse_bone[k][box], interior[k][box], pixel)
         outer, inner = _wall_radii(rays)
-        o, r, c = _regions_from_radii(torso[k].shape, rays.center, outer, inner, pixel)
-        outside[k] = o & torso[k]
-        ring[k] = r & torso[k]
-        cavity[k] = c & torso[k]
-    return WallRegions(outside=outside, ring=ring, cavity=cavity)
+        o, r, c = _regions_from_radii(extent[k][box].shape, rays.center, outer, inner, pixel)
+        regions[k][box] = np.where(o, _OUTSIDE, np.where(c, _CAVITY, _RING))
+    full = grid.expand(regions)
+    return WallRegions(
+        outside=torso & (full == _OUTSIDE),
+        ring=torso & (full == _RING),
+        cavity=torso & (full == _CAVITY),
+    )
 
 
 def _unroll(wall: Mask, bone: Mask, inside: Mask, pixel: tuple[float, float]) -> _Rays:
