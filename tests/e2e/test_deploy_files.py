@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings
 
@@ -25,6 +24,8 @@ from service.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
 from worker.delivery import DeliverySettings
 from worker.settings import WorkerSettings
+
+yaml = pytest.importorskip("yaml", reason="the deployment files are parsed with PyYAML")
 
 DOCKER = REPO_ROOT / "docker"
 CHART = REPO_ROOT / "helm" / "habitus"

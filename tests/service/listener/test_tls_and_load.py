@@ -10,10 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
@@ -25,6 +21,12 @@ from tests.service.listener.test_scp import STORESCU, wait_for
 
 def write_certificate(directory: Path, name: str, issuer: tuple | None = None) -> tuple:
     """A key and certificate for 127.0.0.1, self-signed or signed by ``issuer``."""
+    pytest.importorskip("cryptography", reason="certificates are made with cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_name, issuer_key = (issuer[2], issuer[3]) if issuer else (subject, key)
