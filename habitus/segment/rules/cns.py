@@ -49,7 +49,7 @@ def cns_mask(
     if count == 0:
         return canal
     index = np.arange(1, count + 1)
-    area = np.bincount(holes.ravel())[1:] * pixel[0] * pixel[1]
+    area = np.bincount(holes.ravel())[1:].astype(np.float64) * pixel[0] * pixel[1]
     return canal | _cranial_cavity(hu, holes, index, area)
 
 
@@ -70,7 +70,7 @@ def _canal_of_slice(
     columns = slice(max(mid - half, 0), mid + half + 1)
     if bottom <= top + 1:
         return out
-    column_bone = bone[top:bottom, columns].any(axis=1)
+    column_bone = np.asarray(bone[top:bottom, columns].any(axis=1))
     column_hu = hu[top:bottom, columns].mean(axis=1)
     max_depth = max(1, int(round(CANAL_MAX_AP_MM / pixel[0])))
     best: tuple[int, int] | None = None

@@ -48,7 +48,7 @@ class CoarseGrid:
         count = np.zeros(blocks.shape[:2] + blocks.shape[3:4], dtype=np.uint16)
         for dy in range(f):
             for dx in range(f):
-                count += blocks[:, :, dy, :, dx]
+                count += blocks[:, :, dy, :, dx].astype(np.uint16)
         return count
 
     def any(self, mask: Mask) -> Mask:

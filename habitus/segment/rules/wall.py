@@ -135,7 +135,7 @@ def _wall_radii(rays: _Rays) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     entered = np.cumsum(inside, axis=1) > 0  # at or inside the skin
     wall_run = _runs_ahead(wall & inside, int(round(MIN_WALL_RUN_MM / RADIAL_STEP_MM)))
     starts = wall_run & entered
-    has_wall = starts.any(axis=1)
+    has_wall = np.asarray(starts.any(axis=1))
     start = np.where(has_wall, np.argmax(starts, axis=1), n - 1)
 
     gap = _runs_ahead(~wall, int(round(MIN_GAP_MM / RADIAL_STEP_MM)))

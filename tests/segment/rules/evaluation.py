@@ -36,8 +36,10 @@ def dice(a: Mask, b: Mask) -> float:
 def coverage(labels: NDArray[np.uint8], reference: Mask, *tissues: Tissue) -> float:
     """Share of the reference voxels that carry one of the given classes."""
     n = int(reference.sum())
-    return float(np.isin(labels[reference], [int(t) for t in tissues]).sum() / n) if n else float(
-        "nan"
+    return (
+        float(np.isin(labels[reference], [int(t) for t in tissues]).sum() / n)
+        if n
+        else float("nan")
     )
 
 

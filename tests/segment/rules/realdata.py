@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import nibabel as nib
 import numpy as np
@@ -51,14 +52,18 @@ def _label_names(shared_data: Path) -> dict[int, str]:
     return {int(k): str(v) for k, v in raw.items()}
 
 
-def _nifti_kji(path: Path) -> NDArray[np.generic]:
+def _nifti(path: Path) -> nib.Nifti1Image:
+    return cast(nib.Nifti1Image, nib.load(path))
+
+
+def _nifti_kji(path: Path) -> NDArray[Any]:
     """A NIfTI image's data in (k, j, i) order, as stored on disk (no reorientation)."""
-    data = np.asarray(nib.load(path).dataobj)
+    data = np.asarray(_nifti(path).dataobj)
     return np.ascontiguousarray(np.transpose(data, (2, 1, 0)))
 
 
 def _geometry_of_nifti(path: Path) -> Geometry:
-    affine = nib.load(path).affine
+    affine = _nifti(path).affine
     lps = _RAS_TO_LPS @ affine[:3, :3]  # columns: the i, j, k axes in LPS, scaled
     columns = [lps[:, 2], lps[:, 1], lps[:, 0]]  # k, j, i
     spacing = tuple(float(np.linalg.norm(c)) for c in columns)
@@ -67,8 +72,12 @@ def _geometry_of_nifti(path: Path) -> Geometry:
     return Geometry(
         spacing=(spacing[0], spacing[1], spacing[2]),
         origin=(float(origin[0]), float(origin[1]), float(origin[2])),
-        direction=tuple(tuple(float(v) for v in row) for row in unit),
+        direction=_rows(unit),
     )
+
+
+def _rows(matrix: NDArray[np.float64]) -> tuple[tuple[float, float, float], ...]:
+    return tuple((float(r[0]), float(r[1]), float(r[2])) for r in matrix)
 
 
 def upper_abdomen(shared_data: Path) -> RealCase:
@@ -104,7 +113,7 @@ def read_dicom_volume(folder: Path) -> CTVolume:
     geometry = Geometry(
         spacing=(float(np.median(steps)), row_spacing, column_spacing),
         origin=(float(positions[0, 0]), float(positions[0, 1]), float(positions[0, 2])),
-        direction=tuple(tuple(float(v) for v in row) for row in direction),
+        direction=_rows(direction),
     )
     return CTVolume(
         hu=np.round(hu).astype(np.int16),
