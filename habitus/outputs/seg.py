@@ -10,6 +10,7 @@ orientation, with a reference to that slice's SOP instance.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 
@@ -46,10 +47,31 @@ _FILE_META_FALLBACK = {
 }
 
 
-def derived_object_uid(kind: str, source_series_uid: str, model: ModelInfo) -> str:
+def derived_object_uid(kind: str, source: str, model: ModelInfo) -> str:
     """UID of a derived object or series: the same source, model and pipeline give the same UID,
-    so a retried analysis writes the same objects (DESIGN.md §3)."""
-    return derived_uid(kind, source_series_uid, model.model_id, model.version, PIPELINE_VERSION)
+    so a retried analysis writes the same objects (DESIGN.md §3). ``source`` is
+    :func:`source_identity` of the analysed volume."""
+    return derived_uid(kind, source, model.model_id, model.version, PIPELINE_VERSION)
+
+
+def source_identity(volume: CTVolume) -> str:
+    """The source series UID and a digest of its SOP Instance UIDs.
+
+    Identical slices sent again give the same identity, hence the same SEG and SR; a series
+    whose slices changed (added, replaced, removed) gives new objects, so a PACS that keeps
+    the first copy of an instance does not keep a stale result.
+    """
+    if volume.source is None:
+        return ""
+    instances = sorted(_instance_uid(header) for header in volume.source.headers)
+    digest = hashlib.sha256("\n".join(instances).encode()).hexdigest()[:32]
+    return f"{volume.source.series_instance_uid}/{digest}"
+
+
+def _instance_uid(header: Dataset) -> str:
+    uid = str(header.get("SOPInstanceUID", "") or "")
+    meta = getattr(header, "file_meta", None)
+    return uid or str(getattr(meta, "MediaStorageSOPInstanceUID", "") or "")
 
 
 def source_headers(volume: CTVolume) -> list[Dataset]:
@@ -177,7 +199,7 @@ def build_segmentation(
             "the label map has no foreground voxel: there is nothing to store in a DICOM-SEG"
         )
     when = created or datetime.now()
-    source_series = volume.source.series_instance_uid if volume.source else ""
+    source_series = source_identity(volume)
     try:
         seg = _segmentation(
             label_map, headers, model, source_series, content_creator, when, transfer_syntax_uid

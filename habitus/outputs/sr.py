@@ -39,6 +39,7 @@ from habitus.outputs.seg import (
     character_set,
     derived_object_uid,
     source_headers,
+    source_identity,
     stamp_creation_time,
 )
 from habitus.segment.base import ModelInfo
@@ -74,8 +75,7 @@ def qualitative_evaluation(name: Concept, value: Concept) -> hd.sr.QualitativeEv
 
 def tracking_identifier(label: str, volume: CTVolume, model: ModelInfo) -> hd.sr.TrackingIdentifier:
     """A group's tracking identifier: ``label`` for people, a UID stable across reruns."""
-    series_uid = volume.source.series_instance_uid if volume.source else ""
-    uid = derived_object_uid(f"tracking:{label}", series_uid, model)
+    uid = derived_object_uid(f"tracking:{label}", source_identity(volume), model)
     return hd.sr.TrackingIdentifier(uid=uid, identifier=label)
 
 
@@ -186,7 +186,7 @@ def build_sr(
     )
     when = created or report.created
     try:
-        sr = _document(content, headers, seg, series_uid, model, when)
+        sr = _document(content, headers, seg, source_identity(volume), model, when)
     except (ValueError, AttributeError) as exc:
         raise OutputError(f"the DICOM SR could not be built: {exc}") from exc
     stamp_creation_time(sr, when)
@@ -197,16 +197,16 @@ def _document(
     content: hd.sr.MeasurementReport,
     headers: list[Dataset],
     seg: hd.seg.Segmentation,
-    series_uid: str,
+    source: str,
     model: ModelInfo,
     when: datetime,
 ) -> hd.sr.Comprehensive3DSR:
     return hd.sr.Comprehensive3DSR(
         evidence=[*headers, seg],
         content=content[0],
-        series_instance_uid=derived_object_uid("sr-series", series_uid, model),
+        series_instance_uid=derived_object_uid("sr-series", source, model),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_object_uid("sr-instance", series_uid, model),
+        sop_instance_uid=derived_object_uid("sr-instance", source, model),
         instance_number=SR_INSTANCE_NUMBER,
         manufacturer=MANUFACTURER,
         is_complete=True,

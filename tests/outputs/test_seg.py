@@ -11,7 +11,12 @@ from numpy.typing import NDArray
 
 from habitus.errors import OutputError
 from habitus.labels import TISSUE_CLASSES, Tissue
-from habitus.outputs.seg import build_segmentation, read_label_map, source_headers
+from habitus.outputs.seg import (
+    build_segmentation,
+    read_label_map,
+    source_headers,
+    source_identity,
+)
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume, SourceSeries
 from tests.outputs.conftest import dciodvfy_errors
@@ -249,3 +254,20 @@ def test_reading_a_file_that_is_no_seg_raises_output_error(
     path.write_bytes(b"not DICOM at all")
     with pytest.raises(OutputError, match="expected a DICOM-SEG file"):
         read_label_map(path, synthetic_volume)
+
+
+def test_a_changed_set_of_source_slices_gives_new_uids(
+    synthetic_volume: CTVolume, synthetic_label_map: NDArray[np.uint8], model: ModelInfo
+) -> None:
+    assert synthetic_volume.source is not None
+    fewer = replace(
+        synthetic_volume,
+        hu=synthetic_volume.hu[1:],
+        source=replace(synthetic_volume.source, headers=synthetic_volume.source.headers[1:]),
+    )
+    first = build_segmentation(synthetic_label_map, synthetic_volume, model)
+    again = build_segmentation(synthetic_label_map, synthetic_volume, model)
+    changed = build_segmentation(synthetic_label_map[1:], fewer, model)
+    assert first.SOPInstanceUID == again.SOPInstanceUID
+    assert changed.SOPInstanceUID != first.SOPInstanceUID
+    assert source_identity(fewer) != source_identity(synthetic_volume)
