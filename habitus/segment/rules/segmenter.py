@@ -69,7 +69,7 @@ class TissueMasks:
     bone: Mask
     cns: Mask
     wall: WallRegions
-    paravertebral: Mask  # the zone against the spine, inside the wall
+    paravertebral: NDArray[np.uint8]  # the zone against the spine inside the wall (organs.py)
     spine_muscle: Mask  # soft tissue of that zone that is muscle, not an organ
     bowel_content: Mask  # next to gas inside the wall: stool and its partial volume
 
@@ -124,7 +124,7 @@ def find_tissue_masks(
     body = BodyMasks(
         body=full_body.body[box], torso=full_body.torso[box], limbs=full_body.limbs[box]
     )
-    skin = skin_mask(body.body, spacing)
+    skin = skin_mask(body.body, spacing, hu)
     report("body")
     lungs = lung_masks(hu, body.torso, spacing)
     report("lungs")
@@ -140,7 +140,7 @@ def find_tissue_masks(
     cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
     marrow = _fatty_marrow(bones.open_holes & ~cns, pixel)
     report("cns")
-    zone = paravertebral_zone(hu.shape, spine, pixel) & wall.cavity
+    zone = np.where(wall.cavity, paravertebral_zone(hu.shape, spine, pixel), 0).astype(np.uint8)
     all_bone = bones.bone | cartilage | marrow
     soft = body.torso & (hu > FAT_HU[1]) & ~all_bone & ~cns
     return TissueMasks(
@@ -153,7 +153,7 @@ def find_tissue_masks(
         cns=cns,
         wall=wall,
         paravertebral=zone,
-        spine_muscle=paravertebral_muscle(soft & wall.cavity, zone, pixel),
+        spine_muscle=paravertebral_muscle(soft & wall.cavity, zone, wall.ring, pixel),
         bowel_content=bowel_content(hu, wall.cavity & ~lungs.lungs, spacing),
     )
 

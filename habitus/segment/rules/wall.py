@@ -146,13 +146,14 @@ def _wall_radii(rays: _Rays) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     end = np.argmax(ends, axis=1)
 
     outer_mm = (n - 1 - start) * RADIAL_STEP_MM
-    thickness = np.where(has_end, (end - start) * RADIAL_STEP_MM, np.nan)
-    thickness = _fill_circular(thickness)
+    measured = np.where(has_end, (end - start) * RADIAL_STEP_MM, np.nan)
+    thickness = _fill_circular(measured)
     thickness = np.maximum(thickness, _bone_depth(rays.bone[:, ::-1], start, has_wall))
     outer_mm = np.where(has_wall, outer_mm, np.nan)
     outer_mm = _fill_circular(outer_mm)
     outer_mm = _circular_median(outer_mm)
-    thickness = _circular_median(thickness)
+    # Where a ray found the wall thinner than its neighbours (the linea alba), believe it.
+    thickness = np.fmin(_circular_median(thickness), np.where(has_end, thickness, np.nan))
     inner_mm = np.maximum(outer_mm - thickness, 0.0)
     return outer_mm, inner_mm
 
