@@ -4,7 +4,8 @@ Voxels above 250 HU seed the skeleton. Partial volume makes thin cortex (ribs, a
 body's rim on thick slices) read lower, so the seeds grow by up to 4 mm in the slice into
 voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
 Small dense pieces inside the body wall are calcifications, not bone. Cancellous bone can
-read as low as 80 HU: within two centimetres of bone it is taken down to that level. With
+read as low as 80 HU: within two centimetres of bone it is taken down to that level where it
+is grainy (trabeculae), which blood in an enhanced aorta beside the spine is not. With
 intravenous contrast the organs and vessels read higher, and the thresholds below 250 HU
 move up with the median soft-tissue attenuation. Holes left inside bone in a
 slice are marrow and filled, except the ones that may hold something else: a hole of soft
@@ -39,6 +40,8 @@ CORTEX_HU = 150.0
 GROW_MM = 4.0
 CANCELLOUS_HU = 80.0
 CANCELLOUS_REACH_MM = 20.0
+MARROW_MIN_SPREAD_HU = 20.0  # trabecular bone is grainy; enhanced blood is smooth
+SPREAD_WINDOW_MM = 5.0
 MAX_MARROW_MM2 = 3000.0
 OPEN_HOLE_MIN_MM2 = 40.0  # smaller soft holes are marrow whatever they read
 OPEN_HOLE_MAX_HU = 100.0
@@ -103,23 +106,43 @@ def complete_bone(
 ) -> BoneMasks:
     """Add cancellous bone and fill the marrow."""
     pixel = (spacing[1], spacing[2])
-    bone = (bone | _cancellous(hu, bone, pixel, CANCELLOUS_HU + offset)) & body
-    return _fill_marrow(hu, bone, torso, pixel)
+    grainy = _local_spread(hu, pixel) > MARROW_MIN_SPREAD_HU
+    bone = (bone | _cancellous(hu, bone, grainy, pixel, CANCELLOUS_HU + offset)) & body
+    return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=offset > 0)
 
 
 def _cancellous(
-    hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float], threshold: float
+    hu: NDArray[np.int16],
+    bone: Mask,
+    grainy: Mask,
+    pixel: tuple[float, float],
+    threshold: float,
 ) -> Mask:
     """Cancellous bone: voxels above ``threshold`` reached from bone within a short walk.
 
     The walk stays in the slice and in voxels above the threshold, so it fills a vertebral
     body whose rim thick slices have broken up, but stops at the muscle and fat around it.
     """
-    return dilate_2d(bone, CANCELLOUS_REACH_MM, pixel, within=hu > threshold)
+    return dilate_2d(bone, CANCELLOUS_REACH_MM, pixel, within=(hu > threshold) & grainy)
+
+
+def _local_spread(hu: NDArray[np.int16], pixel: tuple[float, float]) -> NDArray[np.float32]:
+    """Standard deviation of HU over a few millimetres around each voxel, in its slice."""
+    window = [max(3, int(round(SPREAD_WINDOW_MM / p)) | 1) for p in pixel]
+    size = (1, window[0], window[1])
+    values = hu.astype(np.float32)
+    mean = ndimage.uniform_filter(values, size)
+    mean_square = ndimage.uniform_filter(values * values, size)
+    return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
 def _fill_marrow(
-    hu: NDArray[np.int16], bone: Mask, torso: Mask, pixel: tuple[float, float]
+    hu: NDArray[np.int16],
+    bone: Mask,
+    torso: Mask,
+    grainy: Mask,
+    pixel: tuple[float, float],
+    enhanced: bool,
 ) -> BoneMasks:
     holes = fill_holes_2d(bone) & ~bone
     labels, count = ndimage.label(holes, structure=IN_PLANE)
@@ -131,8 +154,13 @@ def _fill_marrow(
     area = voxels * pixel[0] * pixel[1]
     mean_hu = np.bincount(which, weights=hu[holes], minlength=count + 1) / np.maximum(voxels, 1)
     in_torso = np.bincount(which, weights=torso[holes], minlength=count + 1) > 0
+    grain = np.bincount(which, weights=grainy[holes], minlength=count + 1) / np.maximum(voxels, 1)
     is_open = in_torso & (area >= OPEN_HOLE_MIN_MM2) & (mean_hu < OPEN_HOLE_MAX_HU)
-    is_marrow = (area <= MAX_MARROW_MM2) & ~is_open
+    # With contrast, a sizeable smooth dense hole is blood inside a calcified vessel wall.
+    is_vessel = (
+        enhanced & (area >= OPEN_HOLE_MIN_MM2) & (grain < 0.5) & (mean_hu >= OPEN_HOLE_MAX_HU)
+    )
+    is_marrow = (area <= MAX_MARROW_MM2) & ~is_open & ~is_vessel
     is_open[0] = is_marrow[0] = False
     return BoneMasks(bone=bone | is_marrow[labels], open_holes=is_open[labels])
 
