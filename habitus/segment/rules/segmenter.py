@@ -29,7 +29,7 @@ from habitus.segment.rules.bone import (
 from habitus.segment.rules.cns import cns_mask
 from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import AIR_HU, bowel_content, lung_masks
-from habitus.segment.rules.morphology import IN_PLANE, Mask
+from habitus.segment.rules.morphology import IN_PLANE, Mask, dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
@@ -37,6 +37,7 @@ from habitus.segment.rules.wall import WallRegions, wall_regions
 from habitus.volume import CTVolume
 
 RULES_VERSION = "0.1.0"
+CARTILAGE_BEYOND_WALL_MM = 10.0
 
 # Share of the work done after each step, for progress reports.
 _PROGRESS = {
@@ -135,7 +136,9 @@ def find_tissue_masks(
     seeds = drop_calcifications(seeds, wall.cavity, spacing)
     bones = complete_bone(hu, seeds, body.body, body.torso, spacing, offset)
     spine = find_spine(bones.bone, body.torso, pixel)
-    cartilage = costal_cartilage(hu, wall.ring & ~lungs.lungs, bones.bone, spacing, offset)
+    # Costal cartilage lies in the chest wall and against its inner surface.
+    chest_wall = dilate_2d(wall.ring, CARTILAGE_BEYOND_WALL_MM, pixel, within=wall.cavity)
+    cartilage = costal_cartilage(hu, chest_wall & ~lungs.lungs, bones.bone, spacing, offset)
     report("wall")
     cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
     marrow = _fatty_marrow(bones.open_holes & ~cns, pixel)

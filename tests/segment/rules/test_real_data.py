@@ -84,11 +84,11 @@ def test_abdomen_back_muscles_are_muscle(abdomen_figures: Figures) -> None:
 
 
 def test_abdomen_bone_floor(abdomen_figures: Figures) -> None:
-    assert abdomen_figures.bone_dice >= 0.80
+    assert abdomen_figures.bone_dice >= 0.85
 
 
 def test_abdomen_muscle_floor(abdomen_figures: Figures) -> None:
-    assert abdomen_figures.muscle_dice >= 0.78
+    assert abdomen_figures.muscle_dice >= 0.81
 
 
 # The contrast-enhanced PET-CT, arms down beside the trunk.
@@ -102,12 +102,12 @@ def test_petct_organs_and_bowel_are_internal_organs(
     pet: RealCase, pet_labels: NDArray[np.uint8]
 ) -> None:
     result = figures(pet, pet_labels)
-    assert result.organs_io >= 0.88  # regression floor: the 0.90 target is not reached here
+    assert result.organs_io >= 0.90
     assert result.viscera_io >= 0.90
 
 
 def test_petct_bone_floor(pet: RealCase, pet_labels: NDArray[np.uint8]) -> None:
-    assert figures(pet, pet_labels).bone_dice >= 0.70
+    assert figures(pet, pet_labels).bone_dice >= 0.74
 
 
 def test_petct_arms_hold_no_visceral_fat_or_organs(
