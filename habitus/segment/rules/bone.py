@@ -3,19 +3,22 @@
 Voxels above 250 HU seed the skeleton. Partial volume makes thin cortex (ribs, a vertebral
 body's rim on thick slices) read lower, so the seeds grow by up to 4 mm in the slice into
 voxels above 150 HU; dense contrast in a vessel is reached only where it touches bone.
-Small dense pieces inside the body wall are calcifications, not bone. Cancellous bone can
-read as low as 80 HU: within two centimetres of bone it is taken down to that level where it
-is grainy (trabeculae), which blood in an enhanced aorta beside the spine is not. With
-intravenous contrast the organs and vessels read higher, and the thresholds below 250 HU
-move up with the median soft-tissue attenuation. Holes left inside bone in a
-slice are marrow and filled, except the ones that may hold something else: a hole of soft
-tissue density inside the trunk (the spinal canal, the cranial cavity, fatty marrow) is left
-open for the nervous-system step to decide, and a hole larger than any marrow cavity (the
+Small dense pieces inside the body wall are calcifications, not bone.
+
+Cancellous bone can read as low as 80 HU: within two centimetres of bone it is taken down to
+that level where it is grainy (trabeculae), which blood in an enhanced aorta beside the spine
+is not. With intravenous contrast the organs and vessels read higher, and the thresholds
+below 250 HU move up with the median soft-tissue attenuation.
+
+Holes left inside bone in a slice are marrow and filled, except those that may hold
+something else: a hole of soft-tissue density inside the trunk (the spinal canal, the cranial
+cavity, fatty marrow) is left open for the nervous-system step to decide, a smooth enhanced
+hole is blood inside a calcified vessel wall, and a hole larger than any marrow cavity (the
 pelvic ring, a closed rib cage) is never filled.
 
 Costal cartilage reads as dense soft tissue (about 100-130 HU against 30-60 HU for muscle);
-it is taken where such tissue forms sizeable pieces within the chest wall that continue a rib
-or the sternum.
+it is taken where such tissue forms sizeable pieces in or against the chest wall that
+continue a rib or the sternum.
 """
 
 from __future__ import annotations
@@ -188,3 +191,14 @@ def costal_cartilage(
     keep = (volume >= MIN_CARTILAGE_MM3) & touches_bone
     keep[0] = False
     return np.asarray(fill_holes_2d(keep[pieces]) & chest_wall)
+
+
+def fatty_marrow(holes: Mask, pixel: tuple[float, float]) -> Mask:
+    """Open holes in bone that are not nervous system and small enough to be marrow."""
+    labels, count = ndimage.label(holes, structure=IN_PLANE)
+    if count == 0:
+        return holes
+    area = np.bincount(labels.ravel()) * pixel[0] * pixel[1]
+    small = area <= MAX_MARROW_MM2
+    small[0] = False
+    return np.asarray(small[labels])

@@ -4,14 +4,17 @@ Subcutaneous fat lies outside the ring, visceral fat and the organs inside it. E
 slice of the trunk is unrolled into rays from its centre, sampled every millimetre. Walking
 a ray inwards from the skin, the wall starts at the first run of soft tissue or bone at least
 ``MIN_WALL_RUN_MM`` long, and ends at the next run of fat or air at least ``MIN_GAP_MM``
-long (the extraperitoneal fat, the lung). Where no such gap comes within
-``MAX_WALL_MM`` (an organ lies against the wall) the thickness is taken from the rays around
-it. Ribs and vertebral arches near the outer surface belong to the wall with the muscle
-around them: the wall reaches at least past the deepest bone found within ``MAX_BONE_DEPTH_MM``
-of its outer surface (the intercostal spaces take the depth of the ribs beside them), plus
-``INNER_MARGIN_MM`` for the intercostal muscles and diaphragm inside them. Both radii are
-smoothed with a running median over the angle, which bridges the gaps a
-single ray can slip through (the linea alba, a vessel crossing the fat).
+long (the extraperitoneal fat, the lung). Where no such gap comes within ``MAX_WALL_MM`` (an
+organ lies against the wall) the thickness is taken from the rays around it.
+
+Ribs and vertebral arches near the outer surface belong to the wall with the muscle around
+them: the wall reaches at least to the deepest bone found within ``MAX_BONE_DEPTH_MM`` of its
+outer surface, or ``MAX_BONE_DEPTH_BACK_MM`` on rays pointing backwards through the thick
+back muscles; an intercostal space takes the depth of the ribs beside it.
+
+Both radii are smoothed with a running median over the angle, which bridges the gaps a single
+ray can slip through (a vessel crossing the fat); where a ray finds the wall thinner than its
+neighbours do (the linea alba) it is believed. The ring is traced on the coarse grid.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ MAX_WALL_MM = 20.0
 MAX_BONE_DEPTH_MM = 45.0  # ribs under the chest and flank muscles
 MAX_BONE_DEPTH_BACK_MM = 80.0  # laminae and transverse processes under the back muscles
 BONE_SPREAD_DEG = 9  # a rib's depth also holds for the intercostal space beside it
-INNER_MARGIN_MM = 0.0
 DEFAULT_WALL_MM = 12.0  # when no ray of the slice shows where the wall ends
 ANGULAR_MEDIAN_DEG = 15
 
@@ -175,7 +177,7 @@ def _bone_depth(
     in_band = bone & band & has_wall[:, np.newaxis]
     last = in_band.shape[1] - 1 - np.argmax(in_band[:, ::-1], axis=1)
     deepest = np.where(in_band.any(axis=1), last, -1)
-    depth = np.where(deepest >= 0, (deepest - start) * RADIAL_STEP_MM + INNER_MARGIN_MM, 0.0)
+    depth = np.where(deepest >= 0, (deepest - start) * RADIAL_STEP_MM, 0.0)
     spread = max(1, int(round(BONE_SPREAD_DEG * N_ANGLES / 360.0))) * 2 + 1
     return np.asarray(ndimage.maximum_filter1d(depth, size=spread, mode="wrap"))
 
