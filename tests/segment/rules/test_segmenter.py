@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.dicom.synthetic import axial_geometry, synthetic_torso
+from habitus.dicom.synthetic import CORONAL_DIRECTION, axial_geometry, synthetic_torso
 from habitus.errors import InputRefused
 from habitus.labels import Tissue
 from habitus.segment.base import Segmenter
@@ -91,6 +91,19 @@ def test_head_first_or_feet_first_order_gives_the_same_labels(
     reversed_volume = CTVolume(hu=np.ascontiguousarray(volume.hu[::-1]), geometry=reversed_geometry)
     labels = RuleSegmenter().segment(reversed_volume)
     assert np.array_equal(labels[::-1], segmented)
+
+
+def test_a_coronal_stack_gives_the_same_labels(
+    phantom: tuple[CTVolume, NDArray[np.uint8]], segmented: NDArray[np.uint8]
+) -> None:
+    # The same voxels stored as coronal slices: (front to back, head to feet, right to left).
+    hu = np.ascontiguousarray(np.transpose(phantom[0].hu, (1, 0, 2))[:, ::-1, :])
+    spacing = (SPACING[1], SPACING[0], SPACING[2])
+    coronal = CTVolume(
+        hu=hu, geometry=Geometry(spacing=spacing, origin=(0, 0, 0), direction=CORONAL_DIRECTION)
+    )
+    labels = RuleSegmenter().segment(coronal)
+    assert np.array_equal(np.transpose(labels[:, ::-1, :], (1, 0, 2)), segmented)
 
 
 def test_progress_rises_to_one() -> None:
