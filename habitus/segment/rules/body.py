@@ -1,11 +1,13 @@
 """The body outline: everything of the patient, without the table, cushions or air around it.
 
-Voxels above -500 HU are opened slice by slice so that the thin shells of the table and the
-sheets on it come apart from the body; of the 3D pieces left, the largest is the trunk and any
-other piece thick enough to hold muscle and bone is a limb lying apart (arms beside the body).
-Thin pieces (the table top, cables, blankets) are dropped. An arm that touches the trunk in a
-slice is cut off at the narrow neck between them. Holes are filled per slice, so the lungs,
-airways and bowel gas are inside the body here; later steps take the lungs out.
+Voxels above -300 HU (fat and denser; air, foam and the lighter table pads fall below) are
+opened slice by slice so that the thin shells of the table and the sheets on it come apart
+from the body. Of the 3D pieces left, the largest is the trunk and any other piece thick
+enough to hold muscle and bone is a limb lying apart (arms beside the body); thin pieces
+(the table top, cables, blankets) are dropped. An arm that touches the trunk in a slice is
+cut off at the narrow neck between them, and followed into the slices next to it where it
+lies broadly against the trunk. Holes are filled per slice, so the lungs, airways and bowel
+gas are inside the body here; later steps take the lungs out.
 
 The choice of pieces is made on the coarse grid; the outline itself is the full-resolution
 threshold, so the skin surface keeps its detail.

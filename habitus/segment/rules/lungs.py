@@ -2,9 +2,9 @@
 
 Air inside the trunk falls into 3D pieces: the lungs with the bronchi and trachea, and gas in
 the stomach and bowel. Aerated lung is not pure air: with its vessels and septa it is denser
-(median about -820 HU over its voxels below -600 HU) than gas in a bowel loop
-(below -940 HU), which tells them apart even
-for the thin lung bases at the top of an abdominal scan. Very large pieces are lung however
+(median about -800 HU over its voxels below -600 HU) than gas in a bowel loop (below
+-940 HU), which tells them apart even for the thin lung bases at the top of an abdominal
+scan. Very large pieces are lung however
 dark they are (emphysema). The lungs then take in their partial-volume rim and vessels.
 
 The thorax is what the lungs enclose, slice by slice: each lung, and between the two lungs
