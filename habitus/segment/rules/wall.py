@@ -29,7 +29,7 @@ from habitus.labels import MUSCLE_HU
 from habitus.segment.rules.coarse import CoarseGrid
 from habitus.segment.rules.morphology import Mask
 
-N_ANGLES = 360
+N_ANGLES = 180
 RADIAL_STEP_MM = 1.0
 MIN_WALL_RUN_MM = 4.0
 MIN_GAP_MM = 3.0
