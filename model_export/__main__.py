@@ -37,6 +37,8 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         checkpoint_every=args.checkpoint_every,
         network=NetworkConfig(width=args.width),
+        class_weights=tuple(args.class_weights) if args.class_weights else None,
+        schedule_start=args.schedule_start,
     )
     result = train(
         config, args.out, folder=args.data, resume=not args.restart, phantoms=not args.no_phantoms
@@ -120,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument(
+        "--class-weights", type=float, nargs=8, help="cross-entropy weight of labels 0-7"
+    )
+    p.add_argument(
+        "--schedule-start", type=int, default=0, help="restart warm-up and decay at this step"
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="write ONNX + manifest + parity report")

@@ -47,6 +47,8 @@ class TrainConfig:
     hu_clip: tuple[float, float] = (-1024.0, 1500.0)
     hu_mean: float = 0.0
     hu_std: float = 250.0
+    class_weights: tuple[float, ...] | None = None  # cross-entropy weight of each label
+    schedule_start: int = 0  # step where warm-up and cosine decay begin (for fine-tuning)
 
     def __post_init__(self) -> None:
         multiple = patch_multiple()
@@ -62,8 +64,8 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         values = dict(data)
         values["network"] = NetworkConfig(**values.get("network", {}))
-        for key in ("spacing_mm", "patch_size", "hu_clip"):
-            if key in values:
+        for key in ("spacing_mm", "patch_size", "hu_clip", "class_weights"):
+            if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
 
@@ -75,9 +77,14 @@ def normalise(hu: np.ndarray | torch.Tensor, config: TrainConfig) -> torch.Tenso
     return (x - config.hu_mean) / config.hu_std
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, dice_weight: float) -> torch.Tensor:
+def loss_fn(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    dice_weight: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Cross-entropy plus soft Dice over the classes, both ignoring IGNORE voxels."""
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    ce = F.cross_entropy(logits, target, weight=class_weights, ignore_index=IGNORE)
     if dice_weight <= 0:
         return ce
     valid = (target != IGNORE).unsqueeze(1)
@@ -94,9 +101,12 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, dice_weight: float) -> t
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 2% of the peak, from ``schedule_start``."""
+    step -= config.schedule_start
     if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return config.learning_rate * (max(step, 0) + 1) / config.warmup_steps
+    span = config.steps - config.schedule_start - config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, span)
     return config.learning_rate * (
         0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     )
@@ -198,6 +208,11 @@ def train(
     shares = np.asarray([s for _, s in samplers], dtype=np.float64)
     shares = shares / shares.sum()
 
+    weights = (
+        torch.tensor(config.class_weights, dtype=torch.float32)
+        if config.class_weights is not None
+        else None
+    )
     log_path = out_dir / "train_log.jsonl"
     start = time.perf_counter()
     loss_value = float("nan")
@@ -213,7 +228,7 @@ def train(
         x = x.contiguous(memory_format=torch.channels_last_3d)
         y = torch.as_tensor(np.stack([p[1] for p in pairs]).astype(np.int64))
         logits = model(x)
-        loss = loss_fn(logits, y, config.dice_weight)
+        loss = loss_fn(logits, y, config.dice_weight, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
