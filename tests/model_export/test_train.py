@@ -82,3 +82,31 @@ def test_reading_a_dicom_series_with_its_seg(tmp_path):
     (read,) = read_labelled_folder(tmp_path / "cases")
     assert np.array_equal(read.hu, p.volume.hu)
     assert np.array_equal(read.labels, p.labels)
+
+
+def test_fine_tuning_restarts_warm_up_and_decay_at_schedule_start():
+    from model_export.train import learning_rate
+
+    config = TrainConfig(steps=200, schedule_start=100, warmup_steps=10, learning_rate=1e-3)
+    assert learning_rate(100, config) == pytest.approx(1e-4)  # first warm-up step
+    assert learning_rate(109, config) == pytest.approx(1e-3)  # peak
+    assert learning_rate(199, config) < 0.05 * 1e-3  # decayed by the last step
+    rising = [learning_rate(s, config) for s in range(100, 110)]
+    assert rising == sorted(rising)
+
+
+def test_class_weights_change_the_loss():
+    from model_export.train import loss_fn
+
+    logits = torch.zeros(1, 8, 2, 2, 2)
+    target = torch.full((1, 2, 2, 2), 7, dtype=torch.long)
+    target[0, 0] = 0
+    plain = loss_fn(logits, target, dice_weight=0.0)
+    weights = torch.ones(8)
+    weights[7] = 4.0
+    weighted = loss_fn(logits, target, dice_weight=0.0, class_weights=weights)
+    # Uniform logits: every voxel costs log(8) whatever its weight (weighted mean).
+    assert float(plain) == pytest.approx(float(np.log(8)))
+    assert float(weighted) == pytest.approx(float(np.log(8)))
+    logits[0, 7] = 1.0  # now class-7 voxels cost less, and they weigh more
+    assert float(loss_fn(logits, target, 0.0, weights)) < float(loss_fn(logits, target, 0.0))
