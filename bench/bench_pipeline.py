@@ -37,11 +37,11 @@ def main() -> None:
     syntax = JPEG2000Lossless if args.j2k else ExplicitVRLittleEndian
     write_series(root / "series", hu, axial_geometry(shape, spacing), transfer_syntax=syntax)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = analyze(
         root / "series", root / "out", AnalysisOptions(segmenter=args.segmenter, device="cpu")
     )
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     print(
         f"{os.cpu_count()} CPU(s); {args.slices} x {args.rows} x {args.rows}, "
@@ -51,7 +51,8 @@ def main() -> None:
     print(f"{'stage':<10}{'seconds':>9}")
     for stage, seconds in result.report.timings_s.items():
         print(f"{stage:<10}{seconds:>9.2f}")
-    print(f"{'total':<10}{total:>9.2f}")
+    load = os.getloadavg()[0]
+    print(f"{'total':<10}{total:>9.2f}   ({cpu:.2f} s CPU in this process; load {load:.1f})")
 
 
 if __name__ == "__main__":
