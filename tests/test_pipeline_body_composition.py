@@ -5,7 +5,6 @@ segmenter that returns the phantom's own labels isolates the analytics from segm
 quality.
 """
 
-
 import highdicom as hd
 import numpy as np
 import pytest

@@ -252,8 +252,7 @@ def _group(components: list[BoneComponent], frame: AnatomicalFrame) -> list[Bone
         if c.label in arms:
             group = BoneGroup.ARM
         elif start is not None and (
-            c.label == start.label
-            or ((c.vote != "rib" or c.thick) and z_centre(c) <= z_top(start))
+            c.label == start.label or ((c.vote != "rib" or c.thick) and z_centre(c) <= z_top(start))
         ):
             group = BoneGroup.PELVIC
         else:

@@ -30,8 +30,6 @@ class Segmenter(Protocol):
     @property
     def info(self) -> ModelInfo: ...
 
-    def segment(
-        self, volume: CTVolume, progress: StepCallback | None = None
-    ) -> NDArray[np.uint8]:
+    def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
         """Return labels (values of habitus.labels.Tissue) with ``volume.hu``'s shape."""
         ...
