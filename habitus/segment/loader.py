@@ -15,6 +15,7 @@ from typing import Literal
 from habitus.config import get_settings
 from habitus.errors import ModelError
 from habitus.segment.base import Segmenter
+from habitus.segment.manifest import load_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +86,11 @@ def load_segmenter(
     """Build the segmenter asked for.
 
     ``"model"`` needs a model and onnxruntime (ModelError otherwise, saying where it looked);
-    ``"rules"`` is the rule-based segmenter; ``"auto"`` is the model when a manifest and
-    onnxruntime are present, else the rules. A model that is present but broken (checksum,
-    labels) is an error in every mode: it is never replaced silently by the rules.
+    ``"rules"`` is the rule-based segmenter; ``"auto"`` is the model when a manifest marked
+    ``validated`` (it met the accuracy bar of its model card) and onnxruntime are present,
+    else the rules: a model that segments worse than the rules is run only when asked for.
+    A model that is present but broken (checksum, labels) is an error in every mode: it is
+    never replaced silently by the rules.
     """
     if kind not in ("auto", "model", "rules"):
         raise ModelError(f"segmenter must be auto, model or rules, found {kind!r}")
@@ -103,6 +106,9 @@ def load_segmenter(
                 f"it in {folder} (set HABITUS_MODEL_DIR, or use the rule-based segmenter)"
             )
         logger.info("no model in %s; using the rule-based segmenter", folder)
+        return _rule_segmenter()
+    if kind == "auto" and not load_manifest(manifest).validated:
+        logger.info("model %s is not validated; using the rule-based segmenter", manifest.stem)
         return _rule_segmenter()
     if not onnxruntime_available():
         if kind == "model":

@@ -32,6 +32,8 @@ cannot silently fall back to a default):
 ``refinement``        null, or ``"attenuation"`` to correct the labels at native resolution
                       by attenuation (:mod:`habitus.segment.refine`).
 ``training``          free-form object: training data, recipe, validation metrics.
+``validated``         true once the model met the accuracy bar stated in its model card;
+                      ``--segmenter auto`` runs only a validated model (default false).
 ``created``           ISO 8601 date-time of the export.
 
 The exporter builds the manifest with :func:`manifest_for` (which fills ``file``, ``sha256``
@@ -123,6 +125,7 @@ class ModelManifest(BaseModel):
     min_ort_version: str | None = None
     refinement: Literal["attenuation"] | None = None
     training: dict[str, Any] = Field(default_factory=dict)
+    validated: bool = False
     created: datetime
 
     @field_validator("file")

@@ -133,6 +133,7 @@ def write_intensity_model(
         "output_kind": "probabilities" if (model_kwargs or {}).get("probabilities") else "logits",
         "min_ort_version": "1.16",
         "training": {"data": "none: fixed weights"},
+        "validated": True,
     }
     values.update(fields)
     return write_manifest(manifest_for(onnx_path, **values), folder / f"{name}.json")

@@ -122,6 +122,13 @@ def test_rules_on_request(tmp_path: Path) -> None:
 
 
 @needs_rules
+def test_auto_passes_over_a_model_that_is_not_validated(tmp_path: Path) -> None:
+    write_intensity_model(tmp_path, validated=False)
+    assert load_segmenter("auto", model_dir=tmp_path).info.kind == "rules"
+    assert load_segmenter("model", model_dir=tmp_path).info.kind == "onnx"
+
+
+@needs_rules
 def test_auto_without_a_model_gives_the_rules(tmp_path: Path) -> None:
     assert load_segmenter("auto", model_dir=tmp_path).info.kind == "rules"
 
