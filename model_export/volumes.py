@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from habitus.errors import InputRefused
 from habitus.labels import NUM_LABELS
+from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.resample import axis_weights, grid_mapping, resample_to_model
 from habitus.volume import Geometry
 
@@ -32,18 +33,6 @@ class LabelledVolume:
     labels: NDArray[np.uint8]  # same shape; Tissue values or IGNORE
     spacing: tuple[float, float, float]
     name: str = ""
-
-
-def canonical_flips(geometry: Geometry) -> tuple[bool, bool, bool]:
-    """Which of the (k, j, i) axes run against +z, +y, +x and must be flipped."""
-    m = geometry.matrix
-    return (bool(m[2, 0] < 0), bool(m[1, 1] < 0), bool(m[0, 2] < 0))
-
-
-def flip_axes(array: A, flips: tuple[bool, bool, bool]) -> A:
-    index = tuple(slice(None, None, -1) if f else slice(None) for f in flips)
-    flipped: A = np.ascontiguousarray(array[index])  # type: ignore[assignment]
-    return flipped
 
 
 def to_model_grid(

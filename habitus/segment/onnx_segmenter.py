@@ -21,6 +21,7 @@ from habitus.errors import InputRefused, ModelError
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo
 from habitus.segment.manifest import ModelManifest, load_manifest, verified_model_path
+from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.refine import refine_by_attenuation
 from habitus.segment.resample import (
     argmax_labels,
@@ -226,10 +227,13 @@ class OnnxSegmenter:
             raise InputRefused(f"expected a non-empty 3-D volume, found shape {volume.hu.shape}")
         self.last_timings = {}
         report(0.0)
+        # the model sees the orientation it was trained in; the labels go back as they came
+        flips = canonical_flips(volume.geometry)
+        hu = flip_axes(volume.hu, flips) if any(flips) else volume.hu
 
         with self._timed("resample_in"):
             mapping = grid_mapping(volume.shape, volume.geometry.spacing, m.input_spacing_mm)
-            hu_model = resample_to_model(volume.hu, mapping)
+            hu_model = resample_to_model(hu, mapping)
             normalised = m.normalization.apply(hu_model)
             del hu_model
         report(_RESAMPLE_IN)
@@ -271,6 +275,6 @@ class OnnxSegmenter:
         del probabilities
         if m.refinement == "attenuation":
             with self._timed("refine"):
-                labels = refine_by_attenuation(labels, volume.hu, volume.geometry.spacing)
+                labels = refine_by_attenuation(labels, hu, volume.geometry.spacing)
         report(1.0)
-        return labels
+        return flip_axes(labels, flips) if any(flips) else labels
