@@ -119,11 +119,15 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
         mean = "-" if row.mean_hu is None else f"{row.mean_hu:.0f}"
         table.add_row(row.name, f"{row.volume_cm3:.1f}", mean)
     console.print(table)
+    shown: set[str] = set()
     if report.body_composition is not None:
         for line in report.body_composition.summary_lines:
             console.print(line)
+        # the summary's "review required" line already lists these
+        shown.update(report.body_composition.quality.review_reasons)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        if warning not in shown:
+            console.print(f"[yellow]warning:[/] {warning}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items())
     console.print(f"timings: {timings}")
     for kind, path in files.items():
