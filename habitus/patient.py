@@ -22,37 +22,45 @@ def patient_info(
     header: Any = volume.source.headers[0] if volume.source and volume.source.headers else None
     source: dict[str, str] = {}
     warnings: list[str] = []
-
-    if height_cm is not None:
-        source["height_cm"] = "caller"
-    elif header is not None and _number(header, "PatientSize"):
-        # PatientSize is in metres (PS3.3 C.7.2.2)
-        height_cm = round(_number(header, "PatientSize") * 100.0, 1)  # type: ignore[operator]
-        source["height_cm"] = "dicom PatientSize"
-    if height_cm is not None and not HEIGHT_RANGE_CM[0] <= height_cm <= HEIGHT_RANGE_CM[1]:
-        warnings.append(f"height {height_cm} cm is outside {HEIGHT_RANGE_CM} cm and was ignored")
-        height_cm = None
-        source.pop("height_cm", None)
-
-    if weight_kg is not None:
-        source["weight_kg"] = "caller"
-    elif header is not None and _number(header, "PatientWeight"):
-        weight_kg = _number(header, "PatientWeight")
-        source["weight_kg"] = "dicom PatientWeight"
-    if weight_kg is not None and not WEIGHT_RANGE_KG[0] <= weight_kg <= WEIGHT_RANGE_KG[1]:
-        warnings.append(f"weight {weight_kg} kg is outside {WEIGHT_RANGE_KG} kg and was ignored")
-        weight_kg = None
-        source.pop("weight_kg", None)
-
+    # PatientSize is in metres (PS3.3 C.7.2.2), PatientWeight in kilograms
+    height_cm = _measure(
+        "height_cm", height_cm, header, "PatientSize", 100.0, HEIGHT_RANGE_CM, source, warnings
+    )
+    weight_kg = _measure(
+        "weight_kg", weight_kg, header, "PatientWeight", 1.0, WEIGHT_RANGE_KG, source, warnings
+    )
     if sex is not None:
         source["sex"] = "caller"
     elif header is not None and str(getattr(header, "PatientSex", "")).upper() in ("M", "F"):
         sex = cast(Literal["M", "F"], str(header.PatientSex).upper())
         source["sex"] = "dicom PatientSex"
-
     return PatientInfo(
         height_cm=height_cm, weight_kg=weight_kg, sex=sex, source=source, warnings=warnings
     )
+
+
+def _measure(
+    name: str,
+    given: float | None,
+    header: Any,
+    keyword: str,
+    scale: float,
+    plausible: tuple[float, float],
+    source: dict[str, str],
+    warnings: list[str],
+) -> float | None:
+    """The caller's value, else the header's (scaled); an implausible value is dropped."""
+    value, origin = given, "caller"
+    if value is None and header is not None:
+        raw = _number(header, keyword)
+        value, origin = (None if raw is None else round(raw * scale, 1)), f"dicom {keyword}"
+    if value is None:
+        return None
+    if not plausible[0] <= value <= plausible[1]:
+        warnings.append(f"{name} {value} is outside {plausible} and was ignored")
+        return None
+    source[name] = origin
+    return value
 
 
 def _number(header: Any, keyword: str) -> float | None:
