@@ -173,13 +173,9 @@ def _inconsistent_size(headers: list[Dataset], names: list[str]) -> list[str]:
 
 
 def _inconsistent_orientation(headers: list[Dataset], names: list[str]) -> list[str]:
-    reference = np.asarray(floats(headers[0], "ImageOrientationPatient"))
-    differing = [
-        f"{_short(n)} {list(np.round(o, 4))}"
-        for h, n in zip(headers, names, strict=True)
-        if np.max(np.abs((o := np.asarray(floats(h, "ImageOrientationPatient"))) - reference))
-        > ORIENTATION_TOLERANCE
-    ]
+    reference, differing = _differing(
+        headers, names, "ImageOrientationPatient", ORIENTATION_TOLERANCE
+    )
     if not differing:
         return []
     return [
@@ -190,19 +186,27 @@ def _inconsistent_orientation(headers: list[Dataset], names: list[str]) -> list[
 
 
 def _inconsistent_pixel_spacing(headers: list[Dataset], names: list[str]) -> list[str]:
-    reference = np.asarray(floats(headers[0], "PixelSpacing"))
-    differing = [
-        f"{_short(n)} {list(np.round(s, 4))}"
-        for h, n in zip(headers, names, strict=True)
-        if np.max(np.abs((s := np.asarray(floats(h, "PixelSpacing"))) - reference))
-        > PIXEL_SPACING_TOLERANCE_MM
-    ]
+    reference, differing = _differing(headers, names, "PixelSpacing", PIXEL_SPACING_TOLERANCE_MM)
     if not differing:
         return []
     return [
         f"inconsistent PixelSpacing within the series: {list(np.round(reference, 4))} in "
         f"{_short(names[0])}, but {_listed(differing)}"
     ]
+
+
+def _differing(
+    headers: list[Dataset], names: list[str], keyword: str, tolerance: float
+) -> tuple[NDArray[np.float64], list[str]]:
+    """The first slice's value of ``keyword``, and "name [value]" of each slice whose value
+    differs from it by more than ``tolerance`` in any component."""
+    reference = np.asarray(floats(headers[0], keyword))
+    differing = [
+        f"{_short(n)} {list(np.round(v, 4))}"
+        for h, n in zip(headers, names, strict=True)
+        if np.max(np.abs((v := np.asarray(floats(h, keyword))) - reference)) > tolerance
+    ]
+    return reference, differing
 
 
 def _duplicates(
