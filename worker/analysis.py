@@ -192,6 +192,41 @@ class JobRunner:
         log.info("job %s %s", job_id, record.state, extra={"job_id": job_id})
         return record.state
 
+    def fail_stopped(self, job_id: str, limit_s: float) -> JobState:
+        """Fail a job whose process was killed at the hard time limit (called by the parent).
+
+        Celery acknowledges the message of a task it killed for its time limit, so nothing
+        runs the job again: without this its record would stay running.
+        """
+        try:
+            stage = self.store.get(job_id).stage
+        except JobNotFoundError:
+            return JobState.CANCELLED
+        during = f" during the {stage} stage" if stage else ""
+        reason = (
+            f"the analysis was stopped after {limit_s:g} s{during}, the hard time limit "
+            "(HABITUS_TASK_TIME_LIMIT_S); its worker process did not respond to the soft "
+            "limit and was killed"
+        )
+        log.warning("job %s killed at the hard time limit", job_id, extra={"job_id": job_id})
+        return self._finish_failed(job_id, reason)
+
+    def fail_unexpected(self, job_id: str, exc: BaseException) -> JobState:
+        """Fail a job whose task raised past the runner: its message is acknowledged too."""
+        reference = uuid.uuid4().hex[:12]
+        log.error(
+            "job %s: task failed (reference %s): %r",
+            job_id,
+            reference,
+            exc,
+            extra={"job_id": job_id},
+        )
+        return self._finish_failed(
+            job_id,
+            f"internal error in the worker ({type(exc).__name__}); the worker logs hold "
+            f"the details under reference {reference}",
+        )
+
     def _finish_failed(self, job_id: str, reason: str) -> JobState:
         def fail(record: JobRecord) -> JobRecord:
             if record.state.is_terminal:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache, partial
+from typing import Any
 
 import redis
+from billiard.einfo import ExceptionInfo
 from celery import Task
+from celery.exceptions import TimeLimitExceeded
 
 from habitus.jobs import ANALYZE_TASK, JobStore
 from worker.analysis import JobRunner, LeaseHeldError
@@ -25,7 +28,37 @@ def job_runner() -> JobRunner:
     return JobRunner(store, settings, segmenter_for, partial(send_delivery, app))
 
 
-@app.task(name=ANALYZE_TASK, bind=True, max_retries=None)
+class AnalyzeTask(Task):
+    """Ends the job failed when its task fails outside the runner's own error handling.
+
+    Celery calls ``on_failure`` in the worker's main process when it kills a pool process
+    at the hard time limit, and in the pool process for an exception the runner did not
+    turn into a final state. Both messages are acknowledged, so no one else would.
+    """
+
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo | None,
+    ) -> None:
+        job_id = str(args[0]) if args else str(kwargs.get("job_id", ""))
+        if not job_id:
+            return
+        runner = job_runner()
+        try:
+            if isinstance(exc, TimeLimitExceeded):
+                limit = exc.args[0] if exc.args else runner.settings.task_time_limit_s
+                runner.fail_stopped(job_id, float(limit))
+            else:
+                runner.fail_unexpected(job_id, exc)
+        except Exception:  # Redis away or the job deleted: the log keeps the cause
+            log.exception("job %s: could not be marked failed", job_id, extra={"job_id": job_id})
+
+
+@app.task(name=ANALYZE_TASK, bind=True, base=AnalyzeTask, max_retries=None)
 def analyze_job(self: Task, job_id: str) -> str | None:
     """Run one job to a final state; safe to run again for the same job."""
     try:

@@ -187,3 +187,18 @@ def test_outputs_completed_before_a_crash_are_not_analysed_again(
     assert runner.runner.run(second.id) == JobState.SUCCEEDED
     assert runner.loads == []  # no segmenter was needed
     assert store.get(second.id).attempts == 1
+
+
+def test_a_job_failed_from_outside_the_runner_keeps_a_reason_and_stays_final(
+    store: JobStore, small_ct: Path, tmp_path: Path
+) -> None:
+    runner = Runner(store).runner
+    job = queue_job(small_ct, tmp_path / "spool", store)
+    store.update(job.id, lambda r: r.with_state(JobState.RUNNING, attempts=1, stage="segment"))
+    assert runner.fail_stopped(job.id, 3600) == JobState.FAILED
+    failed = store.get(job.id)
+    assert failed.error is not None
+    assert "stopped after 3600 s during the segment stage, the hard time limit" in failed.error
+    # a second report of the same task (the signal and the pool's callback) changes nothing
+    assert runner.fail_unexpected(job.id, RuntimeError("late")) == JobState.FAILED
+    assert store.get(job.id).error == failed.error

@@ -131,3 +131,38 @@ def test_a_killed_worker_leaves_the_job_to_another_finished_once(
     again = store.get(job.id)
     assert again.attempts == 2
     assert [e.state for e in again.history].count(JobState.SUCCEEDED) == 1
+
+
+def pool_processes(worker: subprocess.Popen[bytes]) -> list[int]:
+    listed = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True
+    ).stdout.split()
+    return [int(pid) for pid in listed]
+
+
+def test_a_job_killed_at_the_hard_time_limit_ends_failed_with_the_reason(
+    tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+) -> None:
+    study = tmp_path / "study"
+    write_ct_series(study / "ct", slices=40, size=160)
+    job = queue_job(study, tmp_path / "spool", store, send=True)
+    # limits long enough for the small job that follows, short enough for a test
+    worker = start_worker(task_soft_time_limit_s="20", task_time_limit_s="24")
+    wait_for_job(store, job.id, lambda r: r.state == JobState.RUNNING, 120)
+    # A pool process stuck in native code never sees the soft limit's exception; a stopped
+    # process behaves alike, so only the hard limit (SIGKILL from the main process) ends it.
+    [child] = pool_processes(worker)
+    os.kill(child, signal.SIGSTOP)
+
+    failed = wait_for_job(store, job.id, finished, 90)
+    assert failed.state == JobState.FAILED
+    assert "stopped after 24 s" in (failed.error or "")
+    assert "hard time limit" in (failed.error or "")
+    assert failed.attempts == 1
+
+    # the worker replaced its pool process and goes on with the next job
+    quick = queue_job(new_study(tmp_path / "next"), tmp_path / "spool", store, send=True)
+    done = wait_for_job(store, quick.id, finished, 180)
+    assert done.state == JobState.SUCCEEDED, done.error
+    # the killed job's message was acknowledged: it is not run again
+    assert store.get(job.id).attempts == 1 and store.get(job.id).state == JobState.FAILED
