@@ -34,7 +34,12 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         worker_concurrency=settings.worker_concurrency,
         task_soft_time_limit=settings.task_soft_time_limit_s,
         task_time_limit=settings.task_time_limit_s,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            # kombu sweeps every interval x throttle seconds (10 x 10 by default); one knob
+            "unacked_restore_interval": settings.redelivery_check_s,
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # each queue its own exchange and routing key, as the service's producer declares them

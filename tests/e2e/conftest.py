@@ -78,10 +78,14 @@ class HabitusStack:
             **self.overrides,
         }
 
-    def _spawn(self, name: str, *args: str) -> None:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         log = (self.directory / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=log,
         )
 
     def start(self) -> HabitusStack:
@@ -96,8 +100,9 @@ class HabitusStack:
         wait_for(self.listener_up, 60, "the DICOM listener")
         return self
 
-    def start_worker(self) -> None:
-        self._spawn("worker", "-m", "worker")
+    def start_worker(self, **settings: str) -> None:
+        """Start a worker; ``settings`` (HABITUS_ variables) override the stack's."""
+        self._spawn("worker", "-m", "worker", env=settings)
 
     def kill_worker(self) -> None:
         """SIGKILL the worker and its pool processes, as a crash or an OOM kill would."""

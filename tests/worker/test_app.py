@@ -22,6 +22,14 @@ def test_reliability_settings() -> None:
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
 
 
+def test_redelivery_check_interval_is_the_one_setting() -> None:
+    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL, redelivery_check_s=3))
+    options = app.conf.broker_transport_options
+    # kombu sweeps every interval x throttle seconds: the throttle stays 1
+    assert options["unacked_restore_interval"] == 3
+    assert options["unacked_restore_throttle"] == 1
+
+
 def test_each_task_lands_in_its_own_queue(redis_client: redis.Redis) -> None:
     app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL))
     send_delivery(app, "job-1", "pacs")

@@ -116,7 +116,7 @@ def test_a_killed_worker_leaves_the_job_to_another_finished_once(
     study = tmp_path / "study"
     write_ct_series(study / "ct", slices=40, size=160)  # long enough to be killed mid-way
     job = queue_job(study, tmp_path / "spool", store, send=True)
-    quick_redelivery = {"visibility_timeout_s": "4", "lease_s": "2"}
+    quick_redelivery = {"visibility_timeout_s": "4", "lease_s": "2", "redelivery_check_s": "1"}
     first = start_worker(**quick_redelivery)
     wait_for_job(store, job.id, lambda r: r.state == JobState.RUNNING and r.percent > 0, 120)
     kill_group(first)  # SIGKILL: no chance to acknowledge, requeue or clean up
