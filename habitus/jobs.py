@@ -211,6 +211,9 @@ class JobStore:
     def series_key(self, series_instance_uid: str) -> str:
         return f"{self.prefix}:series:{series_instance_uid}"  # latest job id of a series
 
+    def study_key(self, study_instance_uid: str) -> str:
+        return f"{self.prefix}:study:{study_instance_uid}"  # set of series UIDs with a job
+
     # reads
     def get(self, job_id: str) -> JobRecord:
         raw = self.redis.get(self.job_key(job_id))
@@ -235,6 +238,10 @@ class JobStore:
     def count_by_state(self) -> dict[JobState, int]:
         return {s: int(self.redis.scard(self.state_key(s))) for s in JobState}
 
+    def series_of_study(self, study_instance_uid: str) -> set[str]:
+        """Series UIDs of the study that have had a job (latest_for_series finds it)."""
+        return {_text(s) for s in self.redis.smembers(self.study_key(study_instance_uid))}
+
     def latest_for_series(self, series_instance_uid: str) -> JobRecord | None:
         job_id = self.redis.get(self.series_key(series_instance_uid))
         if job_id is None:
@@ -257,6 +264,8 @@ class JobStore:
             pipe.sadd(self.state_key(record.state), record.id)
             if record.series_instance_uid:
                 pipe.set(self.series_key(record.series_instance_uid), record.id)
+                if record.study_instance_uid:
+                    pipe.sadd(self.study_key(record.study_instance_uid), record.series_instance_uid)
             pipe.execute()
         return record
 

@@ -9,6 +9,10 @@ Instances received again for a series that already has a job make a new version 
 job, whose input is the previous version's instances with the new ones replacing those of
 the same SOP Instance UID. The previous version is cancelled if it has not finished, so a
 series never has two results being produced at once.
+
+A series that arrives after its study was analysed competes with the series analysed
+then: the chooser sees both. It gets a job only if the chooser prefers it; otherwise it is
+skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from habitus.dicom.choose import Choice, choose_series
+from habitus.dicom.choose import Choice, SeriesVerdict, choose_series
 from habitus.dicom.group import SeriesGroup, group_series
 from habitus.dicom.read import Instance, scan_headers
 from habitus.dicom.rules import SeriesRules
@@ -57,6 +61,13 @@ class JobOptions(BaseModel):
 
 
 SendTask = Callable[[str], None]
+
+# a series whose latest job ended so is no longer "analysed": a late series may replace it
+_NOT_ANALYSED = frozenset({JobState.FAILED, JobState.CANCELLED})
+
+
+class LateSeriesSkipped(InputRefused):
+    """A series arrived after its study was analysed, and the analysed series is preferred."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +134,13 @@ def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
             + ")"
         )
     grouping = group_series(scan.instances)
-    previous = {
-        g.series_instance_uid: p
-        for g in grouping.series
-        if (p := store.latest_for_series(g.series_instance_uid)) is not None
-    }
-    if previous:
+    received = {g.series_instance_uid for g in grouping.series}
+    previous = {uid: p for uid in received if (p := store.latest_for_series(uid)) is not None}
+    analysed = _analysed_series(store, {g.study_instance_uid for g in grouping.series}, received)
+    earlier_jobs = [*previous.values(), *analysed.values()]
+    if earlier_jobs:
         # new copies first: grouping keeps the first copy of a repeated SOP instance
-        folders = [Path(p.input_dir) for p in previous.values() if Path(p.input_dir).is_dir()]
+        folders = [Path(p.input_dir) for p in earlier_jobs if Path(p.input_dir).is_dir()]
         earlier = [i for f in folders for i in scan_headers(collect_sources(f)).instances]
         grouping = group_series(scan.instances + earlier)
     by_study: dict[str, list[SeriesGroup]] = {}
@@ -146,7 +156,13 @@ def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
             log.warning("study %s: no series queued: %s", study_uid, exc)
             refusals.append(exc)
             continue
-        chosen.append(_ChosenSeries(choice, previous.get(choice.group.series_instance_uid)))
+        winner = choice.group.series_instance_uid
+        if winner in analysed:
+            skipped = LateSeriesSkipped(_skip_reason(choice, analysed[winner], received))
+            log.info("study %s: %s", study_uid, skipped)
+            refusals.append(skipped)
+            continue
+        chosen.append(_ChosenSeries(choice, previous.get(winner)))
     if not chosen:
         if len(refusals) == 1:
             raise refusals[0]
@@ -155,6 +171,36 @@ def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
             + "\n".join(str(r) for r in refusals)
         )
     return chosen
+
+
+def _analysed_series(
+    store: JobStore, studies: set[str], received: set[str]
+) -> dict[str, JobRecord]:
+    """Latest jobs of the other series of these studies, unless they failed or were cancelled."""
+    found: dict[str, JobRecord] = {}
+    for study_uid in studies:
+        for series_uid in store.series_of_study(study_uid) - received:
+            job = store.latest_for_series(series_uid)
+            if job is not None and job.state not in _NOT_ANALYSED:
+                found[series_uid] = job
+    return found
+
+
+def _skip_reason(choice: Choice, job: JobRecord, received: set[str]) -> str:
+    late = "; ".join(
+        f"{_label(v)}: {'; '.join(v.reasons)}"
+        for v in choice.others
+        if v.series_instance_uid in received
+    )
+    return (
+        f"not analysed: the study was already analysed from {_label(choice.chosen)} (job "
+        f"{job.id}, {job.state.value}), which ranks above the series received now; {late}"
+    )
+
+
+def _label(verdict: SeriesVerdict) -> str:
+    number = "without number" if verdict.series_number is None else str(verdict.series_number)
+    return f"series {number} '{verdict.description}' ({verdict.series_instance_uid})"
 
 
 def _create_job(

@@ -132,3 +132,12 @@ def test_default_destination_is_the_sending_node_when_known() -> None:
     stranger = Origin(kind=OriginKind.DICOM, calling_ae_title="MODALITY")
     assert default_destinations(stranger, nodes) == []
     assert default_destinations(Origin(kind=OriginKind.REST), nodes) == []
+
+
+def test_a_study_lists_the_series_that_had_jobs(store: JobStore) -> None:
+    store.create(new_job("5.1", study_instance_uid="5"))
+    store.create(new_job("5.1", study_instance_uid="5"))  # a second version
+    store.create(new_job("5.2", study_instance_uid="5"))
+    store.create(new_job("6.1", study_instance_uid="6"))
+    assert store.series_of_study("5") == {"5.1", "5.2"}
+    assert store.series_of_study("7") == set()

@@ -10,8 +10,10 @@ import pytest
 
 from habitus.errors import InputRefused
 from habitus.jobs import ANALYZE_QUEUE, JobState, JobStore, Origin, OriginKind
+from service.listener.completion import CompletionTracker
+from service.listener.spool import BatchRecord, SeriesKey, Spool
 from service.settings import ServiceSettings
-from service.submission import JobOptions, submit_study
+from service.submission import JobOptions, LateSeriesSkipped, submit_study
 from tests.service.support import write_ct_series
 
 DICOM_FROM_PACS = Origin(kind=OriginKind.DICOM, calling_ae_title="PACS", peer_host="127.0.0.1")
@@ -123,3 +125,93 @@ def test_a_job_that_cannot_be_queued_is_failed(
         submit_study(study, DICOM_FROM_PACS, settings=settings, store=store, send=broker_down)
     [job] = store.list()
     assert job.state == JobState.FAILED and "broker unreachable" in (job.error or "")
+
+
+def late_series(study: Path, folder: Path, slices: int, series_number: int) -> Path:
+    """A series of ``study`` sent on its own, after the study was submitted."""
+    first = next((study / "ct").iterdir())
+    study_uid = str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)
+    write_ct_series(
+        folder / "late", slices=slices, size=32, study_uid=study_uid,
+        series_number=series_number, description="Late CT",
+    )  # fmt: skip
+    return folder
+
+
+def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [first] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    store.transition(first, JobState.RUNNING)
+    store.transition(first, JobState.SUCCEEDED)
+    sent: list[str] = []
+    lower = late_series(study, tmp_path / "lower", slices=18, series_number=3)
+    with pytest.raises(LateSeriesSkipped) as skipped:
+        submit_study(lower, DICOM_FROM_PACS, settings=settings, store=store, send=sent.append)
+    reason = str(skipped.value)
+    assert "already analysed from series 1 'Synthetic CT'" in reason and first in reason
+    assert "series 3 'Late CT'" in reason and "more slices preferred (20 over 18)" in reason
+    assert isinstance(skipped.value, InputRefused)  # recorded as the listener and API do
+    assert sent == [] and [j.id for j in store.list()] == [first]
+
+    # instances of the analysed series sent again still make a new version
+    resent = tmp_path / "resent"
+    resent.mkdir()
+    for path in sorted((study / "ct").iterdir())[:3]:
+        shutil.copy(path, resent / path.name)
+    [second] = submit_study(
+        resent, DICOM_FROM_PACS, settings=settings, store=store, send=sent.append
+    )
+    assert store.get(second).version == 2 and store.get(second).supersedes == first
+
+
+def test_a_late_series_that_ranks_higher_gets_its_own_job(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [first] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    higher = late_series(study, tmp_path / "higher", slices=30, series_number=4)
+    [late] = submit_study(
+        higher, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    job = store.get(late)
+    assert late != first and job.version == 1 and job.instances == 30
+    assert job.study_instance_uid == store.get(first).study_instance_uid
+
+
+def test_a_late_series_competes_only_with_series_not_failed(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [first] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    store.transition(first, JobState.RUNNING)
+    store.transition(first, JobState.FAILED, error="the analysis failed")
+    lower = late_series(study, tmp_path / "lower", slices=18, series_number=3)
+    [late] = submit_study(
+        lower, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    assert store.get(late).instances == 18
+
+
+def test_the_listener_records_a_skipped_late_series_with_its_batch(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    def submit(folder: Path, origin: Origin) -> list[str]:
+        return submit_study(folder, origin, settings=settings, store=store, send=lambda _: None)
+
+    [first] = submit(study, DICOM_FROM_PACS)
+    tracker = CompletionTracker(Spool(tmp_path / "listener", fsync=False), submit, 5.0)
+    for path in sorted((late_series(study, tmp_path / "lower", 18, 3) / "late").iterdir()):
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        key = SeriesKey(str(header.StudyInstanceUID), str(header.SeriesInstanceUID))
+        tmp = tracker.spool.write_temp([path.read_bytes()])
+        tracker.commit(tmp, key, str(header.SOPInstanceUID), DICOM_FROM_PACS)
+    [batch] = tracker.run_once(force=True)
+    record = BatchRecord.model_validate_json(batch.record_path.read_bytes())
+    assert record.state == "refused" and record.job_ids == []
+    assert "not analysed" in (record.error or "") and first in (record.error or "")
+    assert [j.id for j in store.list()] == [first]
