@@ -1,8 +1,8 @@
 """The C-ECHO / C-STORE SCP: who may associate, what is accepted, and the C-STORE handler.
 
-The handler does the least that makes an instance safe: parse the header, check it, write
-the encoded bytes as received (no re-encoding, no pixel decoding) to the spool and answer.
-Everything slower happens in the completion thread.
+The handler does the least that makes an instance safe: read the few attributes it checks
+(``header``), write the bytes as received (no decoding, no re-encoding, no copy) to the spool,
+make them durable and answer. Everything slower happens in the completion thread.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import contextlib
 import logging
 import socket
 import ssl
+import weakref
 from collections.abc import Iterable, Sequence
+from io import BytesIO
 from typing import Any, Protocol
 
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
 from pydicom.uid import (
     JPEG2000,
     UID,
@@ -42,6 +42,7 @@ from habitus.jobs import Origin, OriginKind
 from service.listener.completion import CompletionTracker
 from service.listener.config import ListenerSettings
 from service.listener.filemeta import file_meta
+from service.listener.header import InstanceHeader, read_header
 from service.listener.spool import SeriesKey, check_uid
 from service.listener.statuses import StoreStatus
 
@@ -164,8 +165,7 @@ def origin_of(event: Event) -> Origin:
 
 
 def check_instance(
-    ds: Dataset,
-    transfer_syntax: UID,
+    header: InstanceHeader,
     sop_class_uid: str,
     sop_instance_uid: str,
     stored_modalities: Iterable[str],
@@ -179,24 +179,22 @@ def check_instance(
             f"SOP class {sop_class_uid} ({modality or 'not an image class kept here'}) "
             f"is not stored; this listener keeps {kept} images",
         )
-    check_encoding(ds, transfer_syntax)
-    found = {k: str(ds.get(k, "") or "") for k in ("SOPClassUID", "SOPInstanceUID")}
-    if found["SOPClassUID"] != sop_class_uid or found["SOPInstanceUID"] != sop_instance_uid:
+    if header.sop_class_uid != sop_class_uid or header.sop_instance_uid != sop_instance_uid:
         raise InstanceRefusedError(
             StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS,
-            f"the data set's SOP Class/Instance UIDs ({found['SOPClassUID']!r}, "
-            f"{found['SOPInstanceUID']!r}) differ from the request's "
+            f"the data set's SOP Class/Instance UIDs ({header.sop_class_uid!r}, "
+            f"{header.sop_instance_uid!r}) differ from the request's "
             f"({sop_class_uid!r}, {sop_instance_uid!r})",
         )
-    if "PixelData" not in ds and "FloatPixelData" not in ds:
+    if not header.has_pixel_data:
         raise InstanceRefusedError(
             StoreStatus.ERROR_DATASET_DOES_NOT_MATCH_SOP_CLASS,
             "an image instance must have Pixel Data; this one has none",
         )
     try:
         key = SeriesKey(
-            check_uid(str(ds.get("StudyInstanceUID", "") or ""), "Study Instance UID"),
-            check_uid(str(ds.get("SeriesInstanceUID", "") or ""), "Series Instance UID"),
+            check_uid(header.study_instance_uid, "Study Instance UID"),
+            check_uid(header.series_instance_uid, "Series Instance UID"),
         )
         sop = check_uid(sop_instance_uid, "SOP Instance UID")
     except InputRefused as exc:
@@ -206,51 +204,13 @@ def check_instance(
     return key, sop
 
 
-class UndecodableDatasetError(Exception):
-    """The received bytes do not form a data set (truncated, or not DICOM at all)."""
-
-
-UNDEFINED_LENGTH = 0xFFFFFFFF
-
-
-def check_encoding(ds: Dataset, transfer_syntax: UID) -> None:
-    """Raise UndecodableDatasetError if the data set is cut short or is not DICOM.
-
-    pydicom reads leniently: a value that runs past the end of the stream comes back short
-    and garbage comes back as one odd element. Comparing each element's encoded length with
-    the bytes actually read catches both; native pixel data must also hold every pixel.
-    """
-    for tag in list(ds.keys()):  # get_item: the raw element, before any conversion
-        raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and raw.length != UNDEFINED_LENGTH:
-            found = len(raw.value) if raw.value is not None else 0
-            if found != raw.length:
-                raise UndecodableDatasetError(
-                    f"element {raw.tag} declares {raw.length} bytes but the data set holds "
-                    f"{found}: it is truncated or not DICOM"
-                )
-    pixels = ds.get("PixelData")
-    if pixels is not None and not transfer_syntax.is_encapsulated:
-        expected = (
-            int(ds.get("Rows", 0) or 0)
-            * int(ds.get("Columns", 0) or 0)
-            * int(ds.get("SamplesPerPixel", 1) or 1)
-            * int(ds.get("NumberOfFrames", 1) or 1)
-            * (int(ds.get("BitsAllocated", 16) or 16) // 8)
-        )
-        if len(pixels) < expected:
-            raise UndecodableDatasetError(
-                f"Pixel Data holds {len(pixels)} bytes; Rows, Columns, Samples per Pixel, "
-                f"Number of Frames and Bits Allocated call for {expected}"
-            )
-
-
 class StoreHandler:
     """The EVT_C_STORE handler: check, write to the spool, answer."""
 
     def __init__(self, tracker: CompletionTracker, stored_modalities: Iterable[str]) -> None:
         self.tracker = tracker
         self.stored_modalities = frozenset(stored_modalities)
+        self._origins: weakref.WeakKeyDictionary[Any, Origin] = weakref.WeakKeyDictionary()
 
     def __call__(self, event: Event) -> int:
         request: Any = event.request
@@ -258,11 +218,10 @@ class StoreHandler:
         sop_instance = str(request.AffectedSOPInstanceUID)
         calling = str(event.assoc.requestor.ae_title).strip()
         transfer_syntax = UID(event.context.transfer_syntax)
+        dataset: BytesIO = request.DataSet  # the bytes as received, never re-encoded
         try:
-            ds = event.dataset
-            key, sop = check_instance(
-                ds, transfer_syntax, sop_class, sop_instance, self.stored_modalities
-            )
+            header = read_header(dataset, transfer_syntax)
+            key, sop = check_instance(header, sop_class, sop_instance, self.stored_modalities)
         except InstanceRefusedError as refusal:
             log.warning(
                 "C-STORE from %s refused with 0x%04X (%s): SOP instance %s: %s",
@@ -283,14 +242,18 @@ class StoreHandler:
             )
             return int(StoreStatus.ERROR_CANNOT_UNDERSTAND)
         try:
-            header = file_meta(sop_class, sop_instance, transfer_syntax, calling)
-            body = event.encoded_dataset(include_meta=False)
-            tmp = self.tracker.spool.write_temp([header, body])
+            with dataset.getbuffer() as body:  # no copy of the data set
+                tmp = self.tracker.spool.write_temp(
+                    [file_meta(sop_class, sop_instance, transfer_syntax, calling), body]
+                )
         except OSError as exc:
             log.error("C-STORE from %s: spool write failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
         try:
-            self.tracker.commit(tmp, key, sop, origin_of(event), association=id(event.assoc))
+            origin = self._origins.get(event.assoc)
+            if origin is None:  # one per association: built once, compared cheaply after
+                origin = self._origins[event.assoc] = origin_of(event)
+            self.tracker.commit(tmp, key, sop, origin, association=id(event.assoc))
         except OSError as exc:
             self.tracker.spool.discard(tmp)
             log.error("C-STORE from %s: spool rename failed: %s", calling, exc)

@@ -28,7 +28,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,15 +96,30 @@ class Spool:
             d.mkdir(parents=True, exist_ok=True)
 
     # writing one instance
-    def write_temp(self, chunks: list[bytes]) -> Path:
-        """Write an instance's bytes to a new temporary file in the spool and return it."""
+    def write_temp(self, chunks: Sequence[bytes | memoryview]) -> Path:
+        """Write an instance's bytes to a new temporary file in the spool and return it.
+
+        With ``fsync`` the data is on disk when this returns (``fdatasync``: the size is
+        flushed with it, access times need not be).
+        """
         tmp = self.tmp_dir / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}.part"
-        with tmp.open("wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            views = [memoryview(c).cast("B") for c in chunks]
+            while views:  # writev may stop short; go on from where it stopped
+                written = os.writev(fd, views)
+                while views and written >= len(views[0]):
+                    written -= len(views[0])
+                    views.pop(0)
+                if views:
+                    views[0] = views[0][written:]
             if self.fsync:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fdatasync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         return tmp
 
     def instance_path(self, key: SeriesKey, sop_instance_uid: str) -> Path:
@@ -114,10 +129,23 @@ class Spool:
         return self.received_dir / key.study_instance_uid / key.series_instance_uid
 
     def commit(self, tmp: Path, key: SeriesKey, sop_instance_uid: str) -> Path:
-        """Move a complete temporary file to its final name, replacing an earlier copy."""
+        """Move a complete temporary file to its final name, replacing an earlier copy.
+
+        With ``fsync`` the new name is on disk too: the directory that holds it is synced
+        (and, for the first instance of a series, the directories created for it), so an
+        instance acknowledged is still in ``received/`` after a crash, not in ``tmp/``.
+        """
         final = self.instance_path(key, sop_instance_uid)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+            created: list[Path] = []
+        except FileNotFoundError:  # first instance of the series (or its batch just left)
+            created = [d for d in (final.parent.parent, final.parent) if not d.is_dir()]
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        if self.fsync:
+            for directory in [final.parent, *(d.parent for d in reversed(created))]:
+                _sync_directory(directory)
         return final
 
     def save_origin(self, study_instance_uid: str, origin: Origin) -> None:
@@ -198,6 +226,14 @@ class Spool:
             for series in sorted(p for p in study.iterdir() if p.is_dir()):
                 if any(series.glob("*.dcm")):
                     yield SeriesKey(study.name, series.name)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _remove_empty(directory: Path) -> None:
