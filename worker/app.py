@@ -71,7 +71,15 @@ def _configure_logging(**_: Any) -> None:
 
 
 @signals.worker_process_init.connect
-def _assign_gpu(**_: Any) -> None:
+def _init_process(**_: Any) -> None:
+    """A new pool process: its GPU first, then what its first job would otherwise load."""
+    _assign_gpu()
+    from worker.tasks import preload  # worker.tasks imports this module
+
+    preload()
+
+
+def _assign_gpu() -> None:
     """Give each worker process its own GPU, in turn, before any model is loaded."""
     gpus = get_worker_settings().worker_gpus
     if not gpus:

@@ -28,6 +28,22 @@ def job_runner() -> JobRunner:
     return JobRunner(store, settings, segmenter_for, partial(send_delivery, app))
 
 
+def preload() -> None:
+    """Prepare a new pool process before its first job: the default segmenter (an ONNX
+    session on the GPU takes seconds to create) and the job store."""
+    settings = get_worker_settings()
+    job_runner()
+    try:
+        segmenter_for(settings.segmenter, settings.device)
+    except Exception as exc:  # the first job loads it again and fails with the reason
+        log.warning(
+            "segmenter %s on %s not loaded ahead of the first job: %s",
+            settings.segmenter,
+            settings.device,
+            exc,
+        )
+
+
 class AnalyzeTask(Task):
     """Ends the job failed when its task fails outside the runner's own error handling.
 

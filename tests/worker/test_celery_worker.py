@@ -108,6 +108,10 @@ def test_worker_runs_jobs_to_their_end(
     failed = wait_for_job(store, bad.id, finished, 120)
     assert failed.state == JobState.FAILED and "gap" in (failed.error or "").lower()
     assert store.get(cancelled.id).attempts == 0
+    # the pool process loaded its segmenter once, before its first job, and reused it
+    log = (tmp_path / "worker-0.log").read_text()
+    assert log.count("loaded segmenter habitus-rules") == 1
+    assert log.index("loaded segmenter") < log.index("attempt 1 started")
 
 
 def test_a_killed_worker_leaves_the_job_to_another_finished_once(
