@@ -7,8 +7,11 @@ Small dense pieces inside the body wall are calcifications, not bone.
 
 Cancellous bone can read as low as 80 HU: within two centimetres of bone it is taken down to
 that level where it is grainy (trabeculae), which blood in an enhanced aorta beside the spine
-is not. With intravenous contrast the organs and vessels read higher, and the thresholds
-below 250 HU move up with the median soft-tissue attenuation.
+is not. On the bone's outline the walk keeps only voxels that read above half way between the
+bone inside and the tissue outside: below that, a voxel is mostly soft tissue that partial
+volume and the nearby cortex have lifted over the threshold. With intravenous contrast the
+organs and vessels read higher, and the thresholds below 250 HU move up with the median
+soft-tissue attenuation.
 
 Holes left inside bone in a slice are marrow and filled, except those that may hold
 something else: a hole of soft-tissue density inside the trunk (the spinal canal, the cranial
@@ -49,6 +52,7 @@ MAX_MARROW_MM2 = 3000.0
 OPEN_HOLE_MIN_MM2 = 40.0  # smaller soft holes are marrow whatever they read
 OPEN_HOLE_MAX_HU = 100.0
 MAX_CALCIFICATION_MM3 = 1000.0
+EDGE_WINDOW_MM = 7.0  # the neighbourhood that sets the bone and soft levels at an outline
 CARTILAGE_HU = 75.0
 NOISE_WINDOW_MM = 2.0
 CARTILAGE_OPENING_MM = 1.0
@@ -110,8 +114,30 @@ def complete_bone(
     """Add cancellous bone and fill the marrow."""
     pixel = (spacing[1], spacing[2])
     grainy = _local_spread(hu, pixel) > MARROW_MIN_SPREAD_HU
-    bone = (bone | _cancellous(hu, bone, grainy, pixel, CANCELLOUS_HU + offset)) & body
+    cancellous = _cancellous(hu, bone, grainy, pixel, CANCELLOUS_HU + offset) & ~bone
+    cancellous &= ~below_half_way(hu, bone | cancellous, pixel)
+    bone = (bone | cancellous) & body
     return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=offset > 0)
+
+
+def below_half_way(hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float]) -> Mask:
+    """Outline voxels of ``bone`` that read below half way between it and the tissue beside.
+
+    A voxel on the outline holds bone and soft tissue in some share (partial volume); it is
+    bone when bone is the larger share, that is when it reads above the midpoint of the bone
+    inside and the tissue outside, each averaged over a few millimetres around it.
+    """
+    window = [max(3, int(round(EDGE_WINDOW_MM / p)) | 1) for p in pixel]
+    size = (1, window[0], window[1])
+    inside = bone.astype(np.float32)
+    values = hu.astype(np.float32)
+    share = ndimage.uniform_filter(inside, size)
+    bone_sum = ndimage.uniform_filter(values * inside, size)
+    all_sum = ndimage.uniform_filter(values, size)
+    bone_level = bone_sum / np.maximum(share, 1e-6)
+    soft_level = (all_sum - bone_sum) / np.maximum(1.0 - share, 1e-6)
+    outline = bone & (share < 1.0 - 1e-6)
+    return np.asarray(outline & (values < 0.5 * (bone_level + soft_level)))
 
 
 def _cancellous(
