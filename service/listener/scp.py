@@ -39,6 +39,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from habitus.errors import InputRefused
 from habitus.jobs import Origin, OriginKind
+from service.listener import fastpath
 from service.listener.completion import CompletionTracker
 from service.listener.config import ListenerSettings
 from service.listener.filemeta import file_meta
@@ -105,11 +106,12 @@ def presentation_contexts() -> list[PresentationContext]:
     reports, secondary captures beside the CT) never fails the association; instances the
     listener does not keep are refused one by one with a named status instead.
     """
-    contexts = [PresentationContext()]
+    context = fastpath.context_class()
+    contexts = [context()]
     contexts[0].abstract_syntax = Verification
     contexts[0].transfer_syntax = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
     for template in AllStoragePresentationContexts:
-        cx = PresentationContext()
+        cx = context()
         cx.abstract_syntax = template.abstract_syntax
         cx.transfer_syntax = list(TRANSFER_SYNTAXES)
         contexts.append(cx)
@@ -253,10 +255,15 @@ class StoreHandler:
             origin = self._origins.get(event.assoc)
             if origin is None:  # one per association: built once, compared cheaply after
                 origin = self._origins[event.assoc] = origin_of(event)
-            self.tracker.commit(tmp, key, sop, origin, association=id(event.assoc))
+            final = self.tracker.commit(tmp, key, sop, origin, association=id(event.assoc))
         except OSError as exc:
             self.tracker.spool.discard(tmp)
             log.error("C-STORE from %s: spool rename failed: %s", calling, exc)
+            return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
+        try:
+            self.tracker.spool.sync_names(final)
+        except OSError as exc:  # in place but maybe not durable: the sender should retry
+            log.error("C-STORE from %s: spool directory sync failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
         return int(StoreStatus.SUCCESS)
 
@@ -289,21 +296,23 @@ class AssociationEnd:
         self.tracker.association_ended(id(event.assoc))
 
 
-def disable_nagle(event: Event) -> None:
-    """EVT_CONN_OPEN: send each response at once.
+def on_connection_open(event: Event) -> None:
+    """EVT_CONN_OPEN, before the association's threads start: tune its transport.
 
-    With Nagle's algorithm on, a small C-STORE response waits for the peer's delayed ACK
-    (about 40 ms): that alone would cap a sender at some 25 instances a second.
+    Nagle's algorithm off, so each response leaves at once: otherwise a small C-STORE
+    response waits for the peer's delayed ACK (about 40 ms), which alone would cap a sender
+    at some 25 instances a second. Then the ingest fast path (``fastpath``).
     """
     sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    fastpath.install(event.assoc)
 
 
 def build_ae(settings: ListenerSettings) -> AE:
+    """The listener's AE; its contexts go to ``start_server`` (``presentation_contexts``)."""
     ae = AE(ae_title=settings.ae_title)
-    ae.supported_contexts = presentation_contexts()
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_bytes
     ae.network_timeout = settings.network_timeout_s
@@ -330,7 +339,7 @@ def event_handlers(
     tracker: CompletionTracker, settings: ListenerSettings, nodes: Sequence[KnownNode]
 ) -> list[Any]:
     return [
-        (evt.EVT_CONN_OPEN, disable_nagle),
+        (evt.EVT_CONN_OPEN, on_connection_open),
         (evt.EVT_CONN_CLOSE, AssociationEnd(tracker)),
         (evt.EVT_REQUESTED, RequestGate(AccessPolicy(settings, nodes))),
         (evt.EVT_C_STORE, StoreHandler(tracker, settings.stored_modalities)),

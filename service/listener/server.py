@@ -10,9 +10,16 @@ from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
+from service.listener import fastpath
 from service.listener.completion import CompletionTracker, CountInstances, SubmitStudy
 from service.listener.config import ListenerSettings
-from service.listener.scp import KnownNode, build_ae, event_handlers, server_ssl_context
+from service.listener.scp import (
+    KnownNode,
+    build_ae,
+    event_handlers,
+    presentation_contexts,
+    server_ssl_context,
+)
 from service.listener.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -60,7 +67,10 @@ class Listener:
             block=False,
             ssl_context=server_ssl_context(self.settings),
             evt_handlers=event_handlers(self.tracker, self.settings, self.nodes),
+            contexts=presentation_contexts(),  # as built: the AE would rebuild them
         )
+        assert self._server is not None
+        fastpath.quiet_server(self._server)
         log.info(
             "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s "
             "(%.1f s once the sender's association has ended)",

@@ -89,6 +89,8 @@ class Spool:
         self.root = root
         self.fsync = fsync
         self._counter = itertools.count()  # unique temporary names without asking for entropy
+        self._unsynced_dirs: set[Path] = set()  # hold a directory created, not yet synced
+        self._unsynced_lock = threading.Lock()
         self.tmp_dir = root / "tmp"
         self.received_dir = root / "received"
         self.batches_dir = root / "batches"
@@ -131,22 +133,36 @@ class Spool:
     def commit(self, tmp: Path, key: SeriesKey, sop_instance_uid: str) -> Path:
         """Move a complete temporary file to its final name, replacing an earlier copy.
 
-        With ``fsync`` the new name is on disk too: the directory that holds it is synced
-        (and, for the first instance of a series, the directories created for it), so an
-        instance acknowledged is still in ``received/`` after a crash, not in ``tmp/``.
+        ``sync_names`` then makes the new name durable; it is a separate step so that the
+        completion tracker's lock, held around this one, is not held through an fsync.
         """
         final = self.instance_path(key, sop_instance_uid)
         try:
             os.replace(tmp, final)
-            created: list[Path] = []
         except FileNotFoundError:  # first instance of the series (or its batch just left)
             created = [d for d in (final.parent.parent, final.parent) if not d.is_dir()]
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-        if self.fsync:
-            for directory in [final.parent, *(d.parent for d in reversed(created))]:
-                _sync_directory(directory)
+            with self._unsynced_lock:
+                self._unsynced_dirs.update(d.parent for d in created)
         return final
+
+    def sync_names(self, final: Path) -> None:
+        """With ``fsync``: make a committed instance's name durable, so that an instance
+        acknowledged is still in ``received/`` after a crash, not in ``tmp/``.
+
+        Syncs the directory holding it and any holding a directory created since.
+        """
+        if not self.fsync:
+            return
+        with contextlib.suppress(FileNotFoundError):  # batched meanwhile: it has moved on
+            _sync_directory(final.parent)
+        if self._unsynced_dirs:
+            with self._unsynced_lock:  # held through the fsync: rare, once per new series
+                for directory in self._unsynced_dirs:
+                    with contextlib.suppress(FileNotFoundError):
+                        _sync_directory(directory)
+                self._unsynced_dirs.clear()
 
     def save_origin(self, study_instance_uid: str, origin: Origin) -> None:
         """Remember who sent a study's waiting instances, for a restarted listener."""
