@@ -16,12 +16,15 @@ listener as if from Orthanc (calling AE ORTHANC, so results go back there) and t
 
 "Service overhead" is everything but the analysis. storescu releases its association after
 the last instance, so the listener waits HABITUS_LISTENER_QUIET_AFTER_RELEASE_S (2 s by
-default), not the full quiet period, before it submits the study.
+default), not the full quiet period, before it submits the study. Run 1 is cold (the first
+job of freshly started processes), later runs warm. The load average is printed beside the
+runs: on a shared machine it moves these figures by a second or more.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -94,6 +97,7 @@ def one_run(
         "delivery": (stored - finished).total_seconds(),
         "total": total,
         "service overhead": total - analysis,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -136,8 +140,9 @@ def main() -> None:
             orthanc.stop()
             client.flushdb()
     print(f"{'seconds':<28}" + "".join(f"{'run ' + str(i + 1):>10}" for i in range(len(results))))
-    for key in results[0]:
+    for key in [k for k in results[0] if k != "load"]:
         print(f"{key:<28}" + "".join(f"{r[key]:>10.2f}" for r in results))
+    print(f"{'load average (1 min)':<28}" + "".join(f"{r['load']:>10.1f}" for r in results))
 
 
 if __name__ == "__main__":
