@@ -38,6 +38,7 @@ from habitus.segment.rules.morphology import (
     Mask,
     dilate_2d,
     fill_holes_2d,
+    mean_2d,
     open_2d,
 )
 
@@ -115,29 +116,54 @@ def complete_bone(
     pixel = (spacing[1], spacing[2])
     grainy = _local_spread(hu, pixel) > MARROW_MIN_SPREAD_HU
     cancellous = _cancellous(hu, bone, grainy, pixel, CANCELLOUS_HU + offset) & ~bone
-    cancellous &= ~below_half_way(hu, bone | cancellous, pixel)
+    cancellous &= ~below_half_way(hu, bone | cancellous, pixel, among=cancellous)
     bone = (bone | cancellous) & body
     return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=offset > 0)
 
 
-def below_half_way(hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float]) -> Mask:
+def below_half_way(
+    hu: NDArray[np.int16], bone: Mask, pixel: tuple[float, float], among: Mask | None = None
+) -> Mask:
     """Outline voxels of ``bone`` that read below half way between it and the tissue beside.
 
     A voxel on the outline holds bone and soft tissue in some share (partial volume); it is
     bone when bone is the larger share, that is when it reads above the midpoint of the bone
-    inside and the tissue outside, each averaged over a few millimetres around it.
+    inside and the tissue outside, each averaged over a few millimetres around it. Only the
+    voxels of ``among`` (all of ``bone`` by default) are judged.
     """
+    among = bone if among is None else among & bone
+    out = np.zeros_like(bone)
+    if not among.any():
+        return out
     window = [max(3, int(round(EDGE_WINDOW_MM / p)) | 1) for p in pixel]
-    size = (1, window[0], window[1])
-    inside = bone.astype(np.float32)
-    values = hu.astype(np.float32)
-    share = ndimage.uniform_filter(inside, size)
-    bone_sum = ndimage.uniform_filter(values * inside, size)
-    all_sum = ndimage.uniform_filter(values, size)
-    bone_level = bone_sum / np.maximum(share, 1e-6)
-    soft_level = (all_sum - bone_sum) / np.maximum(1.0 - share, 1e-6)
-    outline = bone & (share < 1.0 - 1e-6)
-    return np.asarray(outline & (values < 0.5 * (bone_level + soft_level)))
+    # Work in the box around the voxels judged: the filters cost what the box holds.
+    box = _box_around(among, (window[0] // 2, window[1] // 2))
+    inside = bone[box].astype(np.float32)
+    values = hu[box].astype(np.float32)
+    size = (window[0], window[1])
+    share = mean_2d(inside, size)
+    judged = among[box] & (share < 1.0 - 1e-6)
+    bone_sum = mean_2d(values * inside, size)[judged]
+    all_sum = mean_2d(values, size)[judged]
+    share_here = share[judged]
+    bone_level = bone_sum / share_here
+    soft_level = (all_sum - bone_sum) / (1.0 - share_here)
+    below = values[judged] < 0.5 * (bone_level + soft_level)
+    region = out[box]
+    region[judged] = below
+    return out
+
+
+def _box_around(mask: Mask, margin: tuple[int, int]) -> tuple[slice, slice, slice]:
+    """Bounding box of a non-empty mask, widened in the slice plane by ``margin`` voxels."""
+    ks = np.nonzero(mask.any(axis=(1, 2)))[0]
+    rows = np.nonzero(mask.any(axis=(0, 2)))[0]
+    cols = np.nonzero(mask.any(axis=(0, 1)))[0]
+    return (
+        slice(int(ks[0]), int(ks[-1]) + 1),
+        slice(max(int(rows[0]) - margin[0], 0), int(rows[-1]) + margin[0] + 1),
+        slice(max(int(cols[0]) - margin[1], 0), int(cols[-1]) + margin[1] + 1),
+    )
 
 
 def _cancellous(
@@ -158,10 +184,10 @@ def _cancellous(
 def _local_spread(hu: NDArray[np.int16], pixel: tuple[float, float]) -> NDArray[np.float32]:
     """Standard deviation of HU over a few millimetres around each voxel, in its slice."""
     window = [max(3, int(round(SPREAD_WINDOW_MM / p)) | 1) for p in pixel]
-    size = (1, window[0], window[1])
+    size = (window[0], window[1])
     values = hu.astype(np.float32)
-    mean = ndimage.uniform_filter(values, size)
-    mean_square = ndimage.uniform_filter(values * values, size)
+    mean = mean_2d(values, size)
+    mean_square = mean_2d(values * values, size)
     return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
@@ -204,7 +230,7 @@ def costal_cartilage(
     """Dense soft tissue in the chest wall (the ring, not the cavity) continuing a bone."""
     pixel = (spacing[1], spacing[2])
     window = [max(1, int(round(NOISE_WINDOW_MM / p))) | 1 for p in pixel]
-    smooth = ndimage.uniform_filter(hu.astype(np.float32), size=(1, window[0], window[1]))
+    smooth = mean_2d(hu.astype(np.float32), (window[0], window[1]))
     candidate = chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
     # Thin strands (vessels, fascia) come off on fine grids; coarse voxels are left as they are.
     candidate = open_2d(candidate, CARTILAGE_OPENING_MM, pixel, at_least_one=False)

@@ -63,6 +63,16 @@ def drop_small_components(mask: Mask, min_voxels: int) -> Mask:
     return np.asarray(keep[labels])
 
 
+def mean_2d(values: NDArray[np.float32], window: tuple[int, int]) -> NDArray[np.float32]:
+    """Mean over a ``window`` (rows, columns) of voxels around each voxel, in its slice.
+
+    Two one-dimensional passes: scipy's n-dimensional uniform filter costs about three
+    times as much for the same result on large volumes.
+    """
+    rows = ndimage.uniform_filter1d(values, window[0], axis=1)
+    return np.asarray(ndimage.uniform_filter1d(rows, window[1], axis=2))
+
+
 IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 """Face connectivity within a slice only: labels every slice of a volume separately."""
