@@ -50,7 +50,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.transport import AssociationServer, AssociationSocket
+from pynetdicom.transport import AssociationSocket
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +88,18 @@ def context_class() -> type[PresentationContext]:
     return IngestContext if ACTIVE else PresentationContext
 
 
-def quiet_server(server: AssociationServer) -> None:
-    """Unbind pynetdicom's standard DIMSE logging handlers from the listener's server.
+def quiet(assoc: Any) -> None:
+    """Unbind pynetdicom's standard DIMSE logging handlers from one association.
 
     They log every message (an INFO line per C-STORE) and copy each received data set to
-    report whether it is present; the listener logs what matters itself. Public API, any version.
+    report whether it is present; the listener logs what matters itself. Public API, any
+    version.
     """
     for event, handler in (
         (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
         (evt.EVT_DIMSE_SENT, standard_dimse_sent_handler),
     ):
-        server.unbind(event, handler)
+        assoc.unbind(event, handler)
 
 
 def install(assoc: Any) -> bool:

@@ -301,12 +301,14 @@ def on_connection_open(event: Event) -> None:
 
     Nagle's algorithm off, so each response leaves at once: otherwise a small C-STORE
     response waits for the peer's delayed ACK (about 40 ms), which alone would cap a sender
-    at some 25 instances a second. Then the ingest fast path (``fastpath``).
+    at some 25 instances a second. Then pynetdicom's per-message logging off and the ingest
+    fast path on (``fastpath``).
     """
     sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    fastpath.quiet(event.assoc)
     fastpath.install(event.assoc)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
-from service.listener import fastpath
 from service.listener.completion import CompletionTracker, CountInstances, SubmitStudy
 from service.listener.config import ListenerSettings
 from service.listener.scp import (
@@ -69,8 +68,6 @@ class Listener:
             evt_handlers=event_handlers(self.tracker, self.settings, self.nodes),
             contexts=presentation_contexts(),  # as built: the AE would rebuild them
         )
-        assert self._server is not None
-        fastpath.quiet_server(self._server)
         log.info(
             "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s "
             "(%.1f s once the sender's association has ended)",
