@@ -192,7 +192,7 @@ class JobRunner:
         log.info("job %s %s", job_id, record.state, extra={"job_id": job_id})
         return record.state
 
-    def fail_stopped(self, job_id: str, limit_s: float) -> JobState:
+    def fail_stopped(self, job_id: str, limit_s: float) -> JobState | None:
         """Fail a job whose process was killed at the hard time limit (called by the parent).
 
         Celery acknowledges the message of a task it killed for its time limit, so nothing
@@ -201,7 +201,7 @@ class JobRunner:
         try:
             stage = self.store.get(job_id).stage
         except JobNotFoundError:
-            return JobState.CANCELLED
+            return None
         during = f" during the {stage} stage" if stage else ""
         reason = (
             f"the analysis was stopped after {limit_s:g} s{during}, the hard time limit "

@@ -63,6 +63,8 @@ class AnalyzeTask(Task):
         job_id = str(args[0]) if args else str(kwargs.get("job_id", ""))
         if not job_id:
             return
+        if isinstance(exc, LeaseHeldError) or isinstance(exc.__context__, LeaseHeldError):
+            return  # another worker holds the job (its retry was not queued): that one ends it
         runner = job_runner()
         try:
             if isinstance(exc, TimeLimitExceeded):
