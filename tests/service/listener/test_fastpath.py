@@ -1,0 +1,140 @@
+"""The ingest fast path: same bytes on disk and on the wire as stock pynetdicom."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+from pynetdicom.dimse_messages import C_STORE_RSP
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
+
+from service.listener import fastpath
+from service.listener.scp import presentation_contexts
+from service.listener.statuses import StoreStatus
+from tests.e2e.instances import ct_slice
+from tests.service.listener.conftest import StartListener
+from tests.service.listener.test_scp import STORESCU, scu, spooled, wait_for
+
+
+def store_response(status: int, instance_uid: str) -> C_STORE:
+    rsp = C_STORE()
+    rsp.MessageID = 7
+    rsp.MessageIDBeingRespondedTo = 7
+    rsp.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    rsp.AffectedSOPInstanceUID = instance_uid
+    rsp.Status = status
+    return rsp
+
+
+@pytest.mark.parametrize("status", [int(s) for s in StoreStatus])
+@pytest.mark.parametrize("instance_uid", ["1.2.3.4", "1.2.3.45"])  # even and odd lengths
+def test_a_store_response_is_encoded_as_pynetdicom_encodes_it(
+    status: int, instance_uid: str
+) -> None:
+    rsp = store_response(status, instance_uid)
+    message = C_STORE_RSP()
+    message.primitive_to_message(copy.deepcopy(rsp))
+    assert fastpath.store_response_command(rsp) == encode(message.command_set, True, True)
+
+
+def test_other_responses_are_left_to_pynetdicom() -> None:
+    rsp = store_response(0xA900, "1.2.3")
+    rsp.ErrorComment = "no pixel data"
+    assert fastpath.store_response_command(rsp) is None
+    request = store_response(0, "1.2.3")
+    request.MessageIDBeingRespondedTo = None
+    assert fastpath.store_response_command(request) is None
+
+
+def test_copies_of_the_contexts_are_independent() -> None:
+    contexts = presentation_contexts()
+    copies = copy.deepcopy(contexts)
+    copies[1].transfer_syntax = copies[1].transfer_syntax[:1]
+    copies[1].context_id = 9
+    assert len(contexts[1].transfer_syntax) > 1 and contexts[1].context_id is None
+    assert [c.abstract_syntax for c in copies] == [c.abstract_syntax for c in contexts]
+
+
+def large_slice(tmp_path: Path) -> Path:
+    """A 1.2 MB instance: several PDUs of 16 KB each on the wire."""
+    ds = ct_slice(generate_uid(), generate_uid(), 0, size=768)
+    rng = np.random.default_rng(7)
+    ds.PixelData = rng.integers(-1024, 3000, (768, 768), dtype=np.int16).tobytes()
+    path = tmp_path / "large.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def data_set_bytes(path: Path) -> bytes:
+    """The bytes after the file meta information, as written."""
+    raw = path.read_bytes()
+    meta_length = pydicom.dcmread(
+        path, stop_before_pixels=True
+    ).file_meta.FileMetaInformationGroupLength
+    return raw[128 + 4 + 12 + meta_length :]
+
+
+@pytest.mark.parametrize("sender", ["storescu", "pynetdicom"])
+def test_a_large_instance_arrives_byte_identical_over_many_pdus(
+    start_listener: StartListener,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sender: str,
+) -> None:
+    installed: list[bool] = []
+    install = fastpath.install
+    monkeypatch.setattr(fastpath, "install", lambda assoc: installed.append(install(assoc)))
+    # the listener's maximum PDU bounds what pynetdicom sends; storescu is bounded by its own
+    listener, _ = start_listener(quiet_period_s=60, max_pdu_bytes=16384)
+    path = large_slice(tmp_path)
+    if sender == "storescu":
+        if not STORESCU.exists():
+            pytest.skip("dcmtk's storescu is not installed")
+        result = subprocess.run(
+            [str(STORESCU), "--max-send-pdu", "16384", "-aet", "TESTSCU", "-aec", "HABITUS"]
+            + ["127.0.0.1", str(listener.port), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    else:
+        assoc = scu().associate("127.0.0.1", listener.port)
+        assert assoc.send_c_store(path).Status == StoreStatus.SUCCESS
+        assoc.release()
+    assert installed == [fastpath.ACTIVE]
+    sop_instance_uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+    wait_for(lambda: spooled(listener) == {sop_instance_uid})
+    stored = next(listener.spool.received_dir.rglob("*.dcm"))
+    assert data_set_bytes(stored) == data_set_bytes(path)
+    assert len(data_set_bytes(path)) > 1_000_000
+
+
+def test_on_another_pynetdicom_version_the_listener_runs_stock(
+    start_listener: StartListener, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(fastpath, "ACTIVE", False)
+    sockets: list[type] = []
+    install = fastpath.install
+
+    def spy(assoc: object) -> bool:
+        done = install(assoc)
+        sockets.append(type(assoc.dul.socket))  # type: ignore[attr-defined]
+        return done
+
+    monkeypatch.setattr(fastpath, "install", spy)
+    listener, _ = start_listener(quiet_period_s=60)
+    path = large_slice(tmp_path)
+    assoc = scu().associate("127.0.0.1", listener.port)
+    assert assoc.is_established
+    assert assoc.send_c_store(path).Status == StoreStatus.SUCCESS
+    assoc.release()
+    assert sockets and fastpath.IngestSocket not in sockets
+    stored = next(listener.spool.received_dir.rglob("*.dcm"))
+    assert data_set_bytes(stored) == data_set_bytes(path)
