@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus.labels import Tissue
+from habitus.labels import MUSCLE_HU, Tissue
 from habitus.segment.rules.frame import CanonicalFrame
 
 from .realdata import Mask, RealCase
@@ -31,6 +31,11 @@ BACK_MUSCLES = ("autochthon*", "iliopsoas*")
 def dice(a: Mask, b: Mask) -> float:
     total = int(a.sum()) + int(b.sum())
     return 2.0 * int((a & b).sum()) / total if total else float("nan")
+
+
+def precision(predicted: Mask, reference: Mask) -> float:
+    n = int(predicted.sum())
+    return int((predicted & reference).sum()) / n if n else float("nan")
 
 
 def coverage(labels: NDArray[np.uint8], reference: Mask, *tissues: Tissue) -> float:
@@ -59,7 +64,10 @@ class Figures:
     """Per-class figures; NaN where the case has no reference for it."""
 
     bone_dice: float
+    bone_precision: float
+    bone_dice_without_cartilage: float  # costal cartilage left out on both sides
     muscle_dice: float
+    muscle_dice_muscle_hu: float  # reference muscle limited to -29..150 HU (DESIGN.md §2)
     sf_dice: float
     avf_dice: float
     organs_io: float  # solid organs and great vessels labelled IO
@@ -71,7 +79,10 @@ class Figures:
     def rows(self) -> list[tuple[str, float]]:
         return [
             ("bone Dice (union of reference bones)", self.bone_dice),
+            ("bone precision", self.bone_precision),
+            ("bone Dice, costal cartilage left out", self.bone_dice_without_cartilage),
             ("muscle Dice (tissue_types skeletal_muscle)", self.muscle_dice),
+            ("muscle Dice, reference within -29..150 HU", self.muscle_dice_muscle_hu),
             ("SF Dice (tissue_types subcutaneous_fat)", self.sf_dice),
             ("AVF Dice (torso_fat below the diaphragm)", self.avf_dice),
             ("solid organs + great vessels labelled IO", self.organs_io),
@@ -89,10 +100,19 @@ def figures(case: RealCase, labels: NDArray[np.uint8]) -> Figures:
     if "torso_fat" in tissue:
         reference_avf = tissue["torso_fat"] & ~above_diaphragm(case)
         avf_dice = dice(labels == Tissue.AVF, reference_avf)
+    bone, reference_bone = labels == Tissue.BONE, case.mask(*BONES)
+    cartilage = case.mask("costal_cartilages")
+    muscle = labels == Tissue.MUSCLE
+    hu = case.volume.hu
     return Figures(
-        bone_dice=dice(labels == Tissue.BONE, case.mask(*BONES)),
+        bone_dice=dice(bone, reference_bone),
+        bone_precision=precision(bone, reference_bone),
+        bone_dice_without_cartilage=dice(bone & ~cartilage, reference_bone & ~cartilage),
         muscle_dice=(
-            dice(labels == Tissue.MUSCLE, tissue["skeletal_muscle"])
+            dice(muscle, tissue["skeletal_muscle"]) if "skeletal_muscle" in tissue else nan
+        ),
+        muscle_dice_muscle_hu=(
+            dice(muscle, tissue["skeletal_muscle"] & (hu >= MUSCLE_HU[0]) & (hu <= MUSCLE_HU[1]))
             if "skeletal_muscle" in tissue
             else nan
         ),

@@ -84,7 +84,7 @@ def test_abdomen_back_muscles_are_muscle(abdomen_figures: Figures) -> None:
 
 
 def test_abdomen_bone_floor(abdomen_figures: Figures) -> None:
-    assert abdomen_figures.bone_dice >= 0.85
+    assert abdomen_figures.bone_dice >= 0.86
 
 
 def test_abdomen_muscle_floor(abdomen_figures: Figures) -> None:
@@ -107,7 +107,15 @@ def test_petct_organs_and_bowel_are_internal_organs(
 
 
 def test_petct_bone_floor(pet: RealCase, pet_labels: NDArray[np.uint8]) -> None:
-    assert figures(pet, pet_labels).bone_dice >= 0.74
+    assert figures(pet, pet_labels).bone_dice >= 0.77
+
+
+def test_petct_bone_stops_at_the_partial_volume_outline(
+    pet: RealCase, pet_labels: NDArray[np.uint8]
+) -> None:
+    """Cancellous bone on the outline below half way to the soft tissue is not bone (0.665
+    of the predicted bone lay in the reference before that rule)."""
+    assert figures(pet, pet_labels).bone_precision >= 0.685
 
 
 def test_petct_arms_hold_no_visceral_fat_or_organs(
