@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 import subprocess
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
-from pynetdicom.dimse_messages import C_STORE_RSP
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import encode
+from pynetdicom.dimse_messages import C_ECHO_RQ, C_STORE_RQ, C_STORE_RSP
+from pynetdicom.dimse_primitives import C_ECHO, C_STORE
+from pynetdicom.dsutils import decode, encode
 
 from service.listener import fastpath
 from service.listener.scp import presentation_contexts
@@ -138,3 +139,50 @@ def test_on_another_pynetdicom_version_the_listener_runs_stock(
     assert sockets and fastpath.IngestSocket not in sockets
     stored = next(listener.spool.received_dir.rglob("*.dcm"))
     assert data_set_bytes(stored) == data_set_bytes(path)
+
+
+def encoded_store_request(**fields: object) -> bytes:
+    request = C_STORE()
+    request.MessageID = 12
+    request.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    request.AffectedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    request.Priority = 1
+    request.DataSet = BytesIO(b"\x08\x00\x16\x00")  # any bytes: only the command is encoded
+    for name, value in fields.items():
+        setattr(request, name, value)
+    message = C_STORE_RQ()
+    message.primitive_to_message(request)
+    return bytes(encode(message.command_set, True, True))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"MoveOriginatorApplicationEntityTitle": "PACS", "MoveOriginatorMessageID": 3}],
+)
+def test_a_store_request_is_read_as_pynetdicom_reads_it(fields: dict[str, object]) -> None:
+    command = encoded_store_request(**fields)
+    message = C_STORE_RQ()
+    message.command_set = decode(BytesIO(command), True, True)
+    stock = message.message_to_primitive()
+    fast = fastpath.store_request(command)
+    assert fast is not None
+    for name in (
+        "MessageID",
+        "AffectedSOPClassUID",
+        "AffectedSOPInstanceUID",
+        "Priority",
+        "MoveOriginatorApplicationEntityTitle",
+        "MoveOriginatorMessageID",
+    ):
+        assert getattr(fast, name) == getattr(stock, name), name
+
+
+def test_other_commands_are_left_to_pynetdicom() -> None:
+    echo = C_ECHO()
+    echo.MessageID = 1
+    echo.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    message = C_ECHO_RQ()
+    message.primitive_to_message(echo)
+    assert fastpath.store_request(bytes(encode(message.command_set, True, True))) is None
+    command = encoded_store_request()
+    assert fastpath.store_request(command[:-3]) is None  # cut short
