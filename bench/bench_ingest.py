@@ -6,17 +6,25 @@ Writes ``--instances`` synthetic CT slices (explicit VR little endian, ``--size`
 16-bit: 512 x 512 is 0.5 MB each) and sends them with dcmtk's storescu, over one association
 and over several at once (the instances split between parallel storescu processes), to:
 
-- dcmtk's storescp (``--fork`` for several associations), writing each file to disk;
-- the Habitus listener, in this process, with and without fsync before each answer (the
-  product fsyncs: an instance acknowledged is on disk). Its quiet period is set long so no
+- dcmtk's storescp (``--fork`` for several associations), writing each file to disk without
+  syncing it;
+- the Habitus listener, in this process, as the product runs it: each instance written,
+  fdatasync'ed and renamed, its directory fsync'ed, before the answer (an instance
+  acknowledged survives a crash), with pynetdicom tuned by ``service.listener.fastpath``;
+  then the same with fsync off, and with fsync on but stock pynetdicom (fast path off), to
+  show what the disk and what the tuning account for. Its quiet period is set long so no
   study is submitted during the measurement: the figures are the SCP's own work;
-- a bare pynetdicom SCP whose handler answers success and keeps nothing: the ceiling any
-  pynetdicom-based listener can reach here.
+- a bare stock pynetdicom SCP whose handler answers success and keeps nothing.
 
 The receivers take turns within each repeat, so a machine shared with other work slows
 them alike; prints instances/s and MB/s (median of ``--repeat`` runs) and the ratio to
 storescp. Senders set TCP_NODELAY=1 (dcmtk) so small command messages are not held back by
 Nagle's algorithm.
+
+Measured 2026-11-28 on the 2-core shared development machine (no GPU, other work running):
+see the ingest row of the README's performance table. With fsync, one association is bound
+by the disk: a synced 0.5 MB write and a synced rename took 2 to 3.5 ms here, more than
+storescp's whole instance.
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pynetdicom
+
 from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_series
-from service.listener import Listener, ListenerSettings
+from service.listener import Listener, ListenerSettings, fastpath
 
 STORESCU = "/usr/bin/storescu"
 STORESCP = "/usr/bin/storescp"
@@ -92,7 +102,9 @@ def with_storescp(files: list[Path], associations: int, work: Path) -> float:
     return seconds
 
 
-def with_listener(files: list[Path], associations: int, work: Path, fsync: bool) -> float:
+def with_listener(
+    files: list[Path], associations: int, work: Path, fsync: bool, tuned: bool = True
+) -> float:
     spool = work / "spool"
     shutil.rmtree(spool, ignore_errors=True)
     settings = ListenerSettings(
@@ -103,11 +115,14 @@ def with_listener(files: list[Path], associations: int, work: Path, fsync: bool)
         quiet_period_s=3600,
         max_associations=max(associations, 4),
     )
+    active = fastpath.ACTIVE
+    fastpath.ACTIVE = active and tuned  # off: as on a pynetdicom version it is not written for
     listener = Listener(settings, lambda study, origin: [], fsync=fsync).start()
     try:
         seconds = send(listener.port, files, associations)
     finally:
         listener.stop()
+        fastpath.ACTIVE = active
     stored = len(list((spool / "received").rglob("*.dcm")))
     if stored != len(files):
         raise RuntimeError(f"the listener stored {stored} of {len(files)} instances")
@@ -147,7 +162,9 @@ def main() -> None:
         megabytes = sum(f.stat().st_size for f in files) / 1e6
         print(
             f"{len(files)} instances, {args.size}x{args.size}, {megabytes:.1f} MB; "
-            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+            f"pynetdicom {pynetdicom.__version__}, fast path "
+            f"{'on' if fastpath.ACTIVE else 'off (another version)'}"
         )
         print(f"{'receiver':<30}{'assoc.':>7}{'inst/s':>10}{'MB/s':>9}{'vs storescp':>13}")
         for associations in args.associations:
@@ -159,7 +176,10 @@ def main() -> None:
                 "habitus listener fsync=off": (
                     lambda a=associations: with_listener(files, a, work, fsync=False)
                 ),
-                "bare pynetdicom (ceiling)": (
+                "habitus, stock pynetdicom": (
+                    lambda a=associations: with_listener(files, a, work, fsync=True, tuned=False)
+                ),
+                "bare stock pynetdicom": (
                     lambda a=associations: with_bare_pynetdicom(files, a, work)
                 ),
             }
