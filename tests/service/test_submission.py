@@ -61,22 +61,34 @@ def test_sends_the_analyze_task_to_the_broker(
     assert store.redis.llen(ANALYZE_QUEUE) == 1
 
 
+def analysed_job(study: Path, settings: ServiceSettings, store: JobStore) -> str:
+    """The job of ``study`` submitted from PACS and run to success."""
+    [job_id] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    store.transition(job_id, JobState.RUNNING)
+    store.transition(job_id, JobState.SUCCEEDED)
+    return job_id
+
+
+def resent_slices(study: Path, tmp_path: Path, count: int = 3) -> Path:
+    """A folder with the first ``count`` slices of the study's series, as PACS sends again."""
+    resent = tmp_path / "resent"
+    resent.mkdir()
+    for path in sorted((study / "ct").iterdir())[:count]:
+        shutil.copy(path, resent / path.name)
+    return resent
+
+
 def test_instances_received_again_make_a_new_version(
     study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
 ) -> None:
-    [first] = submit_study(
-        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
-    )
-    store.transition(first, JobState.RUNNING)
-    store.transition(first, JobState.SUCCEEDED)
+    first = analysed_job(study, settings, store)
     # PACS sends three slices of the series again: too few to be a series on their own
-    resent = tmp_path / "resent"
-    resent.mkdir()
-    for path in sorted((study / "ct").iterdir())[:3]:
-        shutil.copy(path, resent / path.name)
     [second] = submit_study(
-        resent, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
-    )
+        resent_slices(study, tmp_path), DICOM_FROM_PACS, settings=settings, store=store,
+        send=lambda _: None,
+    )  # fmt: skip
     job = store.get(second)
     assert second != first and job.version == 2 and job.supersedes == first
     assert job.instances == 20  # the earlier instances completed the series
@@ -141,11 +153,7 @@ def late_series(study: Path, folder: Path, slices: int, series_number: int) -> P
 def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
     study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
 ) -> None:
-    [first] = submit_study(
-        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
-    )
-    store.transition(first, JobState.RUNNING)
-    store.transition(first, JobState.SUCCEEDED)
+    first = analysed_job(study, settings, store)
     sent: list[str] = []
     lower = late_series(study, tmp_path / "lower", slices=18, series_number=3)
     with pytest.raises(LateSeriesSkipped) as skipped:
@@ -157,13 +165,10 @@ def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
     assert sent == [] and [j.id for j in store.list()] == [first]
 
     # instances of the analysed series sent again still make a new version
-    resent = tmp_path / "resent"
-    resent.mkdir()
-    for path in sorted((study / "ct").iterdir())[:3]:
-        shutil.copy(path, resent / path.name)
     [second] = submit_study(
-        resent, DICOM_FROM_PACS, settings=settings, store=store, send=sent.append
-    )
+        resent_slices(study, tmp_path), DICOM_FROM_PACS, settings=settings, store=store,
+        send=sent.append,
+    )  # fmt: skip
     assert store.get(second).version == 2 and store.get(second).supersedes == first
 
 
