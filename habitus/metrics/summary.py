@@ -9,9 +9,12 @@ def summary_lines(
     waist: WaistMetrics, l3: L3Metrics, torso: TorsoMetrics, flags: list[Flag], quality: Quality
 ) -> list[str]:
     lines = [_waist(waist), _l3(l3), _torso(torso)]
-    lines += [_flag(f) for f in flags]
+    lines += [_flag(f, waist) for f in flags]
     if quality.review_required:
-        lines.append("review required: " + "; ".join(quality.review_reasons))
+        # a reason already given by a line above (waist or L3 not measured) is not repeated
+        shown = "\n".join(lines)
+        others = [r for r in quality.review_reasons if r not in shown]
+        lines.append("review required: " + ("; ".join(others) or "see above"))
     return lines
 
 
@@ -51,8 +54,10 @@ def _torso(t: TorsoMetrics) -> str:
     )
 
 
-def _flag(f: Flag) -> str:
+def _flag(f: Flag, waist: WaistMetrics) -> str:
     label = {"low_smi": "low SMI", "high_bfi": "high BFI"}[f.name]
+    if f.value is None and f.measured is None and not waist.available:
+        return f"{label}: unknown (waist not measured)"  # the waist line says why
     if f.value is None:
         return f"{label}: unknown ({f.reason})"
     return (

@@ -41,6 +41,11 @@ def test_scan_stopping_above_the_iliac_crest_has_no_waist(phantom: Phantom) -> N
     assert "waist_coverage" in [c.name for c in result.quality.checks if c.status == "warn"]
     # L3 itself is still inside the scan and measured
     assert result.l3.available
+    # the summary gives why the waist is missing once: the flags and the review line refer to it
+    summary = "\n".join(result.summary_lines)
+    assert summary.count(str(waist.reason)) == 1
+    assert "low SMI: unknown (waist not measured)" in summary
+    assert result.summary_lines[-1].startswith("review required: ")
 
 
 def test_missing_height_nulls_only_the_height_indices(abdomen: Phantom) -> None:
