@@ -12,7 +12,9 @@ series never has two results being produced at once.
 
 A series that arrives after its study was analysed competes with the series analysed
 then: the chooser sees both. It gets a job only if the chooser prefers it; otherwise it is
-skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal).
+skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal). This holds
+for series routed by PACS, which arrive one by one; a study posted over REST is a request
+for exactly what it holds, so its chosen series is analysed whatever ran before.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from habitus.jobs import (
     JobState,
     JobStore,
     Origin,
+    OriginKind,
     default_destinations,
 )
 from service.jobfiles import job_folder
@@ -95,7 +98,7 @@ def submit_study(
     send = send or (lambda job_id: send_analyze(settings.redis_url, job_id))
     if destinations is None:
         destinations = default_destinations(origin, settings.dicom_nodes)
-    chosen = _choose(study_dir, store)
+    chosen = _choose(study_dir, store, compete=origin.kind == OriginKind.DICOM)
     job_ids: list[str] = []
     for item in chosen:
         record = _create_job(item, origin, list(destinations), options, settings, store)
@@ -122,8 +125,11 @@ def submit_study(
     return job_ids
 
 
-def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
-    """The chosen series of each study, completed with earlier instances of the series."""
+def _choose(study_dir: Path, store: JobStore, compete: bool) -> list[_ChosenSeries]:
+    """The chosen series of each study, completed with earlier instances of the series.
+
+    With ``compete``, the series already analysed for a study take part in the choice.
+    """
     scan = scan_headers(collect_sources(study_dir))
     if not scan.instances:
         corrupt = "; ".join(f"{c.name}: {c.reason}" for c in scan.corrupt[:5])
@@ -136,7 +142,8 @@ def _choose(study_dir: Path, store: JobStore) -> list[_ChosenSeries]:
     grouping = group_series(scan.instances)
     received = {g.series_instance_uid for g in grouping.series}
     previous = {uid: p for uid in received if (p := store.latest_for_series(uid)) is not None}
-    analysed = _analysed_series(store, {g.study_instance_uid for g in grouping.series}, received)
+    studies = {g.study_instance_uid for g in grouping.series}
+    analysed = _analysed_series(store, studies, received) if compete else {}
     earlier_jobs = [*previous.values(), *analysed.values()]
     if earlier_jobs:
         # new copies first: grouping keeps the first copy of a repeated SOP instance

@@ -172,6 +172,18 @@ def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
     assert store.get(second).version == 2 and store.get(second).supersedes == first
 
 
+def test_a_study_posted_over_rest_is_analysed_whatever_ran_before(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    first = analysed_job(study, settings, store)
+    lower = late_series(study, tmp_path / "lower", slices=18, series_number=3)
+    [posted] = submit_study(
+        lower, Origin(kind=OriginKind.REST), settings=settings, store=store, send=lambda _: None
+    )
+    job = store.get(posted)
+    assert posted != first and job.version == 1 and job.instances == 18
+
+
 def test_a_late_series_that_ranks_higher_gets_its_own_job(
     study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
 ) -> None:
