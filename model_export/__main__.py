@@ -12,6 +12,18 @@ from typing import Any
 
 from habitus.errors import HabitusError
 
+TARGETS: dict[str, dict[str, str]] = {
+    "cpu": {
+        "model_id": "habitus-unet3d-cpu",
+        "description": "3D U-Net (Lee et al. 2021), CPU build",
+    },
+    "gpu": {
+        "model_id": "habitus-unet3d-gpu",
+        "description": "3D U-Net (Lee et al. 2021), GPU build",
+    },
+}
+"""What ``export --target`` names a model by default: the device the model is sized for."""
+
 
 def _tuple3(kind: type) -> Callable[[str], tuple[Any, ...]]:
     def parse(text: str) -> tuple[Any, ...]:
@@ -25,7 +37,7 @@ def _tuple3(kind: type) -> Callable[[str], tuple[Any, ...]]:
 
 def _train(args: argparse.Namespace) -> int:
     from model_export.network import NetworkConfig
-    from model_export.train import TrainConfig, train
+    from model_export.train import Runtime, TrainConfig, train
 
     config = TrainConfig(
         spacing_mm=args.spacing,
@@ -39,9 +51,21 @@ def _train(args: argparse.Namespace) -> int:
         network=NetworkConfig(width=args.width),
         class_weights=tuple(args.class_weights) if args.class_weights else None,
         schedule_start=args.schedule_start,
+        lanes=args.lanes,
+    )
+    runtime = Runtime(
+        device=args.device,
+        precision=args.precision,
+        workers=args.workers,
+        log_every=args.log_every,
     )
     result = train(
-        config, args.out, folder=args.data, resume=not args.restart, phantoms=not args.no_phantoms
+        config,
+        args.out,
+        folder=args.data,
+        resume=not args.restart,
+        phantoms=not args.no_phantoms,
+        runtime=runtime,
     )
     print(
         json.dumps(
@@ -50,6 +74,9 @@ def _train(args: argparse.Namespace) -> int:
                 "steps": result.steps,
                 "final_loss": result.final_loss,
                 "seconds": round(result.seconds, 1),
+                "device": result.device,
+                "precision": result.precision,
+                "workers": result.workers,
                 "folder_cases": result.folder_cases,
             },
             indent=2,
@@ -61,17 +88,19 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from model_export.export import export_model
 
+    target = TARGETS[args.target]
     result = export_model(
         args.checkpoint,
         args.out,
-        model_id=args.model_id,
+        model_id=args.model_id or target["model_id"],
         version=args.version,
-        description=args.description,
+        description=args.description or target["description"],
         overlap=args.overlap,
         batch_size=args.batch,
         patch_size=args.patch,
         refinement=None if args.no_refinement else "attenuation",
         evaluation=json.loads(args.evaluation.read_text()) if args.evaluation else None,
+        training_notes={"target_device": args.target},
     )
     print(json.dumps(result, indent=2))
     return 0
@@ -119,7 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phantoms", type=int, default=32, help="phantoms held in memory")
     p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
     p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads of the network")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: CUDA when PyTorch sees a GPU, else the CPU",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto: bf16 autocast on a GPU that supports it, fp32 on the CPU",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes generating patches (default: 0 on the CPU; on a GPU the largest "
+        "divisor of --lanes below the core count)",
+    )
+    p.add_argument("--lanes", type=int, default=8, help="phantom pools that steps take turns on")
+    p.add_argument(
+        "--log-every", type=int, default=50, help="steps between steps/s and data-wait lines"
+    )
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument(
@@ -133,9 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write ONNX + manifest + parity report")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for <model_id>.onnx/.json")
-    p.add_argument("--model-id", default="habitus-unet3d-cpu")
+    p.add_argument(
+        "--target",
+        choices=tuple(TARGETS),
+        default="cpu",
+        help="device the model is sized for; names it habitus-unet3d-<target> by default",
+    )
+    p.add_argument("--model-id", help="default: habitus-unet3d-<target>")
     p.add_argument("--version", default="0.1.0")
-    p.add_argument("--description", default="3D U-Net (Lee et al. 2021), CPU build")
+    p.add_argument("--description", help="default: names the target device")
     p.add_argument("--overlap", type=float, default=0.25)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--patch", type=_tuple3(int), help="inference patch (default: training patch)")

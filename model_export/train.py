@@ -17,14 +17,16 @@ import torch
 from torch.nn import functional as F  # noqa: N812  (the usual name)
 
 from habitus.labels import NUM_LABELS
-from model_export.dataset import Augmentation, PatchSampler, training_phantom
+from model_export.dataset import Augmentation
+from model_export.device import autocast, resolve_device, resolve_precision
+from model_export.meter import ThroughputMeter
 from model_export.network import NetworkConfig, UNet3D, patch_multiple
+from model_export.stream import TRAINING_SEED_BASE, PatchStream, StreamSpec, batches, seeds_seen
 from model_export.volumes import IGNORE, LabelledVolume, read_labelled_folder, to_model_grid
 
 logger = logging.getLogger(__name__)
 
-TRAINING_SEED_BASE = 100_000
-"""Phantom seeds used for training start here; evaluation uses seeds below it."""
+__all__ = ["TRAINING_SEED_BASE", "Runtime", "TrainConfig", "train"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 30
     dice_weight: float = 0.5  # loss = cross-entropy + dice_weight * soft Dice loss
-    phantoms: int = 32  # phantoms held in memory at once
-    refresh_every: int = 10  # steps between replacing one phantom with a fresh one
+    phantoms: int = 32  # phantoms held in memory at once, over all lanes
+    refresh_every: int = 10  # steps between fresh phantoms (see model_export.stream)
+    lanes: int = 8  # phantom pools that steps take turns on (model_export.stream)
     folder_share: float = 0.5  # share of patches from the labelled folder, when one is given
     checkpoint_every: int = 50
     seed: int = 0
@@ -112,15 +115,29 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     )
 
 
+def _to_cpu(value: Any) -> Any:
+    """Tensors (at any depth of dicts, lists and tuples) moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
 def save_checkpoint(
     path: Path, model: UNet3D, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig
 ) -> None:
-    """Write atomically, so that an interrupted save leaves the previous checkpoint intact."""
+    """Write atomically, so that an interrupted save leaves the previous checkpoint intact.
+
+    Tensors are stored on the CPU, so a run trained on a GPU resumes on a CPU and back.
+    """
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
+            "model": _to_cpu(model.state_dict()),
+            "optimizer": _to_cpu(optimizer.state_dict()),
             "step": step,
             "config": config.to_dict(),
         },
@@ -151,6 +168,44 @@ class TrainResult:
     seconds: float
     phantom_seeds: list[int]
     folder_cases: list[str]
+    device: str = "cpu"
+    precision: str = "fp32"
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a run executes; not part of the recipe (a run resumes anywhere)."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16 (bf16 autocast on CUDA only)
+    workers: int | None = None  # patch-generating processes; None: default_workers()
+    log_every: int = 50  # steps between throughput lines
+
+
+def default_workers(device: torch.device, lanes: int, cpus: int | None = None) -> int:
+    """No workers on the CPU (they compete with the network for the same cores); on a GPU,
+    the largest divisor of ``lanes`` that leaves a core for the training process."""
+    if device.type != "cuda":
+        return 0
+    spare = max(1, (cpus or os.cpu_count() or 2) - 1)
+    return max(d for d in range(1, lanes + 1) if lanes % d == 0 and d <= spare)
+
+
+def stream_spec(config: TrainConfig, phantoms: bool) -> StreamSpec:
+    return StreamSpec(
+        seed=config.seed,
+        spacing_mm=config.spacing_mm,
+        patch_size=config.patch_size,
+        batch_size=config.batch_size,
+        phantoms=config.phantoms if phantoms else 0,
+        lanes=config.lanes,
+        refresh_every=config.refresh_every,
+        folder_share=config.folder_share,
+        hu_clip=config.hu_clip,
+        hu_mean=config.hu_mean,
+        hu_std=config.hu_std,
+    )
 
 
 def train(
@@ -160,6 +215,7 @@ def train(
     folder: Path | None = None,
     resume: bool = True,
     phantoms: bool = True,
+    runtime: Runtime | None = None,
 ) -> TrainResult:
     """Train (or resume) a model into ``out_dir``; returns where the checkpoint is.
 
@@ -167,78 +223,78 @@ def train(
     with ``phantoms=False`` only those are used, which is how a site fine-tunes on its own
     annotations (start from a bundled checkpoint copied into ``out_dir``).
     """
+    runtime = runtime or Runtime()
+    device = resolve_device(runtime.device)
+    precision = resolve_precision(runtime.precision, device)
+    workers = (
+        runtime.workers if runtime.workers is not None else default_workers(device, config.lanes)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     ckpt_path = out_dir / "checkpoint.pt"
     model = UNet3D(config.network)
-    model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer_state = None
     step = 0
     if resume and ckpt_path.is_file():
         data = load_checkpoint(ckpt_path)
         model.load_state_dict(data["model"])
-        optimizer.load_state_dict(data["optimizer"])
+        optimizer_state = data["optimizer"]
         step = int(data["step"])
         logger.info("resumed from %s at step %d", ckpt_path, step)
-    rng = np.random.default_rng([config.seed, step])
 
-    samplers: list[tuple[PatchSampler, float]] = []
-    folder_cases: list[str] = []
+    cases: list[LabelledVolume] = []
     if folder is not None:
         cases = [to_model_grid(v, config.spacing_mm) for v in read_labelled_folder(folder)]
-        folder_cases = [v.name for v in cases]
-        share = config.folder_share if phantoms else 1.0
-        samplers.append((PatchSampler(cases, config.patch_size, Augmentation(), rng), share))
-    next_seed = TRAINING_SEED_BASE + step // max(config.refresh_every, 1)
-    seeds: list[int] = []
-    phantom_sampler = None
-    if phantoms:
-        pool: list[LabelledVolume] = []
-        for _ in range(config.phantoms):
-            pool.append(training_phantom(next_seed, config.spacing_mm))
-            seeds.append(next_seed)
-            next_seed += 1
-        phantom_sampler = PatchSampler(pool, config.patch_size, Augmentation(), rng)
-        samplers.append((phantom_sampler, 1.0 - sum(s for _, s in samplers)))
-    if not samplers:
-        raise ValueError("nothing to train on: give a labelled folder or allow phantoms")
-    shares = np.asarray([s for _, s in samplers], dtype=np.float64)
-    shares = shares / shares.sum()
+    spec = stream_spec(config, phantoms)
+    stream = PatchStream(spec, step, config.steps, cases, Augmentation())
+    # Workers are forked before the network touches the GPU.
+    produced = batches(stream, workers, pin_memory=device.type == "cuda")
+    logger.info(
+        "training on %s (%s), %d patch worker(s), steps %d to %d",
+        device,
+        precision,
+        workers,
+        step,
+        config.steps,
+    )
 
+    model = model.to(device=device, memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)  # moves the state to the parameters' device
     weights = (
-        torch.tensor(config.class_weights, dtype=torch.float32)
+        torch.tensor(config.class_weights, dtype=torch.float32, device=device)
         if config.class_weights is not None
         else None
     )
     log_path = out_dir / "train_log.jsonl"
     start = time.perf_counter()
+    meter = ThroughputMeter(config.batch_size)
     loss_value = float("nan")
+    first_step = step
     model.train()
     while step < config.steps:
+        waiting = time.perf_counter()
+        drawn, x, y = next(produced)
+        wait = time.perf_counter() - waiting
+        meter.waited(wait)
+        assert drawn == step, f"batch of step {drawn} arrived at step {step}"
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        pairs = []
-        for _ in range(config.batch_size):
-            sampler = samplers[int(rng.choice(len(samplers), p=shares))][0]
-            pairs.append(sampler.sample())
-        x = normalise(np.stack([p[0] for p in pairs])[:, None], config)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-        y = torch.as_tensor(np.stack([p[1] for p in pairs]).astype(np.int64))
-        logits = model(x)
-        loss = loss_fn(logits, y, config.dice_weight, weights)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
+        target = y.to(device, non_blocking=True).long()
+        with autocast(device, precision):
+            logits = model(x)
+        loss = loss_fn(logits.float(), target, config.dice_weight, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
         loss_value = float(loss.detach())
-        if phantom_sampler is not None and step % config.refresh_every == 0:
-            index = int(rng.integers(len(phantom_sampler.volumes)))
-            phantom_sampler.replace(index, training_phantom(next_seed, config.spacing_mm))
-            seeds.append(next_seed)
-            next_seed += 1
+        meter.stepped()
         with log_path.open("a", encoding="utf-8") as log:
             log.write(
                 json.dumps(
@@ -247,10 +303,13 @@ def train(
                         "loss": round(loss_value, 5),
                         "lr": round(learning_rate(step - 1, config), 6),
                         "seconds": round(time.perf_counter() - start, 1),
+                        "data_wait_s": round(wait, 3),
                     }
                 )
                 + "\n"
             )
+        if step % max(runtime.log_every, 1) == 0 or step == config.steps:
+            logger.info(meter.report().line(step))
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(ckpt_path, model, optimizer, step, config)
     save_checkpoint(ckpt_path, model, optimizer, step, config)
@@ -259,6 +318,9 @@ def train(
         steps=step,
         final_loss=loss_value,
         seconds=time.perf_counter() - start,
-        phantom_seeds=seeds,
-        folder_cases=folder_cases,
+        phantom_seeds=seeds_seen(spec, first_step, step),
+        folder_cases=[v.name for v in cases],
+        device=str(device),
+        precision=precision,
+        workers=workers,
     )
