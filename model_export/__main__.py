@@ -101,6 +101,7 @@ def _export(args: argparse.Namespace) -> int:
         refinement=None if args.no_refinement else "attenuation",
         evaluation=json.loads(args.evaluation.read_text()) if args.evaluation else None,
         training_notes={"target_device": args.target},
+        parity_patches=args.parity_patches,
     )
     print(json.dumps(result, indent=2))
     return 0
@@ -197,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--patch", type=_tuple3(int), help="inference patch (default: training patch)")
     p.add_argument("--no-refinement", action="store_true")
+    p.add_argument(
+        "--parity-patches", type=int, default=4, help="held-out patches for the parity check"
+    )
     p.add_argument("--evaluation", type=Path, help="evaluation JSON to record in the manifest")
     p.set_defaults(func=_export)
 

@@ -79,3 +79,28 @@ def test_export_writes_a_manifest_the_engine_runs(tmp_path):
     labels = OnnxSegmenter(manifest_path, device="cpu").segment(phantom.volume)
     assert labels.shape == phantom.volume.shape
     assert labels.dtype == np.uint8 and int(labels.max()) < NUM_LABELS
+
+
+def test_a_gpu_sized_model_exports_under_its_own_name_and_the_engine_loads_it(tmp_path, capsys):
+    from model_export.__main__ import main
+
+    torch.manual_seed(0)
+    # The GPU recipe's network and patch (width 16, 32 x 96 x 96); a coarser grid keeps the
+    # parity phantoms quick to draw.
+    config = TrainConfig(
+        spacing_mm=(4.0, 4.0, 4.0), patch_size=(32, 96, 96), network=NetworkConfig(width=16)
+    )
+    net = UNet3D(config.network)
+    save_checkpoint(tmp_path / "checkpoint.pt", net, torch.optim.AdamW(net.parameters()), 5, config)
+
+    args = ["export", str(tmp_path / "checkpoint.pt"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--target", "gpu", "--parity-patches", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["manifest"].endswith("habitus-unet3d-gpu.json")
+    manifest = load_manifest(tmp_path / "out" / "habitus-unet3d-gpu.json")
+    assert manifest.model_id == "habitus-unet3d-gpu" and "GPU build" in manifest.description
+    assert manifest.training["target_device"] == "gpu"
+    assert manifest.training["network"]["width"] == 16
+    assert manifest.patch_size == (32, 96, 96)
+    # The engine checks the manifest, the checksum and the graph's input and output on load.
+    OnnxSegmenter(tmp_path / "out" / "habitus-unet3d-gpu.json", device="cpu")

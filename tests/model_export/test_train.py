@@ -9,7 +9,12 @@ torch = pytest.importorskip("torch")
 
 from model_export.network import NetworkConfig  # noqa: E402
 from model_export.phantoms import make_phantom  # noqa: E402
-from model_export.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from model_export.train import (  # noqa: E402
+    TrainConfig,
+    load_checkpoint,
+    model_from_checkpoint,
+    train,
+)
 from model_export.volumes import IGNORE, read_labelled_folder, write_nifti_pair  # noqa: E402
 
 
@@ -110,3 +115,69 @@ def test_class_weights_change_the_loss():
     assert float(weighted) == pytest.approx(float(np.log(8)))
     logits[0, 7] = 1.0  # now class-7 voxels cost less, and they weigh more
     assert float(loss_fn(logits, target, 0.0, weights)) < float(loss_fn(logits, target, 0.0))
+
+
+def _phantom_config(steps: int) -> TrainConfig:
+    return TrainConfig(
+        spacing_mm=(8.0, 8.0, 8.0),
+        patch_size=(8, 24, 24),
+        batch_size=2,
+        steps=steps,
+        learning_rate=1e-2,
+        warmup_steps=2,
+        checkpoint_every=100,
+        threads=1,
+        phantoms=2,
+        lanes=2,
+        refresh_every=2,
+        network=NetworkConfig(width=4),
+    )
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    straight = train(_phantom_config(4), tmp_path / "straight")
+    train(_phantom_config(2), tmp_path / "resumed")
+    resumed = train(_phantom_config(4), tmp_path / "resumed")
+    assert straight.steps == resumed.steps == 4
+    assert straight.device == "cpu" and straight.precision == "fp32"
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    for name, tensor in a["model"].items():
+        assert tensor.device.type == "cpu"
+        assert torch.equal(tensor, b["model"][name]), name
+    for state in a["optimizer"]["state"].values():
+        assert all(v.device.type == "cpu" for v in state.values())
+    assert straight.final_loss == resumed.final_loss
+
+
+def test_a_checkpoint_written_before_lanes_existed_still_resumes(tmp_path):
+    train(_phantom_config(2), tmp_path)
+    path = tmp_path / "checkpoint.pt"
+    data = load_checkpoint(path)
+    for key in ("lanes",):  # recipe fields that older checkpoints lack
+        del data["config"][key]
+    torch.save(data, path)
+    _, config, step = model_from_checkpoint(path)  # as export reads it
+    assert step == 2 and config.lanes == TrainConfig().lanes
+    result = train(_phantom_config(3), tmp_path)
+    assert result.steps == 3
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_the_command_trains_with_workers_and_reports_throughput(tmp_path, capsys, caplog):
+    from model_export.__main__ import main
+
+    caplog.set_level("INFO", logger="model_export.train")
+    args = ["train", "--out", str(tmp_path), "--steps", "4", "--workers", "2", "--lanes", "2"]
+    args += ["--spacing", "8,8,8", "--patch", "8,24,24", "--width", "4", "--phantoms", "2"]
+    args += ["--threads", "1", "--log-every", "2", "--device", "auto"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["steps"] == 4 and printed["workers"] == 2
+    assert printed["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    lines = [r.getMessage() for r in caplog.records if "steps/s" in r.getMessage()]
+    assert [line.split(":")[0] for line in lines] == ["step 2", "step 4"]
+    assert all("patches/s" in line and "waiting for data" in line for line in lines)
+    records = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all(r["data_wait_s"] >= 0 for r in records)

@@ -1,0 +1,83 @@
+"""Training batches: a pure function of (seed, step), the same whatever the number of workers."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model_export.stream import (  # noqa: E402
+    TRAINING_SEED_BASE,
+    PatchStream,
+    StreamSpec,
+    batches,
+    lane_pool,
+    seeds_seen,
+)
+
+
+def _spec(**changes) -> StreamSpec:
+    values = dict(
+        seed=5,
+        spacing_mm=(8.0, 8.0, 8.0),
+        patch_size=(8, 24, 24),
+        batch_size=2,
+        phantoms=4,
+        lanes=2,
+        refresh_every=1,
+        folder_share=0.5,
+        hu_clip=(-1024.0, 1500.0),
+        hu_mean=0.0,
+        hu_std=250.0,
+    )
+    values.update(changes)
+    return StreamSpec(**values)
+
+
+def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps():
+    spec = _spec(phantoms=32, lanes=8, refresh_every=10)
+    assert lane_pool(spec, 0) == [TRAINING_SEED_BASE + 8 * k for k in range(4)]
+    assert lane_pool(spec, 1) == [TRAINING_SEED_BASE + 1 + 8 * k for k in range(4)]
+    # 240 steps are 30 steps of each lane, 2 refreshes each: 32 + 8 * 2 phantoms in all.
+    seen = seeds_seen(spec, 0, 240)
+    assert len(seen) == 32 + 16 and len(set(seen)) == len(seen)
+    # The first refresh of lane 0 (its 10th step, step 80) replaces slot 0 with phantom 4.
+    assert lane_pool(spec, 80) == [TRAINING_SEED_BASE + 8 * k for k in (4, 1, 2, 3)]
+    for step in range(240):
+        pool = lane_pool(spec, step)
+        assert len(set(pool)) == 4
+        assert all((s - TRAINING_SEED_BASE) % 8 == step % 8 for s in pool)
+
+
+def _drawn(stream: PatchStream, workers: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    return list(batches(stream, workers))
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on 2 cores
+def test_the_same_seeds_give_the_same_patches_whatever_the_workers():
+    spec = _spec()
+    alone = _drawn(PatchStream(spec, 0, 7), 0)
+    assert [step for step, _, _ in alone] == list(range(7))
+    x, y = alone[0][1], alone[0][2]
+    assert x.shape == (2, 1, 8, 24, 24) and x.dtype == torch.float32
+    assert y.shape == (2, 8, 24, 24) and y.dtype == torch.uint8
+    assert not torch.equal(alone[0][1], alone[1][1])
+    for workers in (2, 3):  # 3 does not divide the lanes: slower, still the same batches
+        together = _drawn(PatchStream(spec, 0, 7), workers)
+        assert [step for step, _, _ in together] == list(range(7))
+        for (_, xa, ya), (_, xb, yb) in zip(alone, together, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_a_stream_started_later_continues_the_same_batches():
+    spec = _spec()
+    whole = _drawn(PatchStream(spec, 0, 6), 0)
+    tail = _drawn(PatchStream(spec, 4, 6), 0)
+    assert [s for s, _, _ in tail] == [4, 5]
+    for (_, xa, ya), (_, xb, yb) in zip(whole[4:], tail, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    other_seed = _drawn(PatchStream(_spec(seed=6), 4, 5), 0)
+    assert not torch.equal(other_seed[0][1], whole[4][1])
+
+
+def test_nothing_to_draw_from_is_refused():
+    with pytest.raises(ValueError, match="nothing to train on"):
+        PatchStream(_spec(phantoms=0), 0, 1)
