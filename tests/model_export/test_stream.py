@@ -1,5 +1,7 @@
 """Training batches: a pure function of (seed, step), the same whatever the number of workers."""
 
+import dataclasses
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,23 +15,23 @@ from model_export.stream import (  # noqa: E402
     seeds_seen,
 )
 
+BASE = StreamSpec(
+    seed=5,
+    spacing_mm=(8.0, 8.0, 8.0),
+    patch_size=(8, 24, 24),
+    batch_size=2,
+    phantoms=4,
+    lanes=2,
+    refresh_every=1,
+    folder_share=0.5,
+    hu_clip=(-1024.0, 1500.0),
+    hu_mean=0.0,
+    hu_std=250.0,
+)
+
 
 def _spec(**changes) -> StreamSpec:
-    values = dict(
-        seed=5,
-        spacing_mm=(8.0, 8.0, 8.0),
-        patch_size=(8, 24, 24),
-        batch_size=2,
-        phantoms=4,
-        lanes=2,
-        refresh_every=1,
-        folder_share=0.5,
-        hu_clip=(-1024.0, 1500.0),
-        hu_mean=0.0,
-        hu_std=250.0,
-    )
-    values.update(changes)
-    return StreamSpec(**values)
+    return dataclasses.replace(BASE, **changes)
 
 
 def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps():
@@ -47,7 +49,7 @@ def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps():
         assert all((s - TRAINING_SEED_BASE) % 8 == step % 8 for s in pool)
 
 
-def _drawn(stream: PatchStream, workers: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+def _drawn(stream: PatchStream, workers: int) -> list:
     return list(batches(stream, workers))
 
 
