@@ -7,6 +7,8 @@ the labels are mapped back onto the input grid.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,6 +33,7 @@ from habitus.segment.rules.morphology import dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
+from habitus.segment.rules.vessels import vessel_wall
 from habitus.segment.rules.wall import wall_regions
 from habitus.volume import CTVolume
 
@@ -109,6 +112,12 @@ def find_tissue_masks(
     seeds = drop_calcifications(seeds, wall.cavity, spacing)
     bones = complete_bone(hu, seeds, body.body, body.torso, spacing, offset)
     spine = find_spine(bones.bone, body.torso, pixel)
+    # A calcified aorta joined to the spine is vessel, not bone; without it the spine is
+    # found again, since the front of the vertebral bodies is measured from the bone.
+    calcified_wall = vessel_wall(bones.bone, spine, pixel)
+    if calcified_wall.any():
+        bones = replace(bones, bone=bones.bone & ~calcified_wall)
+        spine = find_spine(bones.bone, body.torso, pixel)
     # Costal cartilage lies in the chest wall and against its inner surface.
     chest_wall = dilate_2d(wall.ring, CARTILAGE_BEYOND_WALL_MM, pixel, within=wall.cavity)
     cartilage = costal_cartilage(hu, chest_wall & ~lungs.lungs, bones.bone, spacing, offset)
