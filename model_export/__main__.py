@@ -52,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
         class_weights=tuple(args.class_weights) if args.class_weights else None,
         schedule_start=args.schedule_start,
         lanes=args.lanes,
+        refresh_every=args.refresh_every,
     )
     runtime = Runtime(
         device=args.device,
@@ -146,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=8)
-    p.add_argument("--phantoms", type=int, default=32, help="phantoms held in memory")
+    p.add_argument(
+        "--phantoms",
+        type=int,
+        default=32,
+        help="phantoms held in memory (rounded up to a multiple of --lanes)",
+    )
     p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
     p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
     p.add_argument("--threads", type=int, default=2, help="CPU threads of the network")
@@ -169,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "divisor of --lanes below the core count)",
     )
     p.add_argument("--lanes", type=int, default=8, help="phantom pools that steps take turns on")
+    p.add_argument(
+        "--refresh-every",
+        type=int,
+        default=10,
+        help="steps per fresh phantom (phantoms are the costly part of the patch supply)",
+    )
     p.add_argument(
         "--log-every", type=int, default=50, help="steps between steps/s and data-wait lines"
     )

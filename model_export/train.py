@@ -59,6 +59,8 @@ class TrainConfig:
             raise ValueError(
                 f"patch_size must be a multiple of {multiple} per axis, found {self.patch_size}"
             )
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be at least 1, found {self.lanes}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
