@@ -59,11 +59,16 @@ def lane_pool(spec: StreamSpec, step: int) -> list[int]:
     """Phantom seeds held by the lane of ``step`` when that step is drawn.
 
     The lane's k-th phantom has seed ``BASE + lane + lanes * k``. Slots start with k = 0..q-1;
-    the lane's r-th refresh puts phantom ``q + r`` into slot ``r % q``.
+    the lane's r-th refresh puts phantom ``q + r`` into slot ``r % q``. Lane ``l`` refreshes
+    when its own step count plus ``l * refresh_every // lanes`` reaches a multiple of
+    ``refresh_every``.
     """
     lane = lane_of(step, spec.lanes)
     q = spec.per_lane
-    refreshes = (step // spec.lanes) // max(spec.refresh_every, 1)
+    every = max(spec.refresh_every, 1)
+    # Lanes refresh at staggered steps, so that fresh phantoms arrive evenly, not in bursts.
+    offset = lane * every // spec.lanes
+    refreshes = (step // spec.lanes + offset) // every
     seeds = []
     for slot in range(q):
         times = (refreshes - slot + q - 1) // q if refreshes > slot else 0

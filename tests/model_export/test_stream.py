@@ -34,19 +34,26 @@ def _spec(**changes) -> StreamSpec:
     return dataclasses.replace(BASE, **changes)
 
 
-def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps():
+def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps_evenly():
     spec = _spec(phantoms=32, lanes=8, refresh_every=10)
     assert lane_pool(spec, 0) == [TRAINING_SEED_BASE + 8 * k for k in range(4)]
     assert lane_pool(spec, 1) == [TRAINING_SEED_BASE + 1 + 8 * k for k in range(4)]
-    # 240 steps are 30 steps of each lane, 2 refreshes each: 32 + 8 * 2 phantoms in all.
-    seen = seeds_seen(spec, 0, 240)
-    assert len(seen) == 32 + 16 and len(set(seen)) == len(seen)
-    # The first refresh of lane 0 (its 10th step, step 80) replaces slot 0 with phantom 4.
+    # Lane 0 refreshes first on its 10th step (step 80): slot 0 gets the lane's phantom 4.
+    assert lane_pool(spec, 72) == lane_pool(spec, 0)
     assert lane_pool(spec, 80) == [TRAINING_SEED_BASE + 8 * k for k in (4, 1, 2, 3)]
-    for step in range(240):
+    arrivals = []  # steps where a phantom is drawn from for the first time
+    seen: set[int] = set()
+    for step in range(800):
         pool = lane_pool(spec, step)
         assert len(set(pool)) == 4
         assert all((s - TRAINING_SEED_BASE) % 8 == step % 8 for s in pool)
+        if step >= 8 and set(pool) - seen:
+            arrivals.append(step)
+        seen.update(pool)
+    # 800 steps: the 32 first phantoms and about one fresh phantom every 10 steps after them.
+    assert len(seen) == len(seeds_seen(spec, 0, 800)) and 32 + 75 <= len(seen) <= 32 + 80
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert max(gaps) <= 25 and min(gaps) >= 5  # never all lanes at once
 
 
 def _drawn(stream: PatchStream, workers: int) -> list:
