@@ -14,7 +14,6 @@ the vertebral bodies and are never judged.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
 from habitus.segment.rules.morphology import Mask, close_2d, dilate_2d, fill_holes_2d, open_2d
 from habitus.segment.rules.spine import MAX_OFF_MIDLINE_MM, Spine
@@ -22,6 +21,7 @@ from habitus.segment.rules.spine import MAX_OFF_MIDLINE_MM, Spine
 # A calcified wall with its partial-volume rim (bone seeds grow 4 mm) stays thinner than
 # twice this; a vertebral body is far thicker.
 WALL_MM = 4.0
+VESSEL_REACH_MM = 40.0  # the aorta, up to 30 mm across, lies against the vertebral bodies
 MIRROR_TOLERANCE_MM = 4.0  # vertebrae are not exactly symmetric, nor the scan exactly square
 
 
@@ -42,21 +42,23 @@ def vessel_wall(bone: Mask, spine: Spine, pixel: tuple[float, float]) -> Mask:
         max(int(np.nanmin(spine.front_row)) - margin_rows, 0),
         int(np.nanmax(spine.back_row)) + 1,
     )
-    out[:, rows, cols] = _vessel_wall_in_box(
-        bone[:, rows, cols], spine.midline_col - cols.start, pixel
+    in_box = Spine(
+        midline_col=spine.midline_col - cols.start,
+        front_row=spine.front_row - rows.start,
+        back_row=spine.back_row - rows.start,
     )
+    out[:, rows, cols] = _vessel_wall_in_box(bone[:, rows, cols], in_box, pixel)
     return out
 
 
-def _vessel_wall_in_box(
-    bone: Mask, midline: NDArray[np.float64], pixel: tuple[float, float]
-) -> Mask:
+def _vessel_wall_in_box(bone: Mask, spine: Spine, pixel: tuple[float, float]) -> Mask:
     thin = bone & ~open_2d(bone, WALL_MM, pixel)
     thick = bone & ~thin
     n_rows, n_cols = bone.shape[1], bone.shape[2]
     cols = np.arange(n_cols)
     rows = np.arange(n_rows)[:, np.newaxis]
     reach = MAX_OFF_MIDLINE_MM / pixel[1]
+    midline = spine.midline_col
     candidates = np.zeros_like(bone)
     for k in np.nonzero(thin.any(axis=(1, 2)))[0]:
         if not np.isfinite(midline[k]):
@@ -65,7 +67,12 @@ def _vessel_wall_in_box(
         # a column is the front of the bone there.
         first_thick = np.where(thick[k].any(axis=0), np.argmax(thick[k], axis=0), n_rows)
         near_spine = np.abs(cols - midline[k]) <= reach
-        candidates[k] = thin[k] & (rows < first_thick[np.newaxis, :]) & near_spine[np.newaxis, :]
+        # From the aorta's front to the canal: not the ribs at the front or at the back.
+        band = (rows >= spine.front_row[k] - VESSEL_REACH_MM / pixel[0]) & (
+            rows < (spine.front_row[k] + spine.back_row[k]) / 2.0
+        )
+        in_front = rows < first_thick[np.newaxis, :]
+        candidates[k] = thin[k] & in_front & band & near_spine[np.newaxis, :]
     out = np.zeros_like(bone)
     judged = np.nonzero(candidates.any(axis=(1, 2)))[0]
     if not judged.size:
