@@ -22,8 +22,8 @@ CALCIFIED_HU = 450.0
 def _xy() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Slice coordinates in mm as the synthetic torso lays them out (+x left, +y back)."""
     _, nj, ni = SHAPE
-    x = (np.arange(ni) - (ni - 1) / 2.0) * SPACING[2]
-    y = (np.arange(nj) - (nj - 1) / 2.0) * SPACING[1]
+    x = (np.arange(ni, dtype=np.float64) - (ni - 1) / 2.0) * SPACING[2]
+    y = (np.arange(nj, dtype=np.float64) - (nj - 1) / 2.0) * SPACING[1]
     return x[np.newaxis, :], y[:, np.newaxis]
 
 
