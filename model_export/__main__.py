@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        help="processes generating patches (default: 0 on the CPU; on a GPU the largest "
-        "divisor of --lanes below the core count)",
+        help="processes generating patches (default: 1 on the CPU, 0 with a single core; on a "
+        "GPU the largest divisor of --lanes below the core count)",
     )
     p.add_argument("--lanes", type=int, default=8, help="phantom pools that steps take turns on")
     p.add_argument(

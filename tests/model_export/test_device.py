@@ -40,8 +40,9 @@ def test_precision_is_bf16_on_a_gpu_that_has_it_and_fp32_on_the_cpu():
         resolve_precision("bf16", cuda, bf16_supported=False)
 
 
-def test_workers_default_to_none_on_the_cpu_and_divide_the_lanes_on_a_gpu():
-    assert default_workers(torch.device("cpu"), lanes=8, cpus=16) == 0
+def test_workers_default_to_one_on_the_cpu_and_divide_the_lanes_on_a_gpu():
+    assert default_workers(torch.device("cpu"), lanes=8, cpus=16) == 1
+    assert default_workers(torch.device("cpu"), lanes=8, cpus=1) == 0
     assert default_workers(torch.device("cuda"), lanes=8, cpus=16) == 8
     assert default_workers(torch.device("cuda"), lanes=8, cpus=6) == 4
     assert default_workers(torch.device("cuda"), lanes=8, cpus=1) == 1
