@@ -7,8 +7,7 @@ centimetres across) and the wall is thin: what an in-plane opening of ``WALL_MM`
 from the bone, inside the body cavity and in front of the thick bone of the spine, is taken
 for vessel wall where its mirror image about the spine's midline is not bone: a vertebra is
 left-right symmetric, the aorta lies to one side. The ribs and vertebral arches lie in the
-body wall or behind the front of
-the vertebral bodies and are never judged.
+body wall or behind the front of the vertebral bodies and are never judged.
 """
 
 from __future__ import annotations
