@@ -43,6 +43,11 @@ def pet_labels(pet: RealCase) -> NDArray[np.uint8]:
     return RuleSegmenter().segment(pet.volume)
 
 
+@pytest.fixture(scope="module")
+def pet_figures(pet: RealCase, pet_labels: NDArray[np.uint8]) -> Figures:
+    return figures(pet, pet_labels)
+
+
 def test_petct_reference_lies_on_the_dicom_grid(pet: RealCase) -> None:
     """The NIfTI reference runs its rows against the DICOM's: flipped back, it fits the body."""
     body = fill_holes_2d(pet.volume.hu > -300)
@@ -94,28 +99,23 @@ def test_abdomen_muscle_floor(abdomen_figures: Figures) -> None:
 # The contrast-enhanced PET-CT, arms down beside the trunk.
 
 
-def test_petct_spinal_cord_is_nervous_system(pet: RealCase, pet_labels: NDArray[np.uint8]) -> None:
-    assert figures(pet, pet_labels).spinal_cord_cns >= 0.70
+def test_petct_spinal_cord_is_nervous_system(pet_figures: Figures) -> None:
+    assert pet_figures.spinal_cord_cns >= 0.70
 
 
-def test_petct_organs_and_bowel_are_internal_organs(
-    pet: RealCase, pet_labels: NDArray[np.uint8]
-) -> None:
-    result = figures(pet, pet_labels)
-    assert result.organs_io >= 0.90
-    assert result.viscera_io >= 0.90
+def test_petct_organs_and_bowel_are_internal_organs(pet_figures: Figures) -> None:
+    assert pet_figures.organs_io >= 0.90
+    assert pet_figures.viscera_io >= 0.90
 
 
-def test_petct_bone_floor(pet: RealCase, pet_labels: NDArray[np.uint8]) -> None:
-    assert figures(pet, pet_labels).bone_dice >= 0.77
+def test_petct_bone_floor(pet_figures: Figures) -> None:
+    assert pet_figures.bone_dice >= 0.77
 
 
-def test_petct_bone_stops_at_the_partial_volume_outline(
-    pet: RealCase, pet_labels: NDArray[np.uint8]
-) -> None:
+def test_petct_bone_stops_at_the_partial_volume_outline(pet_figures: Figures) -> None:
     """Cancellous bone on the outline below half way to the soft tissue is not bone (0.665
     of the predicted bone lay in the reference before that rule)."""
-    assert figures(pet, pet_labels).bone_precision >= 0.685
+    assert pet_figures.bone_precision >= 0.685
 
 
 def test_petct_calcified_aorta_against_the_spine_is_vessel(
