@@ -39,6 +39,7 @@ from habitus.segment.rules.morphology import (
     dilate_2d,
     fill_holes_2d,
     mean_2d,
+    odd_window,
     open_2d,
 )
 
@@ -135,12 +136,11 @@ def below_half_way(
     out = np.zeros_like(bone)
     if not among.any():
         return out
-    window = [max(3, int(round(EDGE_WINDOW_MM / p)) | 1) for p in pixel]
+    size = odd_window(EDGE_WINDOW_MM, pixel, minimum=3)
     # Work in the box around the voxels judged: the filters cost what the box holds.
-    box = _box_around(among, (window[0] // 2, window[1] // 2))
+    box = _box_around(among, (size[0] // 2, size[1] // 2))
     inside = bone[box].astype(np.float32)
     values = hu[box].astype(np.float32)
-    size = (window[0], window[1])
     share = mean_2d(inside, size)
     judged = among[box] & (share < 1.0 - 1e-6)
     bone_sum = mean_2d(values * inside, size)[judged]
@@ -183,8 +183,7 @@ def _cancellous(
 
 def _local_spread(hu: NDArray[np.int16], pixel: tuple[float, float]) -> NDArray[np.float32]:
     """Standard deviation of HU over a few millimetres around each voxel, in its slice."""
-    window = [max(3, int(round(SPREAD_WINDOW_MM / p)) | 1) for p in pixel]
-    size = (window[0], window[1])
+    size = odd_window(SPREAD_WINDOW_MM, pixel, minimum=3)
     values = hu.astype(np.float32)
     mean = mean_2d(values, size)
     mean_square = mean_2d(values * values, size)
@@ -229,8 +228,7 @@ def costal_cartilage(
 ) -> Mask:
     """Dense soft tissue in the chest wall (the ring, not the cavity) continuing a bone."""
     pixel = (spacing[1], spacing[2])
-    window = [max(1, int(round(NOISE_WINDOW_MM / p))) | 1 for p in pixel]
-    smooth = mean_2d(hu.astype(np.float32), (window[0], window[1]))
+    smooth = mean_2d(hu.astype(np.float32), odd_window(NOISE_WINDOW_MM, pixel))
     candidate = chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
     # Thin strands (vessels, fascia) come off on fine grids; coarse voxels are left as they are.
     candidate = open_2d(candidate, CARTILAGE_OPENING_MM, pixel, at_least_one=False)

@@ -63,6 +63,13 @@ def drop_small_components(mask: Mask, min_voxels: int) -> Mask:
     return np.asarray(keep[labels])
 
 
+def odd_window(size_mm: float, pixel: PixelSpacing, minimum: int = 1) -> tuple[int, int]:
+    """Voxels (rows, columns) of an in-slice window about ``size_mm`` across: odd, so that it
+    centres on its voxel, and at least ``minimum`` (odd)."""
+    rows, cols = (max(minimum, int(round(size_mm / p)) | 1) for p in pixel)
+    return rows, cols
+
+
 def mean_2d(values: NDArray[np.float32], window: tuple[int, int]) -> NDArray[np.float32]:
     """Mean over a ``window`` (rows, columns) of voxels around each voxel, in its slice.
 
