@@ -13,7 +13,8 @@ import torch
 
 from habitus.segment.manifest import load_manifest, manifest_for, write_manifest
 from model_export.network import UNet3D, count_parameters, patch_multiple
-from model_export.train import TrainConfig, model_from_checkpoint, normalise
+from model_export.stream import normalise
+from model_export.train import TrainConfig, model_from_checkpoint
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"

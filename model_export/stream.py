@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -86,9 +87,21 @@ def seeds_seen(spec: StreamSpec, start: int, stop: int) -> list[int]:
     return sorted(seen)
 
 
-def normalise_hu(hu: np.ndarray, spec: StreamSpec) -> torch.Tensor:
+class HuScaling(Protocol):
+    """The network's input scaling, as a training recipe (TrainConfig, StreamSpec) holds it."""
+
+    @property
+    def hu_clip(self) -> tuple[float, float]: ...
+    @property
+    def hu_mean(self) -> float: ...
+    @property
+    def hu_std(self) -> float: ...
+
+
+def normalise(hu: np.ndarray | torch.Tensor, scaling: HuScaling) -> torch.Tensor:
+    """HU -> network input, as the manifest's zscore normalisation does."""
     x = torch.as_tensor(hu, dtype=torch.float32)
-    return (x.clamp(spec.hu_clip[0], spec.hu_clip[1]) - spec.hu_mean) / spec.hu_std
+    return (x.clamp(scaling.hu_clip[0], scaling.hu_clip[1]) - scaling.hu_mean) / scaling.hu_std
 
 
 class PatchStream(IterableDataset[tuple[int, torch.Tensor, torch.Tensor]]):
@@ -136,7 +149,7 @@ class PatchStream(IterableDataset[tuple[int, torch.Tensor, torch.Tensor]]):
             h, lab = PatchSampler(volumes, spec.patch_size, self.aug, rng).sample()
             hu.append(h)
             labels.append(lab)
-        x = normalise_hu(np.stack(hu)[:, None], spec)
+        x = normalise(np.stack(hu)[:, None], spec)
         y = torch.from_numpy(np.stack(labels))
         return x, y
 

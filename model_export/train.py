@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812  (the usual name)
 
@@ -73,13 +72,6 @@ class TrainConfig:
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
-
-
-def normalise(hu: np.ndarray | torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """HU -> network input, as the manifest's zscore normalisation does."""
-    x = torch.as_tensor(hu, dtype=torch.float32)
-    x = x.clamp(config.hu_clip[0], config.hu_clip[1])
-    return (x - config.hu_mean) / config.hu_std
 
 
 def loss_fn(
