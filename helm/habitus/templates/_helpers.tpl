@@ -34,3 +34,10 @@ redis://{{ include "habitus.fullname" . }}-redis:6379/0
       name: {{ default (printf "%s-api-keys" (include "habitus.fullname" .)) .Values.existingSecret }}
       key: HABITUS_API_KEYS
 {{- end -}}
+
+{{/* Pod annotations: a hash of the settings, so that a changed ConfigMap or API-key Secret
+rolls the pods on upgrade (they read both only at start). */}}
+{{- define "habitus.podAnnotations" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+checksum/api-keys: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end -}}
