@@ -1,8 +1,8 @@
 """The deployment files parse and agree with the code: settings names, ports, extras, probes.
 
-Docker and Helm cannot run here, so these checks catch what would otherwise only show at
-deployment: a misspelt HABITUS_ variable, a values key a template reads but nobody sets,
-a route to a PACS node that is not configured.
+They need neither a container engine nor a cluster, so they run with the rest of the suite
+and catch what would otherwise only show at deployment: a misspelt HABITUS_ variable, a
+values key a template reads but nobody sets, a route to a PACS node that is not configured.
 """
 
 from __future__ import annotations
