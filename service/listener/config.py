@@ -33,6 +33,11 @@ class ListenerSettings(BaseSettings):
     # CT by default; add "PT" to keep the PET of PET-CT studies for the series chooser.
     stored_modalities: list[str] = Field(default_factory=lambda: list(CT_MODALITIES))
 
+    # Each instance (and its name in the spool) is synced to disk before it is acknowledged,
+    # so an acknowledged instance survives a crash or power loss. false skips the syncs:
+    # faster where the disk's flushes are slow, at the risk of losing acknowledged instances.
+    fsync: bool = True
+
     # A study's new instances are offered to the series chooser once none has arrived for
     # this many seconds ...
     quiet_period_s: float = Field(default=10.0, gt=0)

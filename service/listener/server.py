@@ -33,12 +33,12 @@ class Listener:
         submit: SubmitStudy,
         nodes: Sequence[KnownNode] = (),
         count_instances: CountInstances | None = None,
-        fsync: bool = True,
+        fsync: bool | None = None,  # None: settings.fsync
     ) -> None:
         if settings.spool_dir is None:
             raise ValueError("the listener needs a spool directory; settings.spool_dir is unset")
         self.settings = settings
-        self.spool = Spool(settings.spool_dir, fsync=fsync)
+        self.spool = Spool(settings.spool_dir, fsync=settings.fsync if fsync is None else fsync)
         self.tracker = CompletionTracker(
             self.spool,
             submit,
@@ -69,13 +69,14 @@ class Listener:
             contexts=presentation_contexts(),  # as built: the AE would rebuild them
         )
         log.info(
-            "DICOM listener %s on %s:%d (TLS %s), spool %s, quiet period %.1f s "
+            "DICOM listener %s on %s:%d (TLS %s), spool %s (%s), quiet period %.1f s "
             "(%.1f s once the sender's association has ended)",
             self.settings.ae_title,
             self.settings.host,
             self.port,
             "on" if self.settings.tls_enabled else "off",
             self.settings.spool_dir,
+            "synced before each answer" if self.spool.fsync else "NOT synced: fsync off",
             self.settings.quiet_period_s,
             self.settings.quiet_after_release_s,
         )
