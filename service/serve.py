@@ -156,6 +156,7 @@ def main() -> int:
     logging.basicConfig(
         level=os.environ.get("HABITUS_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,  # `habitus serve` arrives with the CLI's WARNING-level logging set up
     )
     try:
         serve(get_settings())

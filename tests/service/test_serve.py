@@ -71,8 +71,16 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
         "HABITUS_SEGMENTER": "rules",
     }
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.serve"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+    process = subprocess.Popen(  # as the `habitus` console script runs it
+        [
+            sys.executable,
+            "-c",
+            "import sys; from habitus.cli import main; sys.exit(main(['serve']))",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{api_port}"
     try:
@@ -128,4 +136,6 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
             process.wait()
         log.close()
     output = (tmp_path / "serve.log").read_text()
-    assert "worker stopped" in output, output[-3000:]
+    # HABITUS_LOG_LEVEL's default (INFO) holds under the CLI: where it listens, what it queued
+    for line in ("REST API on http://", "DICOM listener HABITUS on", "queued", "worker stopped"):
+        assert line in output, output[-3000:]
