@@ -252,8 +252,9 @@ class JobStore:
             return None
 
     # writes
-    def create(self, record: JobRecord) -> JobRecord:
-        """Store a new job; it becomes the latest job of its series."""
+    def create(self, record: JobRecord, latest_of_series: bool = True) -> JobRecord:
+        """Store a new job; it becomes the latest job of its series (``latest_for_series``,
+        ``series_of_study``) unless ``latest_of_series`` is false: a job that stands alone."""
         record = record.model_copy(
             update={"history": [JobEvent(at=record.created_at, state=record.state)]}
         )
@@ -262,7 +263,7 @@ class JobStore:
         with self.redis.pipeline() as pipe:
             pipe.zadd(self.index_key, {record.id: record.created_at.timestamp()})
             pipe.sadd(self.state_key(record.state), record.id)
-            if record.series_instance_uid:
+            if record.series_instance_uid and latest_of_series:
                 pipe.set(self.series_key(record.series_instance_uid), record.id)
                 if record.study_instance_uid:
                     pipe.sadd(self.study_key(record.study_instance_uid), record.series_instance_uid)

@@ -5,16 +5,20 @@ folder is left as it is: the chosen series' files are hard-linked (copied across
 systems) into each job's own input folder, named by SOP Instance UID, so the caller may
 remove its folder afterwards.
 
-Instances received again for a series that already has a job make a new version of that
-job, whose input is the previous version's instances with the new ones replacing those of
-the same SOP Instance UID. The previous version is cancelled if it has not finished, so a
-series never has two results being produced at once.
+Instances that PACS sends again for a series that already has a job make a new version of
+that job, whose input is the previous version's instances with the new ones replacing those
+of the same SOP Instance UID, and whose destinations are the previous version's plus the new
+sender's. The previous version is cancelled if it has not finished, so a series never has
+two results being produced at once.
 
 A series that arrives after its study was analysed competes with the series analysed
 then: the chooser sees both. It gets a job only if the chooser prefers it; otherwise it is
-skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal). This holds
-for series routed by PACS, which arrive one by one; a study posted over REST is a request
-for exactly what it holds, so its chosen series is analysed whatever ran before.
+skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal).
+
+All this holds for series routed by PACS, which arrive one by one and in parts. A study
+posted over REST is a request for exactly what it holds: its chosen series is analysed from
+the instances posted, in a job that stands alone. It neither extends, nor cancels, nor is
+extended by another job, whoever posted or sent that one.
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def submit_study(
     send = send or (lambda job_id: send_analyze(settings.redis_url, job_id))
     if destinations is None:
         destinations = default_destinations(origin, settings.dicom_nodes)
-    chosen = _choose(study_dir, store, compete=origin.kind == OriginKind.DICOM)
+    chosen = _choose(study_dir, store, from_pacs=origin.kind == OriginKind.DICOM)
     job_ids: list[str] = []
     for item in chosen:
         record = _create_job(item, origin, list(destinations), options, settings, store)
@@ -125,10 +129,11 @@ def submit_study(
     return job_ids
 
 
-def _choose(study_dir: Path, store: JobStore, compete: bool) -> list[_ChosenSeries]:
+def _choose(study_dir: Path, store: JobStore, from_pacs: bool) -> list[_ChosenSeries]:
     """The chosen series of each study, completed with earlier instances of the series.
 
-    With ``compete``, the series already analysed for a study take part in the choice.
+    ``from_pacs``: instances of series with earlier jobs join them (new versions), and the
+    series already analysed for a study take part in the choice.
     """
     scan = scan_headers(collect_sources(study_dir))
     if not scan.instances:
@@ -141,9 +146,13 @@ def _choose(study_dir: Path, store: JobStore, compete: bool) -> list[_ChosenSeri
         )
     grouping = group_series(scan.instances)
     received = {g.series_instance_uid for g in grouping.series}
-    previous = {uid: p for uid in received if (p := store.latest_for_series(uid)) is not None}
+    previous = {
+        uid: p
+        for uid in (received if from_pacs else ())
+        if (p := store.latest_for_series(uid)) is not None
+    }
     studies = {g.study_instance_uid for g in grouping.series}
-    analysed = _analysed_series(store, studies, received) if compete else {}
+    analysed = _analysed_series(store, studies, received) if from_pacs else {}
     earlier_jobs = [*previous.values(), *analysed.values()]
     if earlier_jobs:
         # new copies first: grouping keeps the first copy of a repeated SOP instance
@@ -219,6 +228,8 @@ def _create_job(
     store: JobStore,
 ) -> JobRecord:
     group = item.choice.group
+    if item.previous is not None:  # a new version still goes where the previous one was going
+        destinations = list(dict.fromkeys([*item.previous.destinations, *destinations]))
     record = JobRecord(
         input_dir="",
         output_dir="",
@@ -245,7 +256,7 @@ def _create_job(
         record = record.model_copy(
             update={"version": item.previous.version + 1, "supersedes": item.previous.id}
         )
-    created = store.create(record)
+    created = store.create(record, latest_of_series=origin.kind == OriginKind.DICOM)
     if item.previous is not None:
         _supersede(store, item.previous, created)
     return created

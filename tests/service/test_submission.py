@@ -74,7 +74,7 @@ def analysed_job(study: Path, settings: ServiceSettings, store: JobStore) -> str
 def resent_slices(study: Path, tmp_path: Path, count: int = 3) -> Path:
     """A folder with the first ``count`` slices of the study's series, as PACS sends again."""
     resent = tmp_path / "resent"
-    resent.mkdir()
+    resent.mkdir(parents=True)
     for path in sorted((study / "ct").iterdir())[:count]:
         shutil.copy(path, resent / path.name)
     return resent
@@ -112,6 +112,52 @@ def test_an_unfinished_previous_version_is_stopped(
     submit_study(study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None)
     running = store.get(newer)
     assert running.state == JobState.RUNNING and running.cancel_requested
+
+
+def test_a_new_version_keeps_the_previous_versions_destinations(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [queued] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    # slices sent again by a modality that is not a known node: no destination of its own
+    modality = Origin(kind=OriginKind.DICOM, calling_ae_title="MODALITY1")
+    [newer] = submit_study(
+        resent_slices(study, tmp_path), modality, settings=settings, store=store,
+        send=lambda _: None,
+    )  # fmt: skip
+    assert store.get(queued).state == JobState.CANCELLED
+    job = store.get(newer)
+    assert job.version == 2 and job.destinations == ["pacs"]
+    assert job.deliveries["pacs"].state == "pending"
+
+
+def test_a_posted_study_stands_alone(
+    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+) -> None:
+    [from_pacs] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
+    rest = Origin(kind=OriginKind.REST)
+    # a client posts a few slices of the same series: analysed as posted, nothing cancelled
+    with pytest.raises(InputRefused, match="slices"):
+        submit_study(
+            resent_slices(study, tmp_path), rest, settings=settings, store=store,
+            send=lambda _: None,
+        )  # fmt: skip
+    [posted] = submit_study(study, rest, settings=settings, store=store, send=lambda _: None)
+    job = store.get(posted)
+    assert job.version == 1 and job.supersedes is None and job.instances == 20
+    assert store.get(from_pacs).state == JobState.QUEUED
+    # ... and instances PACS sends again extend the PACS job, not the posted one
+    latest = store.latest_for_series(job.series_instance_uid or "")
+    assert latest is not None and latest.id == from_pacs
+    [newer] = submit_study(
+        resent_slices(study, tmp_path / "again"), DICOM_FROM_PACS, settings=settings,
+        store=store, send=lambda _: None,
+    )  # fmt: skip
+    assert store.get(newer).supersedes == from_pacs
+    assert store.get(posted).state == JobState.QUEUED
 
 
 def test_nothing_suitable_is_refused_with_reasons(
