@@ -4,6 +4,11 @@ Association threads only record arrivals (``commit``); a single background threa
 studies that have gone quiet, moves their new instances into a batch and submits it. The
 spool keeps enough on disk (instances not yet batched, pending batches) for a restarted
 listener to finish what a stopped one left.
+
+A refused batch keeps its instances for ``keep_refused_s``: when more of its study arrives
+and goes quiet, the new batch takes them in (a series sent in two parts is analysed whole);
+otherwise the same thread removes them once that time has passed. A refused batch is never
+submitted again on its own, not even after a restart.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ class _RetryingBatch:
     not_before: float
 
 
+@dataclass
+class _RefusedBatch:
+    batch: Batch
+    files_until: float  # clock time after which its files are removed
+
+
 class CompletionTracker:
     def __init__(
         self,
@@ -60,6 +71,7 @@ class CompletionTracker:
         quiet_after_release_s: float | None = None,
         count_instances: CountInstances | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keep_refused_s: float = 86400.0,
     ) -> None:
         self.spool = spool
         self.submit = submit
@@ -69,11 +81,13 @@ class CompletionTracker:
         )
         self.poll_interval_s = poll_interval_s
         self.submit_retry_s = submit_retry_s
+        self.keep_refused_s = keep_refused_s
         self.count_instances = count_instances
         self.clock = clock
         self._lock = threading.Lock()
         self._arriving: dict[str, _ArrivingStudy] = {}
         self._retrying: list[_RetryingBatch] = []
+        self._refused: list[_RefusedBatch] = []  # files kept, for the study's next batch
         self._uncounted = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,11 +147,17 @@ class CompletionTracker:
         self._flush_count()
 
     def recover(self) -> None:
-        """Pick up what a previous process left: unsubmitted batches and unbatched series."""
+        """Pick up what a previous process left: unsubmitted batches, unbatched series, and
+        refused batches still kept (not submitted: they wait for more of their study)."""
         self.spool.clear_tmp()
         now = self.clock()
         for batch in self.spool.pending_batches():
             self._retrying.append(_RetryingBatch(batch, now))
+        wall_now = datetime.now(UTC)
+        for batch in self.spool.refused_batches():
+            refused_at = batch.record.refused_at or batch.record.created_at
+            age_s = (wall_now - refused_at).total_seconds()
+            self._refused.append(_RefusedBatch(batch, now + self.keep_refused_s - age_s))
         with self._lock:
             for key in self.spool.waiting_series():
                 study = self._arriving.setdefault(
@@ -146,11 +166,13 @@ class CompletionTracker:
                 )
                 study.series.add(key.series_instance_uid)
                 study.last_arrival = now  # give late instances a full quiet period
-        if self._retrying or self._arriving:
+        if self._retrying or self._arriving or self._refused:
             log.info(
-                "listener recovery: %d pending batches, %d studies with unbatched instances",
+                "listener recovery: %d pending batches, %d studies with unbatched instances, "
+                "%d refused batches kept",
                 len(self._retrying),
                 len(self._arriving),
+                len(self._refused),
             )
 
     def _run(self) -> None:
@@ -164,6 +186,7 @@ class CompletionTracker:
         """Batch and submit every quiet study (every study with ``force``); return the batches."""
         self._flush_count()
         now = self.clock()
+        self._drop_expired_refused(now)
         batches: list[Batch] = []
         with self._lock:
             quiet = [
@@ -173,7 +196,12 @@ class CompletionTracker:
             ]
             for uid in quiet:
                 study = self._arriving.pop(uid)
-                batches.append(self.spool.take_batch(uid, sorted(study.series), study.origin))
+                refused = [r for r in self._refused if r.batch.record.study_instance_uid == uid]
+                self._refused = [r for r in self._refused if r not in refused]
+                batch = self.spool.take_batch(
+                    uid, sorted(study.series), study.origin, [r.batch for r in refused]
+                )
+                batches.append(batch)
         due = [r for r in self._retrying if force or r.not_before <= now]
         self._retrying = [r for r in self._retrying if r not in due]
         for batch in [r.batch for r in due] + batches:
@@ -185,16 +213,37 @@ class CompletionTracker:
         with self._lock:
             return len(self._arriving) + len(self._retrying)
 
+    def _drop_expired_refused(self, now: float) -> None:
+        expired = [r for r in self._refused if r.files_until <= now]
+        self._refused = [r for r in self._refused if r not in expired]
+        for refused in expired:
+            record = self.spool.drop_files(refused.batch).record
+            log.info(
+                "study %s batch %s: refused instances removed after %.0f s",
+                record.study_instance_uid,
+                record.batch_id,
+                self.keep_refused_s,
+            )
+
     def _submit(self, batch: Batch) -> None:
         record = batch.record
         try:
             job_ids = self.submit(batch.directory, record.origin)
         except HabitusError as exc:
-            # the input itself is refused: retrying cannot help; keep the reason beside it
+            # the input itself is refused: retrying the same files cannot help; keep them
+            # (and the reason) for the study's next batch
             log.warning(
-                "study %s batch %s refused: %s", record.study_instance_uid, record.batch_id, exc
+                "study %s batch %s refused (its %d instances are kept %.0f s for more of the "
+                "study): %s",
+                record.study_instance_uid,
+                record.batch_id,
+                record.instances,
+                self.keep_refused_s,
+                exc,
             )
-            record = record.model_copy(update={"state": "refused", "error": str(exc)})
+            record = record.model_copy(
+                update={"state": "refused", "error": str(exc), "refused_at": datetime.now(UTC)}
+            )
         except Exception as exc:
             log.warning(
                 "study %s batch %s not submitted (%s: %s); retrying in %.0f s",
@@ -218,7 +267,10 @@ class CompletionTracker:
             record = record.model_copy(
                 update={"state": "submitted", "job_ids": job_ids, "submitted_at": datetime.now(UTC)}
             )
-        self.spool.finish_batch(Batch(batch.directory, record))
+        batch = Batch(batch.directory, record)
+        self.spool.finish_batch(batch)
+        if record.state == "refused":
+            self._refused.append(_RefusedBatch(batch, self.clock() + self.keep_refused_s))
 
     def _flush_count(self) -> None:
         if self.count_instances is None:

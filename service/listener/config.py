@@ -49,6 +49,10 @@ class ListenerSettings(BaseSettings):
     # A submission that fails for a reason other than the input (e.g. Redis down) is
     # retried after this many seconds.
     submit_retry_s: float = Field(default=15.0, gt=0)
+    # A batch refused for its content (too few slices, say) keeps its instances this long:
+    # more of the same study arriving meanwhile is submitted together with them. Then the
+    # completion thread removes them (their record stays).
+    keep_refused_s: float = Field(default=86400.0, ge=0)
 
     max_associations: int = Field(default=32, ge=1)
     max_pdu_bytes: int = Field(default=0, ge=0)  # 0: unlimited

@@ -46,6 +46,7 @@ class Listener:
             quiet_after_release_s=settings.quiet_after_release_s,
             poll_interval_s=settings.poll_interval_s,
             submit_retry_s=settings.submit_retry_s,
+            keep_refused_s=settings.keep_refused_s,
             count_instances=count_instances,
         )
         self.nodes = list(nodes)

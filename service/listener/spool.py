@@ -14,8 +14,14 @@ goes quiet keeps its newest copy (same SOP Instance UID, same name). When the st
 quiet its files are *moved* into a new batch: instances that arrive later, re-sent ones
 included, wait in ``received/`` for the next batch and never change a batch being read.
 Submission gives each job its own links to the files and makes a re-sent series a new job
-version (``service.submission``), so a batch is removed once submitted. Whatever is left in
-``received/`` or in a pending batch after a crash is picked up at the next start.
+version (``service.submission``), so a batch is removed once submitted.
+
+A refused batch (too few slices, say) keeps its files: the study's next batch takes them in,
+so a series sent in parts with a pause between them is analysed whole. The refused batch's
+record then says ``merged`` and names that batch, whose record names it in turn. Files of a
+refused batch that nothing took in are removed after a while (``drop_files``); every record
+stays. Whatever is left in ``received/`` or in a pending batch after a crash is picked up at
+the next start; refused batches wait there for more of their study.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +46,7 @@ from habitus.errors import InputRefused
 from habitus.jobs import Origin, OriginKind
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-BatchState = Literal["pending", "submitted", "refused"]
+BatchState = Literal["pending", "submitted", "refused", "merged"]
 
 
 def check_uid(value: str, name: str) -> str:
@@ -72,6 +78,10 @@ class BatchRecord(BaseModel):
     job_ids: list[str] = Field(default_factory=list)
     error: str | None = None
     submitted_at: datetime | None = None
+    refused_at: datetime | None = None
+    files_removed_at: datetime | None = None  # a refused batch's files, kept for a while
+    merged_from: list[str] = Field(default_factory=list)  # refused batches taken in
+    merged_into: str | None = None  # state "merged": the batch that took the files
 
 
 @dataclass(frozen=True)
@@ -189,33 +199,45 @@ class Spool:
 
     # batches
     def take_batch(
-        self, study_instance_uid: str, series_instance_uids: list[str], origin: Origin
+        self,
+        study_instance_uid: str,
+        series_instance_uids: list[str],
+        origin: Origin,
+        refused: Sequence[Batch] = (),
     ) -> Batch:
-        """Move the series' received files into a new batch and record it as pending."""
+        """Move the series' received files into a new batch and record it as pending.
+
+        The new batch also takes the files of ``refused`` batches of the same study (oldest
+        first): of two copies of an instance the later one stays, a received one over all.
+        Their records then say ``merged`` into the new batch, and their directories go.
+        """
         now = datetime.now(UTC)
         batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         directory = self.batches_dir / study_instance_uid / batch_id
-        count = 0
+        for earlier in refused:
+            _move_instances(earlier.directory.glob("*/*.dcm"), directory)
         for series in sorted(series_instance_uids):
             source = self.series_dir(SeriesKey(study_instance_uid, series))
-            target = directory / series
-            target.mkdir(parents=True, exist_ok=True)
-            for src in sorted(source.glob("*.dcm")):
-                os.replace(src, target / src.name)
-                count += 1
+            (directory / series).mkdir(parents=True, exist_ok=True)
+            _move_instances(sorted(source.glob("*.dcm")), directory)
             _remove_empty(source)
         self._origin_path(study_instance_uid).unlink(missing_ok=True)
         _remove_empty(self.received_dir / study_instance_uid)
         record = BatchRecord(
             study_instance_uid=study_instance_uid,
             batch_id=batch_id,
-            series_instance_uids=sorted(series_instance_uids),
-            instances=count,
+            series_instance_uids=sorted(p.name for p in directory.iterdir() if p.is_dir()),
+            instances=sum(1 for _ in directory.glob("*/*.dcm")),
             origin=origin,
             created_at=now,
+            merged_from=[earlier.record.batch_id for earlier in refused],
         )
         batch = Batch(directory, record)
         self.save_batch(batch)
+        for earlier in refused:
+            merged = earlier.record.model_copy(update={"state": "merged", "merged_into": batch_id})
+            self.save_batch(Batch(earlier.directory, merged))
+            shutil.rmtree(earlier.directory, ignore_errors=True)
         return batch
 
     def save_batch(self, batch: Batch) -> None:
@@ -230,10 +252,30 @@ class Spool:
                 found.append(Batch(record_path.with_suffix(""), record))
         return sorted(found, key=lambda b: b.record.created_at)
 
+    def refused_batches(self) -> list[Batch]:
+        """Refused batches whose files are still kept (oldest first)."""
+        found = []
+        for record_path in sorted(self.batches_dir.glob("*/*.json")):
+            record = BatchRecord.model_validate_json(record_path.read_bytes())
+            directory = record_path.with_suffix("")
+            if record.state == "refused" and directory.is_dir():
+                found.append(Batch(directory, record))
+        return sorted(found, key=lambda b: b.record.created_at)
+
     def finish_batch(self, batch: Batch) -> None:
-        """Keep the batch's record (state, job ids, error), remove its files."""
+        """Keep the batch's record (state, job ids, error); remove its files unless it was
+        refused (those wait for more of the study, or for ``drop_files``)."""
         self.save_batch(batch)
+        if batch.record.state != "refused":
+            shutil.rmtree(batch.directory, ignore_errors=True)
+
+    def drop_files(self, batch: Batch) -> Batch:
+        """Remove a refused batch's files; its record stays and says when they went."""
+        record = batch.record.model_copy(update={"files_removed_at": datetime.now(UTC)})
+        dropped = Batch(batch.directory, record)
+        self.save_batch(dropped)
         shutil.rmtree(batch.directory, ignore_errors=True)
+        return dropped
 
     # recovery
     def waiting_series(self) -> Iterator[SeriesKey]:
@@ -250,6 +292,14 @@ def _sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _move_instances(files: Iterable[Path], directory: Path) -> None:
+    """Move ``<series>/<sop>.dcm`` files under ``directory``, replacing copies there."""
+    for src in files:
+        target = directory / src.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(src, target / src.name)
 
 
 def _remove_empty(directory: Path) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from habitus.errors import NoSuitableSeries
-from habitus.jobs import Origin, OriginKind
+from habitus.jobs import JobStore, Origin, OriginKind
+from service.listener import Listener, ListenerSettings
 from service.listener.completion import CompletionTracker
-from service.listener.spool import SeriesKey, Spool, check_uid
+from service.listener.spool import Batch, BatchRecord, SeriesKey, Spool, check_uid
+from service.settings import ServiceSettings
+from service.submission import submit_study
+from tests.service.support import write_ct_series
 
 ORIGIN = Origin(kind=OriginKind.DICOM, calling_ae_title="PACS", peer_host="10.0.0.5")
 
@@ -49,7 +55,9 @@ def submissions() -> Submissions:
     return Submissions()
 
 
-def make_tracker(spool_dir: Path, submissions: Submissions, clock: Clock) -> CompletionTracker:
+def make_tracker(
+    spool_dir: Path, submissions: Submissions, clock: Clock, keep_refused_s: float = 86400.0
+) -> CompletionTracker:
     counted: list[int] = []
     tracker = CompletionTracker(
         Spool(spool_dir, fsync=False),
@@ -58,6 +66,7 @@ def make_tracker(spool_dir: Path, submissions: Submissions, clock: Clock) -> Com
         submit_retry_s=30.0,
         count_instances=counted.append,
         clock=clock,
+        keep_refused_s=keep_refused_s,
     )
     tracker.counted = counted  # type: ignore[attr-defined]
     return tracker
@@ -125,10 +134,204 @@ def test_a_refused_study_is_not_retried(
     (batch,) = tracker.run_once()
     record = batch.record_path.read_text()
     assert '"refused"' in record and "16 slices" in record
+    assert (batch.directory / "1.1.1" / "1.1.1.1.dcm").read_bytes() == b"a"  # kept
     clock.now += 100
     submissions.failure = None
     assert tracker.run_once() == [] and submissions.files == []
     assert tracker.pending() == 0
+
+
+REFUSAL = NoSuitableSeries("expected a CT series of 16 slices or more; found 2")
+
+
+def read_record(batch: Batch) -> BatchRecord:
+    return BatchRecord.model_validate_json(batch.record_path.read_bytes())
+
+
+def test_a_later_part_of_a_refused_study_is_submitted_with_it(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    tracker = make_tracker(tmp_path, submissions, clock)
+    submissions.failure = REFUSAL
+    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
+    receive(tracker, "1.1", "1.1.1", "1.1.1.2", b"b")
+    clock.now += 6
+    (first,) = tracker.run_once()
+    submissions.failure = None
+    receive(tracker, "1.1", "1.1.1", "1.1.1.2", b"b again")  # a newer copy wins
+    receive(tracker, "1.1", "1.1.1", "1.1.1.3", b"c")
+    receive(tracker, "1.1", "1.1.2", "1.1.2.1", b"d")
+    clock.now += 6
+    (second,) = tracker.run_once()
+    assert submissions.files == [
+        {
+            "1.1.1/1.1.1.1.dcm": b"a",
+            "1.1.1/1.1.1.2.dcm": b"b again",
+            "1.1.1/1.1.1.3.dcm": b"c",
+            "1.1.2/1.1.2.1.dcm": b"d",
+        }
+    ]
+    assert second.record.instances == 4
+    assert second.record.series_instance_uids == ["1.1.1", "1.1.2"]
+    assert read_record(second).merged_from == [first.record.batch_id]
+    refused = read_record(first)
+    assert refused.state == "merged" and refused.merged_into == second.record.batch_id
+    assert refused.error is not None and "16 slices" in refused.error
+    assert not first.directory.exists() and not any(tmp_path.rglob("*.dcm"))
+    clock.now += 100
+    assert tracker.run_once() == [] and len(submissions.files) == 1  # not submitted again
+
+
+def test_a_series_refused_twice_is_submitted_whole_with_its_third_part(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    tracker = make_tracker(tmp_path, submissions, clock)
+    submissions.failure = REFUSAL
+    batches = []
+    for part, body in enumerate([b"a", b"b", b"c"], start=1):
+        if part == 3:
+            submissions.failure = None
+        receive(tracker, "1.1", "1.1.1", f"1.1.1.{part}", body)
+        clock.now += 6
+        batches.extend(tracker.run_once())
+    first, second, third = batches
+    assert submissions.files == [
+        {"1.1.1/1.1.1.1.dcm": b"a", "1.1.1/1.1.1.2.dcm": b"b", "1.1.1/1.1.1.3.dcm": b"c"}
+    ]
+    assert read_record(first).merged_into == second.record.batch_id
+    assert read_record(second).merged_into == third.record.batch_id
+    assert read_record(third).state == "submitted"
+
+
+def test_a_refused_batch_only_joins_its_own_study(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    tracker = make_tracker(tmp_path, submissions, clock)
+    submissions.failure = REFUSAL
+    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
+    clock.now += 6
+    (refused,) = tracker.run_once()
+    submissions.failure = None
+    receive(tracker, "2.2", "2.2.1", "2.2.1.1", b"b")
+    clock.now += 6
+    tracker.run_once()
+    assert submissions.files == [{"2.2.1/2.2.1.1.dcm": b"b"}]
+    assert read_record(refused).state == "refused" and refused.directory.is_dir()
+
+
+def test_refused_instances_are_removed_after_the_retention(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    tracker = make_tracker(tmp_path, submissions, clock, keep_refused_s=60.0)
+    submissions.failure = REFUSAL
+    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
+    clock.now += 6
+    (batch,) = tracker.run_once()
+    clock.now += 59
+    tracker.run_once()
+    assert batch.directory.is_dir()
+    clock.now += 2
+    tracker.run_once()
+    assert not batch.directory.exists() and not any(tmp_path.rglob("*.dcm"))
+    record = read_record(batch)  # the record stays, with the reason
+    assert record.state == "refused" and record.error is not None and "16 slices" in record.error
+    assert record.files_removed_at is not None
+    submissions.failure = None
+    receive(tracker, "1.1", "1.1.1", "1.1.1.2", b"b")  # a later part comes alone
+    clock.now += 6
+    (later,) = tracker.run_once()
+    assert submissions.files == [{"1.1.1/1.1.1.2.dcm": b"b"}]
+    assert later.record.merged_from == []
+
+
+def test_a_restart_keeps_refused_batches_without_submitting_them(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    first = make_tracker(tmp_path, submissions, clock)
+    submissions.failure = REFUSAL
+    receive(first, "1.1", "1.1.1", "1.1.1.1", b"a")
+    clock.now += 6
+    (refused,) = first.run_once()
+    first.stop()
+
+    submissions.failure = None
+    second = make_tracker(tmp_path, submissions, clock)
+    second.recover()
+    clock.now += 100
+    assert second.run_once() == [] and submissions.files == []
+    assert second.pending() == 0 and refused.directory.is_dir()
+    receive(second, "1.1", "1.1.1", "1.1.1.2", b"b")  # the rest of the series, after the restart
+    clock.now += 6
+    (batch,) = second.run_once()
+    assert submissions.files == [{"1.1.1/1.1.1.1.dcm": b"a", "1.1.1/1.1.1.2.dcm": b"b"}]
+    assert read_record(refused).merged_into == batch.record.batch_id
+
+
+def test_a_restart_removes_refused_instances_kept_long_enough(
+    tmp_path: Path, submissions: Submissions, clock: Clock
+) -> None:
+    first = make_tracker(tmp_path, submissions, clock, keep_refused_s=3600.0)
+    submissions.failure = REFUSAL
+    receive(first, "1.1", "1.1.1", "1.1.1.1", b"a")
+    receive(first, "2.2", "2.2.1", "2.2.1.1", b"b")
+    clock.now += 6
+    old, recent = first.run_once()
+    # the first was refused two hours before the restart
+    refused_at = datetime.now(UTC) - timedelta(hours=2)
+    first.spool.save_batch(
+        Batch(old.directory, read_record(old).model_copy(update={"refused_at": refused_at}))
+    )
+
+    second = make_tracker(tmp_path, submissions, clock, keep_refused_s=3600.0)
+    second.recover()
+    second.run_once()
+    assert not old.directory.exists() and read_record(old).files_removed_at is not None
+    assert recent.directory.is_dir() and read_record(recent).files_removed_at is None
+    assert submissions.files == []
+
+
+def test_the_listener_keeps_refused_instances_as_configured(tmp_path: Path) -> None:
+    assert ListenerSettings.model_fields["keep_refused_s"].default == 86400
+    settings = ListenerSettings(spool_dir=tmp_path, keep_refused_s=600)
+    assert Listener(settings, Submissions()).tracker.keep_refused_s == 600
+
+
+def test_a_series_sent_in_two_parts_becomes_one_job(
+    tmp_path: Path, settings: ServiceSettings, store: JobStore
+) -> None:
+    """10 slices, a pause longer than the quiet period, then the other 14: refused (too few
+    slices) at first, then analysed whole with the real series choice."""
+    files = sorted(write_ct_series(tmp_path / "ct", slices=24, size=32))
+    clock = Clock()
+    tracker = CompletionTracker(
+        Spool(tmp_path / "listener", fsync=False),
+        lambda folder, origin: submit_study(
+            folder, origin, settings=settings, store=store, send=lambda _: None
+        ),
+        quiet_period_s=10.0,
+        quiet_after_release_s=2.0,
+        clock=clock,
+    )
+
+    def send(part: list[Path], association: int) -> None:
+        for path in part:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            key = SeriesKey(str(header.StudyInstanceUID), str(header.SeriesInstanceUID))
+            tmp = tracker.spool.write_temp([path.read_bytes()])
+            tracker.commit(tmp, key, str(header.SOPInstanceUID), ORIGIN, association)
+        tracker.association_ended(association)
+
+    send(files[:10], 1)
+    clock.now += 3
+    (first,) = tracker.run_once()
+    assert read_record(first).state == "refused" and store.list() == []
+    send(files[10:], 2)
+    clock.now += 3
+    (second,) = tracker.run_once()
+    [job] = store.list()
+    assert job.instances == 24 and read_record(second).job_ids == [job.id]
+    assert read_record(first).merged_into == second.record.batch_id
+    assert not any((tmp_path / "listener").rglob("*.dcm"))
 
 
 def test_a_failed_submission_is_retried_later(
