@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CT_MODALITIES: tuple[str, ...] = ("CT",)
@@ -80,6 +80,24 @@ class ListenerSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: list[str]) -> list[str]:
         return [m.strip().upper() for m in value if m.strip()]
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> ListenerSettings:
+        # half a TLS configuration would otherwise run as plain DICOM without a word
+        given = {
+            "HABITUS_LISTENER_TLS_CERT_FILE": self.tls_cert_file,
+            "HABITUS_LISTENER_TLS_KEY_FILE": self.tls_key_file,
+            "HABITUS_LISTENER_TLS_CA_FILE": self.tls_ca_file,
+        }
+        if any(given.values()) and not self.tls_enabled:
+            missing = [name for name, value in list(given.items())[:2] if value is None]
+            present = [name for name, value in given.items() if value is not None]
+            raise ValueError(
+                f"DICOM TLS needs a certificate and its key: {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} unset, while {', '.join(present)} "
+                f"{'is' if len(present) == 1 else 'are'} set"
+            )
+        return self
 
     @property
     def tls_enabled(self) -> bool:

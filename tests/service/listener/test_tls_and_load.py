@@ -137,3 +137,22 @@ def test_ten_associations_of_200_instances_at_once_lose_nothing(
 
     wait_for(lambda: received() == expected, timeout=30)
     assert sum(len(batch) for batch in submissions.instances) == 2000  # each once
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [
+        ({"tls_cert_file": "server.crt", "tls_ca_file": "ca.crt"}, "TLS_KEY_FILE is unset"),
+        ({"tls_key_file": "server.key"}, "TLS_CERT_FILE is unset"),
+        ({"tls_ca_file": "ca.crt"}, "TLS_CERT_FILE and HABITUS_LISTENER_TLS_KEY_FILE are unset"),
+    ],
+)
+def test_half_a_tls_configuration_is_refused_not_run_as_plain_dicom(
+    files: dict[str, str], missing: str
+) -> None:
+    from pydantic import ValidationError
+
+    from service.listener.config import ListenerSettings
+
+    with pytest.raises(ValidationError, match=missing):
+        ListenerSettings.model_validate(files)
