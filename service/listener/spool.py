@@ -214,6 +214,19 @@ class Spool:
         now = datetime.now(UTC)
         batch_id = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         directory = self.batches_dir / study_instance_uid / batch_id
+        record = BatchRecord(
+            study_instance_uid=study_instance_uid,
+            batch_id=batch_id,
+            series_instance_uids=sorted(series_instance_uids),
+            instances=0,
+            origin=origin,
+            created_at=now,
+            merged_from=[earlier.record.batch_id for earlier in refused],
+        )
+        # recorded before any file moves: after a crash part-way, recovery submits what
+        # reached the batch, and what did not is still in received/ or its refused batch
+        directory.mkdir(parents=True)
+        self.save_batch(Batch(directory, record))
         for earlier in refused:
             _move_instances(earlier.directory.glob("*/*.dcm"), directory)
         for series in sorted(series_instance_uids):
@@ -223,14 +236,11 @@ class Spool:
             _remove_empty(source)
         self._origin_path(study_instance_uid).unlink(missing_ok=True)
         _remove_empty(self.received_dir / study_instance_uid)
-        record = BatchRecord(
-            study_instance_uid=study_instance_uid,
-            batch_id=batch_id,
-            series_instance_uids=sorted(p.name for p in directory.iterdir() if p.is_dir()),
-            instances=sum(1 for _ in directory.glob("*/*.dcm")),
-            origin=origin,
-            created_at=now,
-            merged_from=[earlier.record.batch_id for earlier in refused],
+        record = record.model_copy(
+            update={
+                "series_instance_uids": sorted(p.name for p in directory.iterdir() if p.is_dir()),
+                "instances": sum(1 for _ in directory.glob("*/*.dcm")),
+            }
         )
         batch = Batch(directory, record)
         self.save_batch(batch)

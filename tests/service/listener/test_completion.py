@@ -377,6 +377,39 @@ def test_a_restarted_listener_finishes_what_was_left(
     assert submissions.files[1] == {"2.2.1/2.2.1.1.dcm": b"b"}
 
 
+def test_a_crash_while_a_batch_is_taken_loses_no_instance(
+    tmp_path: Path, submissions: Submissions, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.listener import spool as spool_module
+
+    first = make_tracker(tmp_path, submissions, clock)
+    receive(first, "1.1", "1.1.1", "1.1.1.1", b"a")
+    receive(first, "1.1", "1.1.2", "1.1.2.1", b"b")
+    clock.now += 6
+    moves = 0
+    real_move = spool_module._move_instances
+
+    def move_then_die(*args: object, **kwargs: object) -> None:
+        nonlocal moves
+        moves += 1
+        if moves == 2:  # the process dies after moving the first series
+            raise SystemExit("killed")
+        real_move(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool_module, "_move_instances", move_then_die)
+    with pytest.raises(SystemExit):
+        first.run_once()
+    monkeypatch.setattr(spool_module, "_move_instances", real_move)
+
+    second = make_tracker(tmp_path, submissions, clock)
+    second.recover()
+    second.run_once()  # the batch recorded before its files moved: what reached it
+    clock.now += 6
+    second.run_once()  # what stayed in received/, after a quiet period
+    received = [name for files in submissions.files for name in files]
+    assert sorted(received) == ["1.1.1/1.1.1.1.dcm", "1.1.2/1.1.2.1.dcm"]
+
+
 def test_stop_with_flush_submits_without_waiting(
     tmp_path: Path, submissions: Submissions, clock: Clock
 ) -> None:
