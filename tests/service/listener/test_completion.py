@@ -148,6 +148,16 @@ def read_record(batch: Batch) -> BatchRecord:
     return BatchRecord.model_validate_json(batch.record_path.read_bytes())
 
 
+def refused_batch(tracker: CompletionTracker, submissions: Submissions, clock: Clock) -> Batch:
+    """Study 1.1 with one instance (b"a"), gone quiet and refused."""
+    submissions.failure = REFUSAL
+    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
+    clock.now += 6
+    (batch,) = tracker.run_once()
+    submissions.failure = None
+    return batch
+
+
 def test_a_later_part_of_a_refused_study_is_submitted_with_it(
     tmp_path: Path, submissions: Submissions, clock: Clock
 ) -> None:
@@ -207,11 +217,7 @@ def test_a_refused_batch_only_joins_its_own_study(
     tmp_path: Path, submissions: Submissions, clock: Clock
 ) -> None:
     tracker = make_tracker(tmp_path, submissions, clock)
-    submissions.failure = REFUSAL
-    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
-    clock.now += 6
-    (refused,) = tracker.run_once()
-    submissions.failure = None
+    refused = refused_batch(tracker, submissions, clock)
     receive(tracker, "2.2", "2.2.1", "2.2.1.1", b"b")
     clock.now += 6
     tracker.run_once()
@@ -223,10 +229,7 @@ def test_refused_instances_are_removed_after_the_retention(
     tmp_path: Path, submissions: Submissions, clock: Clock
 ) -> None:
     tracker = make_tracker(tmp_path, submissions, clock, keep_refused_s=60.0)
-    submissions.failure = REFUSAL
-    receive(tracker, "1.1", "1.1.1", "1.1.1.1", b"a")
-    clock.now += 6
-    (batch,) = tracker.run_once()
+    batch = refused_batch(tracker, submissions, clock)
     clock.now += 59
     tracker.run_once()
     assert batch.directory.is_dir()
@@ -248,10 +251,7 @@ def test_a_restart_keeps_refused_batches_without_submitting_them(
     tmp_path: Path, submissions: Submissions, clock: Clock
 ) -> None:
     first = make_tracker(tmp_path, submissions, clock)
-    submissions.failure = REFUSAL
-    receive(first, "1.1", "1.1.1", "1.1.1.1", b"a")
-    clock.now += 6
-    (refused,) = first.run_once()
+    refused = refused_batch(first, submissions, clock)
     first.stop()
 
     submissions.failure = None
