@@ -11,7 +11,8 @@ orientation, with a reference to that slice's SOP instance.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import highdicom as hd
@@ -198,7 +199,7 @@ def build_segmentation(
         raise OutputError(
             "the label map has no foreground voxel: there is nothing to store in a DICOM-SEG"
         )
-    when = created or datetime.now()
+    when, utc_offset = in_source_time_zone(created or datetime.now(), headers[0])
     source_series = source_identity(volume)
     try:
         seg = _segmentation(
@@ -209,7 +210,7 @@ def build_segmentation(
         raise OutputError(
             f"the DICOM-SEG could not be built from the source series: {exc}"
         ) from exc
-    stamp_creation_time(seg, when)
+    stamp_creation_time(seg, when, utc_offset)
     _fix_dimension_organization(
         seg, derived_object_uid("seg-dimension-organization", source_series, model)
     )
@@ -261,9 +262,32 @@ def character_set(header: Dataset) -> str | list[str] | None:
     return str(value) if isinstance(value, str) else [str(v) for v in value]
 
 
-def stamp_creation_time(dataset: Dataset, when: datetime) -> None:
+_UTC_OFFSET = re.compile(r"^([+-])(\d{2})(\d{2})$")
+
+
+def in_source_time_zone(when: datetime, source: Dataset) -> tuple[datetime, str | None]:
+    """``when`` as a derived object's dates and times state it, and the offset to record.
+
+    DICOM dates and times without Timezone Offset From UTC (0008,0201) are local time, and
+    the offset, where present, holds for every date and time of the object, the study's
+    copied from the source included. So: in the source's offset, recorded again, where the
+    source states one; else in this machine's local time (the TZ of the service) and none.
+    A naive ``when`` is taken as local time.
+    """
+    match = _UTC_OFFSET.match(str(source.get("TimezoneOffsetFromUTC", "")).strip())
+    if match is None:
+        return when.astimezone(), None
+    sign = -1 if match.group(1) == "-" else 1
+    offset = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+    return when.astimezone(timezone(sign * offset)), match.group(0)
+
+
+def stamp_creation_time(dataset: Dataset, when: datetime, utc_offset: str | None) -> None:
     """Date the object by ``when`` wherever highdicom wrote "now" (instance creation, its own
-    contribution as processing equipment), so that the bytes depend only on the inputs."""
+    contribution as processing equipment), so that the bytes depend only on the inputs; with
+    ``utc_offset`` (from ``in_source_time_zone``), record the offset those times are in."""
+    if utc_offset is not None:
+        dataset.TimezoneOffsetFromUTC = utc_offset
     dataset.InstanceCreationDate = when.strftime("%Y%m%d")
     dataset.InstanceCreationTime = when.strftime("%H%M%S.%f")
     for item in dataset.get("ContributingEquipmentSequence", []):

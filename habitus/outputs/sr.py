@@ -38,6 +38,7 @@ from habitus.outputs.seg import (
     MANUFACTURER,
     character_set,
     derived_object_uid,
+    in_source_time_zone,
     source_headers,
     source_identity,
     stamp_creation_time,
@@ -184,12 +185,12 @@ def build_sr(
             *extra_groups,
         ],
     )
-    when = created or report.created
+    when, utc_offset = in_source_time_zone(created or report.created, headers[0])
     try:
         sr = _document(content, headers, seg, source_identity(volume), model, when)
     except (ValueError, AttributeError) as exc:
         raise OutputError(f"the DICOM SR could not be built: {exc}") from exc
-    stamp_creation_time(sr, when)
+    stamp_creation_time(sr, when, utc_offset)
     return sr
 
 
