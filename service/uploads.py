@@ -7,13 +7,15 @@ found; the HTTP status to answer with travels on the error.
 
 from __future__ import annotations
 
+import lzma
 import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Protocol
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -25,6 +27,18 @@ CHUNK = 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
 DICOM_MEDIA_TYPE = "application/dicom"
 ZIP_MEDIA_TYPES = {"application/zip", "application/x-zip-compressed"}
+ZIP_ENCRYPTED_FLAG = 0x1
+# what reading a damaged entry raises: bad headers or CRC, an offset outside the archive
+# (OSError), a truncated or corrupt deflate, bzip2 (OSError) or LZMA stream
+ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 
 class UploadRefused(InputRefused):
@@ -34,6 +48,10 @@ class UploadRefused(InputRefused):
         super().__init__(message)
         self.status = status
         self.kind = kind
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,7 @@ class _Spool:
             path.unlink()
             self.result.ignored.append(f"{label}: not a DICOM file")
 
-    def copy_stream(self, source: IO[bytes], label: str) -> None:
+    def copy_stream(self, source: _Readable, label: str) -> None:
         path = self.new_path()
         with path.open("wb") as out:
             while chunk := source.read(CHUNK):
@@ -141,6 +159,10 @@ def unpack_zip(archive: Path, spool: _Spool) -> None:
                     f"zip entries must be regular files; {entry.filename!r} is a symbolic link",
                     kind="zip-entry-escapes",
                 )
+            if entry.flag_bits & ZIP_ENCRYPTED_FLAG:
+                raise UploadRefused(
+                    f"zip entries must not be encrypted; {entry.filename!r} is password-protected"
+                )
         declared = sum(e.file_size for e in entries)
         if declared > spool.limits.max_unpacked_bytes:
             raise UploadRefused(
@@ -154,14 +176,35 @@ def unpack_zip(archive: Path, spool: _Spool) -> None:
                 spool.result.ignored.append(f"{entry.filename}: operating-system metadata")
                 continue
             try:
-                with zf.open(entry) as source:
-                    spool.copy_stream(source, entry.filename)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
-                raise UploadRefused(f"zip entry {entry.filename!r} cannot be read ({exc})") from exc
+                source = zf.open(entry)
+            except ZIP_READ_ERRORS as exc:
+                raise _unreadable(entry, exc) from exc
+            with source:
+                spool.copy_stream(_EntryReader(source, entry), entry.filename)
+
+
+def _unreadable(entry: zipfile.ZipInfo, exc: Exception) -> UploadRefused:
+    return UploadRefused(f"zip entry {entry.filename!r} cannot be read ({exc})")
+
+
+class _EntryReader:
+    """Reads a zip entry; a damaged entry is refused (errors writing the spool are not)."""
+
+    def __init__(self, source: IO[bytes], entry: zipfile.ZipInfo) -> None:
+        self.source = source
+        self.entry = entry
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self.source.read(size)
+        except ZIP_READ_ERRORS as exc:
+            raise _unreadable(self.entry, exc) from exc
 
 
 def _is_noise(name: str) -> bool:
     parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts:  # "" or ".": no name to judge
+        return False
     return "__MACOSX" in parts or parts[-1] in {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +182,64 @@ def test_zip_slip_is_refused(client: TestClient, tmp_path: Path) -> None:
     )
     body = assert_problem(response, 400)
     assert str(body["type"]).endswith("zip-entry-escapes")
+
+
+def one_entry_zip(name: str = "a.dcm", compression: int = zipfile.ZIP_STORED) -> bytearray:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        archive.writestr(name, bytes(range(256)) * 40)
+    return bytearray(buffer.getvalue())
+
+
+def damaged_zip(damage: str) -> bytes:
+    if damage == "offset-outside-the-archive":  # the end record points past its directory
+        data = one_entry_zip()
+        end = data.rfind(b"PK\x05\x06")
+        offset = struct.unpack_from("<I", data, end + 16)[0]
+        struct.pack_into("<I", data, end + 16, offset + 100)
+        return bytes(data)
+    compression = {
+        "deflate": zipfile.ZIP_DEFLATED,
+        "bzip2": zipfile.ZIP_BZIP2,
+        "lzma": zipfile.ZIP_LZMA,
+    }[damage]
+    data = one_entry_zip(compression=compression)
+    start = 30 + len("a.dcm")  # the entry's data follows its local header
+    data[start : start + 8] = bytes(8)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["deflate", "bzip2", "lzma", "offset-outside-the-archive"])
+def test_a_damaged_zip_entry_is_refused(client: TestClient, damage: str) -> None:
+    response = client.post(
+        "/v1/studies",
+        content=damaged_zip(damage),
+        headers={**AUTH, "Content-Type": "application/zip"},
+    )
+    body = assert_problem(response, 400)
+    assert "zip entry 'a.dcm' cannot be read" in str(body["detail"])
+
+
+def test_an_encrypted_zip_is_refused(client: TestClient) -> None:
+    data = one_entry_zip()
+    data[6] |= 1  # the encryption flag, in the local header and in the central directory
+    data[data.find(b"PK\x01\x02") + 8] |= 1
+    response = client.post(
+        "/v1/studies", content=bytes(data), headers={**AUTH, "Content-Type": "application/zip"}
+    )
+    body = assert_problem(response, 400)
+    assert "password-protected" in str(body["detail"])
+
+
+@pytest.mark.parametrize("name", [".", "./."])
+def test_a_zip_entry_named_dot_is_judged_like_any_file(client: TestClient, name: str) -> None:
+    response = client.post(
+        "/v1/studies",
+        content=bytes(one_entry_zip(name)),
+        headers={**AUTH, "Content-Type": "application/zip"},
+    )
+    body = assert_problem(response, 422)
+    assert f"{name}: not a DICOM file" in str(body["detail"])
 
 
 def test_upload_limits(settings: ServiceSettings, ct_study: Path) -> None:
