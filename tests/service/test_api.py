@@ -99,6 +99,16 @@ def test_unknown_route_and_unknown_job_are_problems(client: TestClient) -> None:
     assert "no job with id" in str(body["detail"])
 
 
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [("/v1/jobs/abc", "DELETE, GET"), ("/v1/jobs", "GET"), ("/v1/studies", "POST")],
+)
+def test_405_allows_every_method_of_the_path(client: TestClient, path: str, allow: str) -> None:
+    body = assert_problem(client.put(path, headers=AUTH), 405)
+    assert body["detail"] == "Method Not Allowed"
+    assert client.put(path, headers=AUTH).headers["allow"] == allow
+
+
 def test_validation_errors_are_problems(client: TestClient) -> None:
     body = assert_problem(client.get("/v1/jobs?state=bogus", headers=AUTH), 422)
     assert body["errors"][0]["loc"] == ["query", "state"]
