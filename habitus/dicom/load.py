@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from habitus.dicom.attributes import text
 from habitus.dicom.choose import Choice, SeriesVerdict, choose_series
-from habitus.dicom.group import group_series
+from habitus.dicom.group import SeriesGroup, group_series
 from habitus.dicom.pixels import decode_hu
 from habitus.dicom.read import HeaderScan, scan_headers
 from habitus.dicom.rules import SeriesRules
@@ -74,6 +75,7 @@ def _load_dicom(
     report(Stage.CHOOSE, 0.0)
     grouping = group_series(scan.instances)
     warnings += grouping.warnings
+    _check_one_study(grouping.series, rules)
     try:
         choice = choose_series(grouping.series, rules)
     except GeometryRefused as exc:
@@ -85,6 +87,31 @@ def _load_dicom(
     volume = _build_volume(choice, lambda f: report(Stage.VOLUME, f), decode_workers)
     report(Stage.VOLUME, 1.0)
     return LoadedCT(volume, "dicom", choice.chosen, choice.others, warnings)
+
+
+def _check_one_study(series: list[SeriesGroup], rules: SeriesRules) -> None:
+    """Refuse input whose CT series belong to more than one study.
+
+    The series chooser would rank one patient's or one day's series against another's and
+    report on whichever it prefers; which study is meant is the user's to say.
+    """
+    studies: dict[str, list[SeriesGroup]] = {}
+    for group in series:
+        if text(group.first, "Modality").upper() == rules.modality.upper():
+            studies.setdefault(group.study_instance_uid, []).append(group)
+    if len(studies) < 2:
+        return
+    listing = "\n".join(
+        f"- patient {text(groups[0].first, 'PatientID') or '(no ID)'}, study of "
+        f"{text(groups[0].first, 'StudyDate') or '(no date)'} "
+        f"'{text(groups[0].first, 'StudyDescription')}' ({uid}): {len(groups)} "
+        f"{rules.modality} series"
+        for uid, groups in studies.items()
+    )
+    raise InputRefused(
+        f"expected the {rules.modality} series of one study; found {len(studies)} studies:\n"
+        f"{listing}\nanalyse one study at a time (pass its folder or files)"
+    )
 
 
 def _build_volume(
