@@ -55,6 +55,9 @@ def _flag(
     sex: Literal["M", "F"] | None,
     why_no_index: str | None,
 ) -> Flag:
+    """``measured`` is the index as the report gives it (rounded to the report's precision):
+    the flag is decided on that value and carries it unchanged, so that the report never
+    shows a measured value beside a verdict that the value shown does not support."""
     cutoff = cutoffs[sex] if sex is not None else None
     value: bool | None = None
     reason: str | None = None
@@ -68,7 +71,7 @@ def _flag(
         name=name,
         value=value,
         index=index,
-        measured=None if measured is None else round(measured, 2),
+        measured=measured,
         unit=unit,
         comparison=comparison,
         cutoff=cutoff,

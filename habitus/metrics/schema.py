@@ -128,7 +128,7 @@ class Flag(BaseModel):
     name: Literal["low_smi", "high_bfi"]
     value: bool | None  # None when the index or the patient's sex is unknown
     index: str  # the field compared, e.g. "waist.smi_cm2_m2"
-    measured: float | None = None
+    measured: float | None = None  # the index as reported, at its precision; the flag's input
     unit: str
     comparison: Literal["<", ">"]
     cutoff: float | None = None  # the one applied, for the patient's sex

@@ -26,11 +26,12 @@ def _waist(w: WaistMetrics) -> str:
     if not w.available:
         return f"waist: not measured ({w.reason})"
     assert w.range is not None
+    # SMI and BFI at the precision the report gives them and the flags are decided on
     return (
         f"waist (slices {w.range.first_slice}-{w.range.last_slice}, "
         f"{_value(w.length_cm, 'cm')}): average SMA {_value(w.average_sma_cm2, 'cm²')}, "
-        f"average BFA {_value(w.average_bfa_cm2, 'cm²')}, SMI {_value(w.smi_cm2_m2, 'cm²/m²')}, "
-        f"BFI {_value(w.bfi_cm2_kg, 'cm²/kg', 2)}"
+        f"average BFA {_value(w.average_bfa_cm2, 'cm²')}, "
+        f"SMI {_value(w.smi_cm2_m2, 'cm²/m²', 2)}, BFI {_value(w.bfi_cm2_kg, 'cm²/kg', 3)}"
     )
 
 
@@ -60,7 +61,8 @@ def _flag(f: Flag, waist: WaistMetrics) -> str:
         return f"{label}: unknown (waist not measured)"  # the waist line says why
     if f.value is None:
         return f"{label}: unknown ({f.reason})"
-    return (
-        f"{label}: {'yes' if f.value else 'no'} ({f.measured} {f.comparison} {f.cutoff} "
-        f"{f.unit} for sex {f.sex})"
-    )
+    rule = f"{f.comparison} {f.cutoff} {f.unit} for sex {f.sex}"
+    if f.value:
+        return f"{label}: yes ({f.measured} {rule})"
+    # "no (4.21 > 4.7 ...)" would claim what is false: state the rule that was not met
+    return f"{label}: no ({f.measured}; {label.split()[0]} if {rule})"

@@ -81,6 +81,25 @@ def test_flags_follow_the_patients_sex(abdomen: Phantom) -> None:
     assert men.flags.high_bfi.value is (bfi > 4.7) and women.flags.high_bfi.value is (bfi > 5.8)
 
 
+def test_flags_show_the_index_they_were_decided_on(abdomen: Phantom) -> None:
+    """At 67.18 kg the waist BFI is 4.704 cm2/kg: high for a man (above 4.7). The flag and the
+    summary show 4.704, not a value rounded again to 4.7 (which read "4.7 > 4.7")."""
+    high = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=67.18, sex="M"))
+    assert high.waist.bfi_cm2_kg == 4.704
+    assert high.flags.high_bfi.value is True and high.flags.high_bfi.measured == 4.704
+    assert high.flags.low_smi.measured == high.waist.smi_cm2_m2
+    assert "high BFI: yes (4.704 > 4.7 cm2/kg for sex M)" in high.summary_lines
+    assert any("BFI 4.704 cm²/kg" in line for line in high.summary_lines)
+    # a flag that is not raised states the rule, not a comparison that does not hold
+    low = _compute(abdomen, PatientInfo(height_cm=130.0, weight_kg=75.0, sex="M"))
+    bfi, smi = low.waist.bfi_cm2_kg, low.waist.smi_cm2_m2
+    assert bfi is not None and bfi < 4.7 and smi is not None and smi > 40.0
+    assert low.flags.high_bfi.measured == bfi and low.flags.low_smi.measured == smi
+    assert f"high BFI: no ({bfi}; high if > 4.7 cm2/kg for sex M)" in low.summary_lines
+    assert f"low SMI: no ({smi}; low if < 40.0 cm2/m2 for sex M)" in low.summary_lines
+    assert not any(f"({bfi} >" in line or f"({smi} <" in line for line in low.summary_lines)
+
+
 def test_result_does_not_depend_on_slice_order(abdomen: Phantom) -> None:
     patient = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")
     up, down = _compute(abdomen, patient, True), _compute(abdomen, patient, False)

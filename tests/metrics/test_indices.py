@@ -74,6 +74,15 @@ def test_high_bfi_cut_offs_by_sex(sex: str, bfi: float, high: bool) -> None:
     assert flag.cutoffs == HIGH_BFI_CM2_KG and flag.comparison == ">"
 
 
+@pytest.mark.parametrize(("bfi", "smi"), [(4.704, 39.996), (4.7049, 31.03)])
+def test_flag_carries_the_index_unrounded(bfi: float, smi: float) -> None:
+    """The flag is decided on the index as reported and shows that same value."""
+    high = high_bfi_flag(bfi, "M", None)
+    assert high.value is True and high.measured == bfi
+    low = low_smi_flag(smi, "M", None)
+    assert low.value is True and low.measured == smi
+
+
 def test_flag_without_sex_or_index_is_null_with_the_reason() -> None:
     no_sex = low_smi_flag(30.0, None, None)
     assert no_sex.value is None and no_sex.cutoff is None
