@@ -10,6 +10,7 @@ from habitus.metrics.schema import Flag, PatientInfo
 LOW_SMI_CM2_M2: dict[str, float] = {"M": 40.0, "F": 35.0}  # low when below
 HIGH_BFI_CM2_KG: dict[str, float] = {"M": 4.7, "F": 5.8}  # high when above
 
+# when PatientInfo.missing does not say why (habitus.patient fills it in)
 NO_HEIGHT = "height unknown: pass it to the analysis or record PatientSize in the DICOM header"
 NO_WEIGHT = "weight unknown: pass it to the analysis or record PatientWeight in the DICOM header"
 NO_SEX = "sex unknown (PatientSex is not M or F): the cut-off depends on it"
@@ -22,7 +23,7 @@ def per_height_squared(
     if value is None:
         return None, why_no_value
     if patient.height_cm is None:
-        return None, NO_HEIGHT
+        return None, patient.missing.get("height_cm", NO_HEIGHT)
     return value / (patient.height_cm / 100.0) ** 2, None
 
 
@@ -33,7 +34,7 @@ def per_weight(
     if value is None:
         return None, why_no_value
     if patient.weight_kg is None:
-        return None, NO_WEIGHT
+        return None, patient.missing.get("weight_kg", NO_WEIGHT)
     return value / patient.weight_kg, None
 
 

@@ -60,6 +60,7 @@ class PatientInfo(BaseModel):
     sex: Literal["M", "F"] | None = None
     source: dict[str, str] = Field(default_factory=dict)  # e.g. {"height_cm": "caller"}
     warnings: list[str] = Field(default_factory=list)  # header values that were ignored
+    missing: dict[str, str] = Field(default_factory=dict)  # why height_cm or weight_kg is null
 
 
 class SliceRange(BaseModel):

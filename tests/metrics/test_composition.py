@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from pydicom.dataset import Dataset
 
 from habitus.errors import InputRefused
 from habitus.metrics import BodyComposition, compute_body_composition
 from habitus.outputs.report import PatientInfo
+from habitus.patient import patient_info
+from habitus.volume import CTVolume, SourceSeries
 from tests.anatomy.phantom import Phantom, build_phantom
 
 UCUM = {"cm", "cm2", "cm3", "cm2/m2", "cm3/m2", "cm2/kg", "cm3/kg", "[hnsf'U]", "1"}
@@ -26,6 +31,25 @@ def abdomen(phantom: Phantom) -> Phantom:
 def _compute(phantom: Phantom, patient: PatientInfo, head_ward: bool = True) -> BodyComposition:
     labels, volume = phantom.volume(head_ward=head_ward)
     return compute_body_composition(labels, volume, patient)
+
+
+def _uid(number: int) -> str:
+    return f"1.2.826.0.1.3680043.10.543.{number}"
+
+
+def _as_dicom(volume: CTVolume, **attributes: object) -> CTVolume:
+    """The volume with source headers as a scanner numbers them: from the head down, so that
+    InstanceNumber 1 is the most superior slice (k = n - 1 when k runs head-ward)."""
+    n = volume.shape[0]
+    headers = []
+    for k in range(n):
+        ds = Dataset()
+        ds.InstanceNumber = n - k
+        ds.SOPInstanceUID = _uid(n - k)
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        headers.append(ds)
+    return replace(volume, source=SourceSeries("1.2", "1.2.3", "1.2.4", headers=headers))
 
 
 def test_scan_stopping_above_the_iliac_crest_has_no_waist(phantom: Phantom) -> None:
@@ -98,6 +122,33 @@ def test_flags_show_the_index_they_were_decided_on(abdomen: Phantom) -> None:
     assert f"high BFI: no ({bfi}; high if > 4.7 cm2/kg for sex M)" in low.summary_lines
     assert f"low SMI: no ({smi}; low if < 40.0 cm2/m2 for sex M)" in low.summary_lines
     assert not any(f"({bfi} >" in line or f"({smi} <" in line for line in low.summary_lines)
+
+
+def test_implausible_height_and_weight_give_their_own_reason(abdomen: Phantom) -> None:
+    """PatientSize 175 is centimetres typed into a metres field; the indices say so instead
+    of asking for a PatientSize that is recorded."""
+    labels, volume = abdomen.volume()
+    volume = _as_dicom(volume, PatientSize="175", PatientWeight="7000", PatientSex="M")
+    patient = patient_info(volume)
+    result = compute_body_composition(labels, volume, patient)
+    height = "PatientSize 175 (m) read as 17500 cm is outside the plausible 100–230 cm"
+    weight = "PatientWeight 7000 (kg) is outside the plausible 25–300 kg"
+    for reason in (
+        result.waist.missing["smi_cm2_m2"],
+        result.l3.missing["smi_cm2_m2"],
+        str(result.flags.low_smi.reason),
+    ):
+        assert height in reason and "--height" in reason
+        assert "record PatientSize" not in reason
+    for reason in (result.waist.missing["bfi_cm2_kg"], str(result.flags.high_bfi.reason)):
+        assert weight in reason and "--weight" in reason
+        assert "record PatientWeight" not in reason
+    assert any(height in line for line in result.summary_lines)
+    # a value given by the caller in the wrong unit is named as the caller's
+    given = compute_body_composition(labels, volume, patient_info(volume, height_cm=1.75))
+    reason = given.waist.missing["smi_cm2_m2"]
+    assert "height given as 1.75 (--height or height_cm, in cm)" in reason
+    assert "PatientSize" not in reason
 
 
 def test_result_does_not_depend_on_slice_order(abdomen: Phantom) -> None:

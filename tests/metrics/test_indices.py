@@ -31,6 +31,13 @@ def test_missing_height_or_weight_gives_null_with_the_reason() -> None:
     assert value is None and "weight" in str(reason)
 
 
+def test_missing_height_or_weight_gives_the_patients_reason() -> None:
+    why = "height unknown: PatientSize 175 (m) read as 17500 cm is outside the plausible range"
+    patient = PatientInfo(weight_kg=70.0, missing={"height_cm": why})
+    assert per_height_squared(128.0, patient, None) == (None, why)
+    assert per_weight(400.0, patient, None)[1] is None
+
+
 def test_missing_value_keeps_its_own_reason() -> None:
     patient = PatientInfo(height_cm=170.0, weight_kg=70.0)
     value, reason = per_height_squared(None, patient, "waist not covered")
