@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         "--segmenter",
         choices=["auto", "model", "rules"],
         default="auto",
-        help="bundled ONNX model, rule-based segmenter, or auto (model if present)",
+        help="bundled ONNX model, rule-based segmenter, or auto (the model where its "
+        "manifest says it is validated, else the rules)",
     )
     analyze.add_argument("--json", action="store_true", help="print the report as JSON")
     analyze.set_defaults(run=_analyze)

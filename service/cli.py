@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from habitus.errors import HabitusError
+
 
 def register(commands: Any) -> None:
     """Add the `serve` command to habitus's sub-command parsers."""
@@ -15,6 +17,11 @@ def register(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.serve import main  # imported only when used: it pulls in the whole service
-
+    try:  # imported only when used: it pulls in the whole service
+        from service.serve import main
+    except ModuleNotFoundError as exc:  # installed without the api extra
+        raise HabitusError(
+            f"habitus serve needs the api extra ({exc.name} is not installed): "
+            "pip install -e '.[api,cpu]' in a checkout"
+        ) from exc
     return int(main())

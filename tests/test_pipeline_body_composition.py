@@ -87,5 +87,26 @@ def phantom_volume_headers(result: AnalysisResult) -> list:
 def test_preview_and_cli_summary_mention_the_waist(phantom_run: AnalysisResult) -> None:
     body = phantom_run.report.body_composition
     assert body is not None
-    assert any(line.startswith("waist (slices") for line in body.summary_lines)
+    assert any(line.startswith("waist (instances ") for line in body.summary_lines)
     assert phantom_run.files["preview"].stat().st_size > 10_000
+
+
+def test_l3_and_waist_name_their_source_instances(phantom_run: AnalysisResult) -> None:
+    """InstanceNumber and SOPInstanceUID as written in the DICOM files, beside the index."""
+    body = phantom_run.report.body_composition
+    assert body is not None and body.waist.range is not None
+    headers = phantom_volume_headers(phantom_run)
+    l3, waist = body.l3, body.waist.range
+    assert l3.slice_index is not None and l3.instance is not None
+    assert l3.instance.instance_number == int(headers[l3.slice_index].InstanceNumber)
+    assert l3.instance.sop_instance_uid == headers[l3.slice_index].SOPInstanceUID
+    for k, instance in (
+        (waist.first_slice, waist.first_instance),
+        (waist.last_slice, waist.last_instance),
+    ):
+        assert instance is not None
+        assert instance.instance_number == int(headers[k].InstanceNumber)
+        assert instance.sop_instance_uid == headers[k].SOPInstanceUID
+    assert f"L3 (instance {l3.instance.instance_number}, z {l3.z_mm:.1f} mm)" in "\n".join(
+        body.summary_lines
+    )

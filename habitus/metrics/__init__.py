@@ -17,6 +17,7 @@ from habitus.metrics.schema import (
     QualityCheck,
     Regions,
     SliceRange,
+    SourceInstance,
     TorsoMetrics,
     WaistMetrics,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "QualityCheck",
     "Regions",
     "SliceRange",
+    "SourceInstance",
     "TorsoMetrics",
     "WaistMetrics",
     "compute_body_composition",

@@ -10,7 +10,7 @@ from habitus.errors import InputRefused
 from habitus.metrics.indices import high_bfi_flag, low_smi_flag
 from habitus.metrics.quality import quality_checks
 from habitus.metrics.regional import l3_metrics, torso_metrics, waist_metrics
-from habitus.metrics.regions import measured_regions, report_regions
+from habitus.metrics.regions import measured_regions, report_regions, source_instance
 from habitus.metrics.schema import BodyComposition, Flags, PatientInfo
 from habitus.metrics.slice_stats import trunk_slice_stats
 from habitus.metrics.summary import summary_lines
@@ -32,11 +32,16 @@ def compute_body_composition(
     anatomy = find_anatomy(labels, volume.geometry)
     regions = measured_regions(anatomy)
     stats = trunk_slice_stats(labels, volume, anatomy, regions.all_slices())
-    where = report_regions(regions, anatomy)
+    where = report_regions(regions, anatomy, volume.source)
     waist = waist_metrics(stats, regions, patient, where.waist)
     torso = torso_metrics(stats, regions, patient, where.torso)
     l3_z = None if regions.l3_slice is None else float(anatomy.frame.z_mm[regions.l3_slice])
-    l3 = l3_metrics(stats, regions, patient, where.l3_slice, l3_z)
+    l3_instance = (
+        None
+        if where.l3_slice is None or l3_z is None
+        else source_instance(volume.source, where.l3_slice, l3_z)
+    )
+    l3 = l3_metrics(stats, regions, patient, where.l3_slice, l3_z, l3_instance)
     why_no_smi = waist.missing.get("smi_cm2_m2")
     why_no_bfi = waist.missing.get("bfi_cm2_kg")
     flags = Flags(

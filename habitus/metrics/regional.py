@@ -15,6 +15,7 @@ from habitus.metrics.schema import (
     L3Metrics,
     PatientInfo,
     SliceRange,
+    SourceInstance,
     TorsoMetrics,
     WaistMetrics,
 )
@@ -152,6 +153,7 @@ def l3_metrics(
     patient: PatientInfo,
     slice_index: int | None,
     z_mm: float | None,
+    instance: SourceInstance | None = None,
 ) -> L3Metrics:
     c = regions.l3_slice
     if c is None:
@@ -174,6 +176,7 @@ def l3_metrics(
         available=True,
         slice_index=slice_index,
         z_mm=_r(z_mm),
+        instance=instance,
         sma_cm2=round(sma, 2),
         vat_cm2=round(vat, 2),
         sat_cm2=round(sat, 2),

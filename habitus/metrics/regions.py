@@ -1,19 +1,22 @@
 """Slice ranges the metrics are taken over: waist, torso and the L3 slice, from the landmarks.
 
 Ranges are kept in canonical slice order (foot to head) for the computation and turned into
-input slice indices (k) for the report.
+input slice indices (k) for the report, with, for DICOM input, the source instance of each end
+slice: a viewer shows InstanceNumber, not k.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import floor
+from typing import Any
 
 import numpy as np
 
 from habitus.anatomy import Anatomy, Landmark
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.metrics.schema import Regions, SliceRange
+from habitus.metrics.schema import Regions, SliceRange, SourceInstance
+from habitus.volume import SourceSeries
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,44 @@ def measured_regions(anatomy: Anatomy) -> MeasuredRegions:
     )
 
 
-def slice_range(r: CanonicalRange, frame: AnatomicalFrame) -> SliceRange:
-    ks = sorted((frame.k_of(r.lo), frame.k_of(r.hi)))
+def slice_range(
+    r: CanonicalRange, frame: AnatomicalFrame, source: SourceSeries | None = None
+) -> SliceRange:
+    (first, z_first), (last, z_last) = sorted(
+        (frame.k_of(c), round(float(frame.z_mm[c]), 2)) for c in (r.lo, r.hi)
+    )
     return SliceRange(
-        first_slice=ks[0],
-        last_slice=ks[1],
+        first_slice=first,
+        last_slice=last,
         slices=r.hi - r.lo + 1,
         z_mm=(round(float(frame.z_mm[r.lo]), 2), round(float(frame.z_mm[r.hi]), 2)),
+        first_instance=source_instance(source, first, z_first),
+        last_instance=source_instance(source, last, z_last),
     )
 
 
-def report_regions(regions: MeasuredRegions, anatomy: Anatomy) -> Regions:
+def source_instance(source: SourceSeries | None, k: int, z_mm: float) -> SourceInstance | None:
+    """The DICOM instance slice k was read from; None for NIfTI input."""
+    if source is None or not 0 <= k < len(source.headers):
+        return None
+    header: Any = source.headers[k]
+    return SourceInstance(
+        instance_number=_integer(header.get("InstanceNumber")),
+        sop_instance_uid=str(header.get("SOPInstanceUID", "") or ""),
+        z_mm=round(z_mm, 2),
+    )
+
+
+def _integer(value: object) -> int | None:
+    try:
+        return None if value in (None, "") else int(str(value))
+    except ValueError:
+        return None
+
+
+def report_regions(
+    regions: MeasuredRegions, anatomy: Anatomy, source: SourceSeries | None = None
+) -> Regions:
     frame = anatomy.frame
     marks = anatomy.landmarks
 
@@ -88,9 +118,9 @@ def report_regions(regions: MeasuredRegions, anatomy: Anatomy) -> Regions:
         return int(mark.slice_index) if mark.present and mark.slice_index is not None else None
 
     return Regions(
-        waist=slice_range(regions.waist, frame) if regions.waist else None,
+        waist=slice_range(regions.waist, frame, source) if regions.waist else None,
         l3_slice=frame.k_of(regions.l3_slice) if regions.l3_slice is not None else None,
-        torso=slice_range(regions.torso, frame) if regions.torso else None,
+        torso=slice_range(regions.torso, frame, source) if regions.torso else None,
         last_rib_slice=k(marks.last_rib),
         iliac_crest_slice=k(marks.iliac_crest),
     )

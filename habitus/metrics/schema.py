@@ -2,9 +2,11 @@
 
 Conventions: slice indices are those of the analysed volume (k); a slice range is given as
 (lowest k, highest k) whichever way the slices run; z is LPS (head positive), ranges as
-(inferior, superior). Every number that could not be computed is null, and the model's
-``missing`` maps the field name to the reason. Units are in the field names; the flat list of
-:class:`NamedMeasurement` carries them as UCUM codes for the DICOM SR.
+(inferior, superior). For DICOM input the end slices of a range and the L3 slice also name
+their source instance (InstanceNumber, SOPInstanceUID), which is what a viewer shows. Every
+number that could not be computed is null, and the model's ``missing`` maps the field name to
+the reason. Units are in the field names; the flat list of :class:`NamedMeasurement` carries
+them as UCUM codes for the DICOM SR.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
 
-BODY_COMPOSITION_VERSION = "1.0.0"
+BODY_COMPOSITION_VERSION = "1.1.0"  # 1.1: source instances of the measured slices
 CUTOFF_SOURCE = (
     "Lee et al., Deep neural network for automatic volumetric segmentation of whole-body CT "
     "images for body composition assessment, Clinical Nutrition 2021"
@@ -38,6 +40,7 @@ __all__ = [
     "QualityCheck",
     "Regions",
     "SliceRange",
+    "SourceInstance",
     "TorsoMetrics",
     "Vertebra",
     "WaistMetrics",
@@ -63,6 +66,14 @@ class PatientInfo(BaseModel):
     missing: dict[str, str] = Field(default_factory=dict)  # why height_cm or weight_kg is null
 
 
+class SourceInstance(BaseModel):
+    """The DICOM instance a slice of the analysed volume was read from."""
+
+    instance_number: int | None  # InstanceNumber (0020,0013); None when the header has none
+    sop_instance_uid: str
+    z_mm: float  # LPS z of the slice, mm
+
+
 class SliceRange(BaseModel):
     """A contiguous run of slices of the analysed volume."""
 
@@ -70,6 +81,8 @@ class SliceRange(BaseModel):
     last_slice: int  # highest k
     slices: int
     z_mm: tuple[float, float]  # (inferior z, superior z) of the end slices' centres
+    first_instance: SourceInstance | None = None  # of first_slice; None for NIfTI input
+    last_instance: SourceInstance | None = None  # of last_slice; None for NIfTI input
 
 
 class WaistMetrics(BaseModel):
@@ -114,6 +127,7 @@ class L3Metrics(BaseModel):
     reason: str | None = None
     slice_index: int | None = None
     z_mm: float | None = None
+    instance: SourceInstance | None = None  # the slice's source instance; None for NIfTI input
     sma_cm2: float | None = None  # skeletal muscle area
     vat_cm2: float | None = None  # visceral adipose tissue (AVF class)
     sat_cm2: float | None = None  # subcutaneous adipose tissue (SF class)

@@ -15,6 +15,7 @@ from habitus.patient import patient_info
 from habitus.volume import CTVolume, SourceSeries
 from tests.anatomy.phantom import Phantom, build_phantom
 
+PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")
 UCUM = {"cm", "cm2", "cm3", "cm2/m2", "cm3/m2", "cm2/kg", "cm3/kg", "[hnsf'U]", "1"}
 
 
@@ -149,6 +150,52 @@ def test_implausible_height_and_weight_give_their_own_reason(abdomen: Phantom) -
     reason = given.waist.missing["smi_cm2_m2"]
     assert "height given as 1.75 (--height or height_cm, in cm)" in reason
     assert "PatientSize" not in reason
+
+
+def test_slices_are_named_by_their_source_instances(abdomen: Phantom) -> None:
+    """The report keeps the volume's slice indices and adds each slice's InstanceNumber and
+    SOPInstanceUID; the summary names the instances a viewer shows, never the index."""
+    labels, volume = abdomen.volume()
+    n = volume.shape[0]
+    result = compute_body_composition(labels, _as_dicom(volume), PATIENT)
+    l3, waist = result.l3, result.waist.range
+    assert l3.slice_index is not None and l3.instance is not None and waist is not None
+    assert l3.instance.instance_number == n - l3.slice_index
+    assert l3.instance.sop_instance_uid == _uid(n - l3.slice_index)
+    assert l3.instance.z_mm == l3.z_mm
+    assert waist.first_instance is not None and waist.last_instance is not None
+    first, last = waist.first_instance, waist.last_instance
+    assert (first.instance_number, last.instance_number) == (
+        n - waist.first_slice,
+        n - waist.last_slice,
+    )
+    assert first.sop_instance_uid == _uid(n - waist.first_slice)
+    assert (first.z_mm, last.z_mm) == waist.z_mm  # k runs head-ward here: first is inferior
+    assert result.regions.waist == waist
+    top, bottom = last.instance_number, first.instance_number  # numbered from the head down
+    assert top is not None and bottom is not None and top < bottom
+    assert result.summary_lines[0].startswith(
+        f"waist (instances {top}-{bottom}, z {last.z_mm:.1f} to {first.z_mm:.1f} mm, "
+    )
+    assert result.summary_lines[1].startswith(
+        f"L3 (instance {l3.instance.instance_number}, z {l3.z_mm:.1f} mm): "
+    )
+    assert "slice" not in result.summary_lines[1]
+    torso = result.torso.range
+    assert torso is not None and torso.first_instance is not None
+    assert result.summary_lines[2].startswith("torso (instances ")
+    dumped = result.model_dump(mode="json")
+    assert dumped["l3"]["slice_index"] == l3.slice_index
+    assert dumped["waist"]["range"]["first_slice"] == waist.first_slice
+
+
+def test_nifti_slices_are_named_by_z_only(abdomen: Phantom) -> None:
+    result = _compute(abdomen, PATIENT)
+    assert result.l3.instance is None and result.l3.z_mm is not None
+    assert result.waist.range is not None and result.waist.range.first_instance is None
+    inferior, superior = result.waist.range.z_mm
+    assert result.summary_lines[0].startswith(f"waist (z {inferior:.1f} to {superior:.1f} mm, ")
+    assert result.summary_lines[1].startswith(f"L3 (z {result.l3.z_mm:.1f} mm): ")
 
 
 def test_result_does_not_depend_on_slice_order(abdomen: Phantom) -> None:

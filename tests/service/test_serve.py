@@ -139,3 +139,22 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
     # HABITUS_LOG_LEVEL's default (INFO) holds under the CLI: where it listens, what it queued
     for line in ("REST API on http://", "DICOM listener HABITUS on", "queued", "worker stopped"):
         assert line in output, output[-3000:]
+
+
+def test_serve_without_the_api_extra_says_what_to_install() -> None:
+    blocked = "import sys; sys.modules['uvicorn'] = None"  # as if the api extra were missing
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"{blocked}; from habitus.cli import main; sys.exit(main(['serve']))",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    output = " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
+    assert "habitus serve needs the api extra (uvicorn is not installed)" in output
+    assert "Traceback" not in output
