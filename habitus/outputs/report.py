@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from habitus.metrics.schema import BodyComposition, ClassMeasurement, PatientInfo
 
-REPORT_SCHEMA_VERSION = "1.1.0"  # 1.1: typed body_composition
+REPORT_SCHEMA_VERSION = "1.2.0"  # 1.1: typed body_composition; 1.2: source instances, patient.missing
 
 
 class SeriesInfo(BaseModel):
