@@ -9,7 +9,7 @@ import pytest
 
 from habitus.config import get_settings
 from habitus.dicom import KernelClass, SeriesRules, load_ct
-from habitus.dicom.synthetic import synthetic_torso, write_petct_study
+from habitus.dicom.synthetic import synthetic_trunk, write_petct_study
 from habitus.errors import NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
 from tests.dicom.support import chosen_of
@@ -28,7 +28,7 @@ def test_petct_study_chooses_the_thin_soft_tissue_ct(petct_study) -> None:
     assert chosen_of(loaded).series_instance_uid == study.expected_series_uid
     assert chosen_of(loaded).accepted
     assert "soft-tissue kernel B30f" in " ".join(chosen_of(loaded).reasons)
-    hu, _ = synthetic_torso((40, 32, 32), (2.0, 10.0, 10.0), seed=0)
+    hu, _ = synthetic_trunk((40, 32, 32), (2.0, 10.0, 10.0), seed=0, z_start=-400.0)
     np.testing.assert_array_equal(loaded.volume.hu, hu)
 
 

@@ -8,10 +8,19 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from numpy.typing import NDArray
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
+from habitus.anatomy.landmarks import find_anatomy
 from habitus.dicom import load_ct
-from habitus.dicom.synthetic import main, synthetic_torso, write_petct_study
+from habitus.dicom.synthetic import (
+    LEVELS,
+    axial_geometry,
+    main,
+    synthetic_torso,
+    synthetic_trunk,
+    write_petct_study,
+)
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
 from tests.dicom.support import small_series
 
@@ -51,6 +60,60 @@ def test_torso_anatomy_is_in_millimetres() -> None:
     _, fine = synthetic_torso((8, 128, 128), (5.0, 3.0, 3.0))
     for tissue in (Tissue.SF, Tissue.MUSCLE, Tissue.AVF):
         assert np.mean(coarse == tissue) == pytest.approx(np.mean(fine == tissue), rel=0.15)
+
+
+# The demo's scan (120 slices of 2 mm, centred on L3) on a coarser in-plane grid.
+TRUNK_SHAPE = (120, 128, 128)
+TRUNK_SPACING = (2.0, 3.125, 3.125)
+
+
+@pytest.fixture(scope="module")
+def trunk() -> tuple[NDArray[np.int16], NDArray[np.uint8]]:
+    return synthetic_trunk(TRUNK_SHAPE, TRUNK_SPACING)
+
+
+def test_trunk_has_every_class_with_plausible_hu(
+    trunk: tuple[NDArray[np.int16], NDArray[np.uint8]],
+) -> None:
+    hu, labels = trunk
+    assert set(np.unique(labels)) == {int(t) for t in Tissue}
+    median = {t: float(np.median(hu[labels == t])) for t in Tissue}
+    assert FAT_HU[0] < median[Tissue.AVF] < FAT_HU[1]
+    assert MUSCLE_HU[0] < median[Tissue.MUSCLE] < MUSCLE_HU[1]
+    assert median[Tissue.BONE] > BONE_HU_MIN
+
+
+def test_trunk_landmarks_are_where_its_anatomy_puts_them(
+    trunk: tuple[NDArray[np.int16], NDArray[np.uint8]],
+) -> None:
+    """On the exact labels the landmark search finds the last rib, the crest and L3 at their
+    built heights, and the waist between the first two holds L3."""
+    _, labels = trunk
+    geometry = axial_geometry(TRUNK_SHAPE, TRUNK_SPACING)
+    l3_z = geometry.z_of_slice(0) + (TRUNK_SHAPE[0] - 1) * TRUNK_SPACING[0] / 2.0
+    found = find_anatomy(labels, geometry).landmarks
+    assert found.last_rib.present and found.iliac_crest.present and found.l3.present
+    assert found.iliac_crest.z_mm == pytest.approx(l3_z - 35.0, abs=3.0)
+    assert found.last_rib.z_mm == pytest.approx(l3_z + 47.5, abs=4.0)
+    assert found.l3.extent_z_mm is not None
+    assert found.l3.extent_z_mm[0] == pytest.approx(l3_z + LEVELS["L3"][0], abs=3.0)
+    assert found.l3.extent_z_mm[1] == pytest.approx(l3_z + LEVELS["L3"][1], abs=3.0)
+    assert found.iliac_crest.z_mm < found.l3.extent_z_mm[0] < found.l3.extent_z_mm[1]
+    assert found.l3.extent_z_mm[1] < found.last_rib.z_mm
+    assert found.l3.confidence >= 0.85  # counted from the sacrum and from T12 alike
+    assert found.findings == []
+
+
+def test_trunk_is_reproducible_and_its_anatomy_fixed_in_z() -> None:
+    a, labels_a = synthetic_trunk((8, 32, 32), (5.0, 12.0, 12.0), seed=1, z_start=-100.0)
+    b, labels_b = synthetic_trunk((8, 32, 32), (5.0, 12.0, 12.0), seed=1, z_start=-100.0)
+    c, labels_c = synthetic_trunk((8, 32, 32), (5.0, 12.0, 12.0), seed=2, z_start=-100.0)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(labels_a, labels_c)
+    assert not np.array_equal(a, c)
+    # Half the slice interval, the same L3: every other slice is the same anatomy.
+    _, fine = synthetic_trunk((15, 32, 32), (2.5, 12.0, 12.0), z_start=-100.0, l3_z=-82.5)
+    np.testing.assert_array_equal(fine[::2], labels_a)
 
 
 @pytest.mark.skipif(not DCIODVFY.exists(), reason="dicom3tools' dciodvfy is not installed")
