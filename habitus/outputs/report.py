@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from habitus.metrics.schema import BodyComposition, ClassMeasurement, PatientInfo
 
-REPORT_SCHEMA_VERSION = "1.2.0"  # 1.1: typed body_composition; 1.2: source instances, patient.missing
+# 1.1: typed body_composition; 1.2: source instances of slices, patient.missing
+REPORT_SCHEMA_VERSION = "1.2.0"
 
 
 class SeriesInfo(BaseModel):
