@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -41,6 +40,14 @@ def times(dataset: object) -> dict[str, str | None]:
     return {k: None if v is None else str(v) for k, v in found.items()}
 
 
+def volume_with_offset(offset: str) -> CTVolume:
+    """The synthetic series with Timezone Offset From UTC set to ``offset`` in every slice."""
+    datasets = synthetic_datasets()
+    for ds in datasets:
+        ds.TimezoneOffsetFromUTC = offset
+    return volume_from_datasets(datasets)
+
+
 def build_both(
     volume: CTVolume, labels: NDArray[np.uint8], model: ModelInfo
 ) -> tuple[object, object]:
@@ -68,10 +75,7 @@ def test_without_a_stated_offset_times_are_local(
 def test_the_sources_stated_offset_is_kept(
     seoul_time: None, synthetic_label_map: NDArray[np.uint8], model: ModelInfo
 ) -> None:
-    datasets = synthetic_datasets()
-    for ds in datasets:
-        ds.TimezoneOffsetFromUTC = "-0500"
-    volume = volume_from_datasets(datasets)
+    volume = volume_with_offset("-0500")
     for dataset in build_both(volume, synthetic_label_map, model):
         found = times(dataset)
         assert str(found["ContentTime"]).startswith("064200")  # 11:42 UTC is 06:42 at -05:00
@@ -82,10 +86,6 @@ def test_the_sources_stated_offset_is_kept(
 def test_a_malformed_offset_is_not_copied(
     seoul_time: None, synthetic_label_map: NDArray[np.uint8], model: ModelInfo
 ) -> None:
-    datasets = synthetic_datasets()
-    for ds in datasets:
-        ds.TimezoneOffsetFromUTC = "9"
-    volume = volume_from_datasets(datasets)
-    seg, _ = build_both(replace(volume), synthetic_label_map, model)
+    seg, _ = build_both(volume_with_offset("9"), synthetic_label_map, model)
     assert times(seg)["TimezoneOffsetFromUTC"] is None
     assert str(times(seg)["ContentTime"]).startswith("204200")
