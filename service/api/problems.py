@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from http import HTTPMethod, HTTPStatus
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -146,6 +147,18 @@ async def _on_habitus_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, str(exc), request, kind="refused", error=type(exc).__name__)
 
 
+async def _on_store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis (the job store and the queue) away: the service is unavailable, not broken."""
+    log.warning("%s %s: job store unreachable: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        f"the job store (Redis) does not answer ({type(exc).__name__}); try again later",
+        request,
+        kind="store-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     reference = uuid.uuid4().hex[:12]
     log.error(
@@ -169,4 +182,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HabitusError, _on_habitus_error)
+    for unreachable in (redis.ConnectionError, redis.TimeoutError):
+        app.add_exception_handler(unreachable, _on_store_unreachable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -93,6 +93,23 @@ def test_readyz_fails_when_the_spool_cannot_be_written(
     assert "not writable" in str(body["detail"])
 
 
+def test_redis_away_is_503_not_500(settings: ServiceSettings) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    from service.api import create_app
+
+    with TestClient(create_app(away)) as away_client:
+        body = assert_problem(away_client.get("/v1/jobs", headers=AUTH), 503)
+        assert body["type"].endswith("store-unavailable")
+        assert "Redis" in str(body["detail"])
+        assert away_client.get("/healthz").status_code == 200
+        assert_problem(away_client.get("/readyz"), 503)
+
+
 def test_unknown_route_and_unknown_job_are_problems(client: TestClient) -> None:
     assert_problem(client.get("/v1/nothing", headers=AUTH), 404)
     body = assert_problem(client.get("/v1/jobs/0000", headers=AUTH), 404)
