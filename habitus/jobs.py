@@ -67,9 +67,16 @@ TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 
 ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
-    # running -> running: a task redelivered after its worker died starts the job again
+    # running -> running: a task redelivered after its worker died starts the job again;
+    # running -> queued: a job whose worker stopped without ending it, sent again
     JobState.RUNNING: frozenset(
-        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+        {
+            JobState.QUEUED,
+            JobState.RUNNING,
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+        }
     ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
@@ -234,6 +241,9 @@ class JobStore:
             return []
         raws = self.redis.mget([self.job_key(i) for i in selected])
         return [JobRecord.model_validate_json(r) for r in raws if r is not None]
+
+    def ids_in_state(self, state: JobState) -> set[str]:
+        return {_text(i) for i in self.redis.smembers(self.state_key(state))}
 
     def count_by_state(self) -> dict[JobState, int]:
         return {s: int(self.redis.scard(self.state_key(s))) for s in JobState}

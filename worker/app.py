@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 from kombu import Exchange, Queue
@@ -16,6 +16,9 @@ from kombu import Exchange, Queue
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
 from worker.logs import configure_logging
 from worker.settings import WorkerSettings, get_worker_settings
+
+if TYPE_CHECKING:
+    from worker.orphans import OrphanSweeper
 
 TASK_MODULES = ("worker.tasks", "worker.delivery")
 
@@ -63,11 +66,37 @@ def send_delivery(app: Celery, job_id: str, node: str) -> None:
 
 
 app = create_celery_app(get_worker_settings())
+_orphan_sweeper: OrphanSweeper | None = None
 
 
 @signals.setup_logging.connect
 def _configure_logging(**_: Any) -> None:
     configure_logging(get_worker_settings().log_level)
+
+
+@signals.worker_ready.connect
+def _start_orphan_sweeper(**_: Any) -> None:
+    """In the worker's main process: queue again the running jobs nobody runs any more."""
+    import redis
+
+    from habitus.jobs import JobStore
+    from worker.orphans import OrphanSweeper
+
+    global _orphan_sweeper
+    settings = get_worker_settings()
+    store = JobStore(redis.Redis.from_url(settings.redis_url))
+    _orphan_sweeper = OrphanSweeper(
+        store,
+        settings.lease_s,
+        lambda job_id: app.send_task(ANALYZE_TASK, args=[job_id], queue=ANALYZE_QUEUE),
+        settings.redelivery_check_s,
+    ).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_orphan_sweeper(**_: Any) -> None:
+    if _orphan_sweeper is not None:
+        _orphan_sweeper.stop()
 
 
 @signals.worker_process_init.connect

@@ -26,6 +26,7 @@ class WorkerSettings(BaseSettings):
     visibility_timeout_s: int = Field(default=7200, ge=1)
     # How often a worker looks for tasks unacknowledged for longer than the visibility
     # timeout (their worker died) and queues them again; adds up to this to a redelivery.
+    # As often, it queues again running jobs whose lease has lapsed (worker.orphans).
     redelivery_check_s: int = Field(default=60, ge=1)
     progress_interval_s: float = Field(default=1.0, ge=0.0)  # at most one write per interval
     lease_s: float = Field(default=30.0, gt=0.0)  # a job's claim lapses this long after a crash

@@ -170,3 +170,18 @@ def test_a_job_killed_at_the_hard_time_limit_ends_failed_with_the_reason(
     assert done.state == JobState.SUCCEEDED, done.error
     # the killed job's message was acknowledged: it is not run again
     assert store.get(job.id).attempts == 1 and store.get(job.id).state == JobState.FAILED
+
+
+def test_a_job_left_running_without_a_message_is_run_again(
+    tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+) -> None:
+    # as after Redis went away mid-job: the task cancelled and acknowledged, the record
+    # still running, no lease, nothing in the queue
+    job = queue_job(new_study(tmp_path / "study"), tmp_path / "spool", store, send=False)
+    store.transition(job.id, JobState.RUNNING, note="attempt 1", attempts=1)
+    time.sleep(1.5)  # past the lease period below
+    start_worker(lease_s="1", redelivery_check_s="1")
+    done = wait_for_job(store, job.id, finished, 120)
+    assert done.state == JobState.SUCCEEDED, done.error
+    assert done.attempts == 2
+    assert any("queued again" in event.note for event in done.history)
