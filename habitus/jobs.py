@@ -166,6 +166,7 @@ class JobRecord(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
     cancel_requested: bool = False
+    cancel_reason: str | None = None  # why, when not the client's request (the job's error)
     input_dir: str  # directory holding the job's DICOM instances
     output_dir: str  # directory where the worker writes seg.dcm, sr.dcm, report.json...
     instances: int = 0

@@ -268,9 +268,9 @@ def _supersede(store: JobStore, previous: JobRecord, successor: JobRecord) -> No
 
     def stop(record: JobRecord) -> JobRecord:
         if record.state == JobState.QUEUED:
-            return record.with_state(JobState.CANCELLED, note, cancel_requested=True)
-        if record.state == JobState.RUNNING:
-            return record.model_copy(update={"cancel_requested": True})
+            return record.with_state(JobState.CANCELLED, note, cancel_requested=True, error=note)
+        if record.state == JobState.RUNNING:  # the worker ends it, with this reason
+            return record.model_copy(update={"cancel_requested": True, "cancel_reason": note})
         return record
 
     try:

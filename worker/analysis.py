@@ -242,7 +242,10 @@ class JobRunner:
         def cancel(record: JobRecord) -> JobRecord:
             if record.state.is_terminal:
                 return record
-            return record.with_state(JobState.CANCELLED, note)
+            reason = record.cancel_reason
+            return record.with_state(
+                JobState.CANCELLED, f"{note}: {reason}" if reason else note, error=reason
+            )
 
         state = self.store.update(job_id, cancel).state
         log.info("job %s %s", job_id, note, extra={"job_id": job_id})

@@ -108,10 +108,14 @@ def test_an_unfinished_previous_version_is_stopped(
     )
     assert store.get(queued).state == JobState.CANCELLED
     assert "superseded by version 2" in store.get(queued).history[-1].note
+    assert f"superseded by version 2 (job {newer})" == store.get(queued).error  # over REST
     store.transition(newer, JobState.RUNNING)
-    submit_study(study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None)
+    [newest] = submit_study(
+        study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
+    )
     running = store.get(newer)
     assert running.state == JobState.RUNNING and running.cancel_requested
+    assert running.cancel_reason == f"superseded by version 3 (job {newest})"
 
 
 def test_a_new_version_keeps_the_previous_versions_destinations(

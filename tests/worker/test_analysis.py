@@ -139,6 +139,22 @@ def test_a_job_cancelled_while_running_stops(
     assert store.get(job.id).result_files == {}
 
 
+def test_a_job_superseded_while_running_ends_with_the_reason(
+    small_ct: Path, tmp_path: Path, store: JobStore
+) -> None:
+    job = queue_job(small_ct, tmp_path, store)
+    store.update(
+        job.id,
+        lambda r: r.model_copy(
+            update={"cancel_requested": True, "cancel_reason": "superseded by version 2 (job x)"}
+        ),
+    )
+    assert Runner(store).runner.run(job.id) == JobState.CANCELLED
+    record = store.get(job.id)
+    assert record.error == "superseded by version 2 (job x)"
+    assert record.history[-1].note.endswith("superseded by version 2 (job x)")
+
+
 def test_a_job_cancelled_before_it_starts_is_not_analysed(
     small_ct: Path, tmp_path: Path, store: JobStore
 ) -> None:
