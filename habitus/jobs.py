@@ -67,16 +67,9 @@ TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 
 ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.FAILED, JobState.CANCELLED}),
-    # running -> running: a task redelivered after its worker died starts the job again;
-    # running -> queued: a job whose worker stopped without ending it, sent again
+    # running -> running: a task redelivered after its worker died starts the job again
     JobState.RUNNING: frozenset(
-        {
-            JobState.QUEUED,
-            JobState.RUNNING,
-            JobState.SUCCEEDED,
-            JobState.FAILED,
-            JobState.CANCELLED,
-        }
+        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
     ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),

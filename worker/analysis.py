@@ -38,6 +38,7 @@ from habitus.pipeline import AnalysisOptions, analyze
 from habitus.segment.base import Segmenter
 from habitus.segment.loader import SegmenterChoice
 from worker.lease import JobLease
+from worker.orphans import job_taken
 from worker.progress import JobCancelledError, JobProgress
 from worker.settings import WorkerSettings
 
@@ -97,6 +98,7 @@ class JobRunner:
         lease = JobLease(self.store.redis, job_id, self.settings.lease_s)
         if not lease.acquire():
             raise LeaseHeldError(job_id, max(lease.remaining_s(), 1.0))
+        job_taken(self.store.redis, job_id)
         try:
             return self._run_leased(job_id, context)
         except JobNotFoundError:

@@ -89,7 +89,8 @@ def _start_orphan_sweeper(**_: Any) -> None:
         store,
         settings.lease_s,
         lambda job_id: app.send_task(ANALYZE_TASK, args=[job_id], queue=ANALYZE_QUEUE),
-        settings.redelivery_check_s,
+        interval_s=settings.redelivery_check_s,
+        resend_after_s=settings.visibility_timeout_s,  # by then Celery would redeliver
     ).start()
 
 

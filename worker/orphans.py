@@ -1,4 +1,4 @@
-"""Running jobs that no worker runs any more are queued again.
+"""Running jobs that no worker runs any more are sent to the queue again.
 
 A worker holds a job's lease from the start of an attempt to its end and renews it while it
 works (``worker.lease``). When Redis goes away in the middle of a job, Celery cancels the
@@ -6,9 +6,11 @@ task and, once Redis is back, acknowledges its message, while the worker could n
 that the job stopped: the record says running, nothing holds its lease and no message will
 bring it back. A worker that dies is covered by redelivery; this covers what redelivery
 cannot. Every ``redelivery_check_s`` the worker's main process looks for running jobs whose
-lease has lapsed and whose record has not changed for a lease period, moves each back to
-queued with the reason, and sends it again. The analysis is idempotent, so at worst a job
-runs twice; it is never lost.
+lease has lapsed and whose last change is a lease period old, notes it in the job's history
+and sends the job again, once: a marker stops further sends until a worker takes the job
+(``job_taken``) or the visibility timeout has passed. The job stays running, so a worker that
+was only slow to renew its lease finishes it as usual; the extra message then finds the job
+ended, or held, and does nothing.
 """
 
 from __future__ import annotations
@@ -21,18 +23,30 @@ from datetime import timedelta
 import redis
 
 from habitus.errors import HabitusError
-from habitus.jobs import JobRecord, JobState, JobStore, utc_now
+from habitus.jobs import KEY_PREFIX, JobRecord, JobState, JobStore, utc_now
 from worker.lease import lease_key
 
 log = logging.getLogger("worker.orphans")
 
 SendAnalyze = Callable[[str], None]
 
-REQUEUE_NOTE = "queued again: its worker stopped without ending it (lease lapsed)"
+REQUEUE_NOTE = "sent again: its worker stopped without ending it (lease lapsed)"
 
 
-def requeue_orphans(store: JobStore, lease_s: float, send: SendAnalyze) -> list[str]:
-    """Queue again every running job without a live lease; returns their ids."""
+def resent_key(job_id: str) -> str:
+    return f"{KEY_PREFIX}:job:{job_id}:resent"
+
+
+def job_taken(client: redis.Redis, job_id: str) -> None:
+    """A worker holds the job's lease now: a later orphaning may send it again."""
+    client.delete(resent_key(job_id))
+
+
+def requeue_orphans(
+    store: JobStore, lease_s: float, send: SendAnalyze, resend_after_s: float
+) -> list[str]:
+    """Send again every running job without a live lease, at most once per
+    ``resend_after_s`` until a worker takes it; returns their ids."""
     requeued = []
     for job_id in sorted(store.ids_in_state(JobState.RUNNING)):
         if store.redis.exists(lease_key(job_id)):
@@ -43,15 +57,15 @@ def requeue_orphans(store: JobStore, lease_s: float, send: SendAnalyze) -> list[
             continue
         if not _stale(job, lease_s):
             continue
+        if not store.redis.set(resent_key(job_id), "1", nx=True, ex=max(int(resend_after_s), 1)):
+            continue  # sent already and not yet taken
         try:
-            store.update(job.id, lambda record: _requeue(record, lease_s))
-        except HabitusError:  # finished, deleted or taken meanwhile
+            store.update(job_id, _note_requeue)
+        except HabitusError:  # deleted meanwhile
             continue
-        if store.get(job.id).state != JobState.QUEUED:
-            continue  # a worker touched it meanwhile: it is being run
-        send(job.id)
-        requeued.append(job.id)
-        log.warning("job %s: %s; sent again", job.id, REQUEUE_NOTE, extra={"job_id": job.id})
+        send(job_id)
+        requeued.append(job_id)
+        log.warning("job %s: %s", job_id, REQUEUE_NOTE, extra={"job_id": job_id})
     return requeued
 
 
@@ -62,19 +76,25 @@ def _stale(record: JobRecord, lease_s: float) -> bool:
     return utc_now() - changed >= timedelta(seconds=lease_s)
 
 
-def _requeue(record: JobRecord, lease_s: float) -> JobRecord:
-    if record.state != JobState.RUNNING or not _stale(record, lease_s):
-        return record  # re-read inside the update: a worker has just taken it
-    return record.with_state(JobState.QUEUED, REQUEUE_NOTE, stage=None, percent=0.0)
+def _note_requeue(record: JobRecord) -> JobRecord:
+    if record.state != JobState.RUNNING:
+        return record  # ended meanwhile
+    return record.with_state(JobState.RUNNING, REQUEUE_NOTE)
 
 
 class OrphanSweeper:
     """Runs ``requeue_orphans`` every ``interval_s`` in a daemon thread until stopped."""
 
     def __init__(
-        self, store: JobStore, lease_s: float, send: SendAnalyze, interval_s: float
+        self,
+        store: JobStore,
+        lease_s: float,
+        send: SendAnalyze,
+        interval_s: float,
+        resend_after_s: float,
     ) -> None:
-        self.store, self.lease_s, self.send, self.interval_s = store, lease_s, send, interval_s
+        self.store, self.lease_s, self.send = store, lease_s, send
+        self.interval_s, self.resend_after_s = interval_s, resend_after_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="habitus-orphans", daemon=True)
 
@@ -89,7 +109,7 @@ class OrphanSweeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                requeue_orphans(self.store, self.lease_s, self.send)
+                requeue_orphans(self.store, self.lease_s, self.send, self.resend_after_s)
             except redis.RedisError as exc:  # Redis away: the next round looks again
                 log.info("orphaned jobs not checked: %s", exc)
             except Exception:
