@@ -41,7 +41,8 @@ from pathlib import Path
 
 import pynetdicom
 
-from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_series
+from habitus.dicom.phantoms import synthetic_torso
+from habitus.dicom.synthetic import axial_geometry, write_series
 from service.listener import Listener, ListenerSettings, fastpath
 
 STORESCU = "/usr/bin/storescu"

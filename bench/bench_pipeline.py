@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
-from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_series
+from habitus.dicom.phantoms import synthetic_torso
+from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.pipeline import AnalysisOptions, analyze
 
 

@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from habitus.dicom.synthetic import axial_geometry, synthetic_torso  # noqa: E402
+from habitus.dicom.phantoms import synthetic_torso  # noqa: E402
+from habitus.dicom.synthetic import axial_geometry  # noqa: E402
 from habitus.segment.rules import RuleSegmenter  # noqa: E402
 from habitus.volume import CTVolume  # noqa: E402
 

@@ -9,7 +9,8 @@ import pytest
 
 from habitus.config import get_settings
 from habitus.dicom import KernelClass, SeriesRules, load_ct
-from habitus.dicom.synthetic import synthetic_trunk, write_petct_study
+from habitus.dicom.phantoms import synthetic_trunk
+from habitus.dicom.synthetic import write_petct_study
 from habitus.errors import NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
 from tests.dicom.support import chosen_of

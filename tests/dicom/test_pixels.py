@@ -19,8 +19,9 @@ from pydicom.uid import (
 )
 
 from habitus.dicom import load_ct
+from habitus.dicom.phantoms import synthetic_torso
 from habitus.dicom.pixels import Rescale, to_hu
-from habitus.dicom.synthetic import synthetic_torso, write_series
+from habitus.dicom.synthetic import write_series
 from habitus.errors import InputRefused
 from habitus.volume import Geometry
 from tests.dicom.support import SHAPE, SPACING, assert_geometry_matches_headers, edit, small_series

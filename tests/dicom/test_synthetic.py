@@ -13,14 +13,8 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
 
 from habitus.anatomy.landmarks import find_anatomy
 from habitus.dicom import load_ct
-from habitus.dicom.synthetic import (
-    LEVELS,
-    axial_geometry,
-    main,
-    synthetic_torso,
-    synthetic_trunk,
-    write_petct_study,
-)
+from habitus.dicom.phantoms import LEVELS, synthetic_torso, synthetic_trunk
+from habitus.dicom.synthetic import axial_geometry, main, write_petct_study
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
 from tests.dicom.support import small_series
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from habitus.dicom.synthetic import axial_geometry, synthetic_torso, write_series
+from habitus.dicom.phantoms import synthetic_torso
+from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.jobs import JobStore
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"  # this suite's own database, flushed per test

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.dicom.synthetic import CORONAL_DIRECTION, axial_geometry, synthetic_torso
+from habitus.dicom.phantoms import synthetic_torso
+from habitus.dicom.synthetic import CORONAL_DIRECTION, axial_geometry
 from habitus.errors import InputRefused
 from habitus.labels import Tissue
 from habitus.segment.base import Segmenter

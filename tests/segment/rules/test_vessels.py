@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.dicom.synthetic import HU_AORTA, HU_FAT, axial_geometry, synthetic_torso
+from habitus.dicom.phantoms import HU_AORTA, HU_FAT, synthetic_torso
+from habitus.dicom.synthetic import axial_geometry
 from habitus.labels import Tissue
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
