@@ -228,7 +228,7 @@ class JobStore:
         """Jobs, newest first, optionally only those in ``state``."""
         ids: Iterable[Any] = self.redis.zrevrange(self.index_key, 0, -1)
         if state is not None:
-            in_state = {_text(i) for i in self.redis.smembers(self.state_key(state))}
+            in_state = self.ids_in_state(state)
             ids = [i for i in ids if _text(i) in in_state]
         selected = [_text(i) for i in ids][offset : offset + limit]
         if not selected:

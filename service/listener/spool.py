@@ -255,21 +255,18 @@ class Spool:
 
     def pending_batches(self) -> list[Batch]:
         """Batches recorded but not yet submitted (oldest first): to resubmit after restart."""
-        found = []
-        for record_path in sorted(self.batches_dir.glob("*/*.json")):
-            record = BatchRecord.model_validate_json(record_path.read_bytes())
-            if record.state == "pending":
-                found.append(Batch(record_path.with_suffix(""), record))
-        return sorted(found, key=lambda b: b.record.created_at)
+        return self._batches_in_state("pending")
 
     def refused_batches(self) -> list[Batch]:
         """Refused batches whose files are still kept (oldest first)."""
+        return [b for b in self._batches_in_state("refused") if b.directory.is_dir()]
+
+    def _batches_in_state(self, state: BatchState) -> list[Batch]:
         found = []
         for record_path in sorted(self.batches_dir.glob("*/*.json")):
             record = BatchRecord.model_validate_json(record_path.read_bytes())
-            directory = record_path.with_suffix("")
-            if record.state == "refused" and directory.is_dir():
-                found.append(Batch(directory, record))
+            if record.state == state:
+                found.append(Batch(record_path.with_suffix(""), record))
         return sorted(found, key=lambda b: b.record.created_at)
 
     def finish_batch(self, batch: Batch) -> None:
