@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from habitus.errors import HabitusError
 from habitus.jobs import Origin, OriginKind
 from service.listener.spool import Batch, SeriesKey, Spool
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SubmitStudy = Callable[[Path, Origin], list[str]]
 """Queues jobs for the series of a study directory; returns the job ids."""
@@ -196,14 +199,12 @@ class CompletionTracker:
             ]
             for uid in quiet:
                 study = self._arriving.pop(uid)
-                refused = [r for r in self._refused if r.batch.record.study_instance_uid == uid]
-                self._refused = [r for r in self._refused if r not in refused]
+                refused, self._refused = _split(self._refused, _of_study(uid))
                 batch = self.spool.take_batch(
                     uid, sorted(study.series), study.origin, [r.batch for r in refused]
                 )
                 batches.append(batch)
-        due = [r for r in self._retrying if force or r.not_before <= now]
-        self._retrying = [r for r in self._retrying if r not in due]
+        due, self._retrying = _split(self._retrying, lambda r: force or r.not_before <= now)
         for batch in [r.batch for r in due] + batches:
             self._submit(batch)
         return batches
@@ -214,8 +215,7 @@ class CompletionTracker:
             return len(self._arriving) + len(self._retrying)
 
     def _drop_expired_refused(self, now: float) -> None:
-        expired = [r for r in self._refused if r.files_until <= now]
-        self._refused = [r for r in self._refused if r not in expired]
+        expired, self._refused = _split(self._refused, lambda r: r.files_until <= now)
         for refused in expired:
             record = self.spool.drop_files(refused.batch).record
             log.info(
@@ -285,3 +285,13 @@ class CompletionTracker:
             with self._lock:
                 self._uncounted += count
             log.warning("instance counter not updated (%s); will retry", exc)
+
+
+def _split(items: list[T], taken: Callable[[T], bool]) -> tuple[list[T], list[T]]:
+    """(the items ``taken`` selects, the others), each in their order."""
+    chosen = [item for item in items if taken(item)]
+    return chosen, [item for item in items if not taken(item)]
+
+
+def _of_study(study_instance_uid: str) -> Callable[[_RefusedBatch], bool]:
+    return lambda refused: refused.batch.record.study_instance_uid == study_instance_uid
