@@ -243,30 +243,25 @@ class StoreHandler:
                 exc,
             )
             return int(StoreStatus.ERROR_CANNOT_UNDERSTAND)
-        spool = self.tracker.spool
         try:
             with dataset.getbuffer() as body:  # no copy of the data set
-                tmp = spool.write_temp(
-                    [file_meta(sop_class, sop_instance, transfer_syntax, calling), body],
-                    destination=spool.instance_path(key, sop),
+                tmp = self.tracker.spool.write_temp(
+                    [file_meta(sop_class, sop_instance, transfer_syntax, calling), body]
                 )
         except OSError as exc:
             log.error("C-STORE from %s: spool write failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
-        journaled = spool.in_journal(tmp)
         try:
             origin = self._origins.get(event.assoc)
             if origin is None:  # one per association: built once, compared cheaply after
                 origin = self._origins[event.assoc] = origin_of(event)
             final = self.tracker.commit(tmp, key, sop, origin, association=id(event.assoc))
         except OSError as exc:
-            spool.discard(tmp)
+            self.tracker.spool.discard(tmp)
             log.error("C-STORE from %s: spool rename failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
-        if journaled:
-            return int(StoreStatus.SUCCESS)  # the journal holds it until a checkpoint
         try:
-            spool.sync_names(final)
+            self.tracker.spool.sync_names(final)
         except OSError as exc:  # in place but maybe not durable: the sender should retry
             log.error("C-STORE from %s: spool directory sync failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)

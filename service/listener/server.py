@@ -77,7 +77,7 @@ class Listener:
             self.port,
             "on" if self.settings.tls_enabled else "off",
             self.settings.spool_dir,
-            "journaled before each answer" if self.spool.fsync else "NOT synced: fsync off",
+            "synced before each answer" if self.spool.fsync else "NOT synced: fsync off",
             self.settings.quiet_period_s,
             self.settings.quiet_after_release_s,
         )
@@ -89,7 +89,6 @@ class Listener:
             self._server.shutdown()
             self._server = None
         self.tracker.stop(flush=flush)
-        self.spool.close()
 
     def __enter__(self) -> Listener:
         return self.start()

@@ -44,7 +44,6 @@ from pydantic import BaseModel, Field
 
 from habitus.errors import InputRefused
 from habitus.jobs import Origin, OriginKind
-from service.listener.journal import SEGMENT_BYTES, IngestJournal
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 BatchState = Literal["pending", "submitted", "refused", "merged"]
@@ -96,9 +95,7 @@ class Batch:
 
 
 class Spool:
-    def __init__(
-        self, root: Path, fsync: bool = True, journal_segment_bytes: int = SEGMENT_BYTES
-    ) -> None:
+    def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
         self._counter = itertools.count()  # unique temporary names without asking for entropy
@@ -109,55 +106,33 @@ class Spool:
         self.batches_dir = root / "batches"
         for d in (self.tmp_dir, self.received_dir, self.batches_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.journal: IngestJournal | None = None
-        self._journaled: dict[Path, int] = {}  # temporary file: its journal record
-        if fsync:
-            self.journal = IngestJournal(root / "journal", root, journal_segment_bytes)
-            self.journal.replay()  # acknowledged instances a crash took back, in place again
-
-    def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
 
     # writing one instance
-    def write_temp(
-        self, chunks: Sequence[bytes | memoryview], destination: Path | None = None
-    ) -> Path:
+    def write_temp(self, chunks: Sequence[bytes | memoryview]) -> Path:
         """Write an instance's bytes to a new temporary file in the spool and return it.
 
-        With ``fsync`` the bytes are durable when this returns: appended to the journal
-        under ``destination`` (the name ``commit`` will give the file), or, for an instance
-        too large for the journal or without a destination, synced in the file itself
-        (``fdatasync``: the size is flushed with it, access times need not be).
+        With ``fsync`` the data is on disk when this returns (``fdatasync``: the size is
+        flushed with it, access times need not be).
         """
-        views = [memoryview(c).cast("B") for c in chunks]
-        journal = self.journal if destination is not None else None
-        in_journal = journal is not None and journal.fits(sum(len(v) for v in views))
         tmp = self.tmp_dir / f"{os.getpid()}-{threading.get_ident()}-{next(self._counter)}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _write_all(fd, list(views))
-            if self.fsync and not in_journal:
+            views = [memoryview(c).cast("B") for c in chunks]
+            while views:  # writev may stop short; go on from where it stopped
+                written = os.writev(fd, views)
+                while views and written >= len(views[0]):
+                    written -= len(views[0])
+                    views.pop(0)
+                if views:
+                    views[0] = views[0][written:]
+            if self.fsync:
                 os.fdatasync(fd)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        if in_journal:
-            assert journal is not None and destination is not None
-            try:
-                relative = destination.relative_to(self.root).as_posix()
-                self._journaled[tmp] = journal.append(relative, views)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
         return tmp
-
-    def in_journal(self, tmp: Path) -> bool:
-        """Whether a temporary file's bytes are durable in the journal (its name then needs
-        no ``sync_names``)."""
-        return tmp in self._journaled
 
     def instance_path(self, key: SeriesKey, sop_instance_uid: str) -> Path:
         return self.series_dir(key) / f"{sop_instance_uid}.dcm"
@@ -180,13 +155,7 @@ class Spool:
             os.replace(tmp, final)
             with self._unsynced_lock:
                 self._unsynced_dirs.update(d.parent for d in created)
-        self._settle(tmp)
         return final
-
-    def _settle(self, tmp: Path) -> None:
-        sequence = self._journaled.pop(tmp, None)
-        if sequence is not None and self.journal is not None:
-            self.journal.settled(sequence)
 
     def sync_names(self, final: Path) -> None:
         """With ``fsync``: make a committed instance's name durable, so that an instance
@@ -221,7 +190,6 @@ class Spool:
         return self.received_dir / study_instance_uid / "origin.json"
 
     def discard(self, tmp: Path) -> None:
-        self._settle(tmp)
         tmp.unlink(missing_ok=True)
 
     def clear_tmp(self) -> None:
@@ -255,8 +223,6 @@ class Spool:
             created_at=now,
             merged_from=[earlier.record.batch_id for earlier in refused],
         )
-        if self.journal is not None:  # the files must not need their journal records once moved
-            self.journal.checkpoint()
         # recorded before any file moves: after a crash part-way, recovery submits what
         # reached the batch, and what did not is still in received/ or its refused batch
         directory.mkdir(parents=True)
@@ -325,16 +291,6 @@ class Spool:
             for series in sorted(p for p in study.iterdir() if p.is_dir()):
                 if any(series.glob("*.dcm")):
                     yield SeriesKey(study.name, series.name)
-
-
-def _write_all(fd: int, views: list[memoryview]) -> None:
-    while views:  # writev may stop short; go on from where it stopped
-        written = os.writev(fd, views)
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views:
-            views[0] = views[0][written:]
 
 
 def _sync_directory(directory: Path) -> None:
