@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import socket
 import subprocess
+import threading
 from io import BytesIO
 from pathlib import Path
 
@@ -186,3 +188,63 @@ def test_other_commands_are_left_to_pynetdicom() -> None:
     assert fastpath.store_request(bytes(encode(message.command_set, True, True))) is None
     command = encoded_store_request()
     assert fastpath.store_request(command[:-3]) is None  # cut short
+
+
+def reading_socket(connection: socket.socket) -> fastpath.IngestSocket:
+    """An IngestSocket over one end of a socket pair, without an association around it."""
+    ingest = object.__new__(fastpath.IngestSocket)
+    ingest.socket = connection
+    ingest._is_connected = True
+    return ingest
+
+
+def test_read_ahead_returns_each_pdu_whole_however_the_bytes_arrive() -> None:
+    sizes = [6, 131_072, 6, 5_000_000, 6, 10]  # one PDU larger than any buffer kept
+    messages = [bytes([i % 251]) * n for i, n in enumerate(sizes)]
+    stream = b"".join(messages)
+    sending, receiving = socket.socketpair()
+    chunks = np.random.default_rng(3).integers(1, 300_000, size=len(stream) // 1000)
+
+    def send_in_odd_pieces() -> None:
+        position = 0
+        for chunk in chunks:
+            sending.sendall(stream[position : position + int(chunk)])
+            position += int(chunk)
+            if position >= len(stream):
+                break
+        sending.sendall(stream[position:])
+        sending.close()
+
+    sender = threading.Thread(target=send_in_odd_pieces)
+    sender.start()
+    ingest = reading_socket(receiving)
+    try:
+        for message in messages:
+            assert ingest.ready
+            assert bytes(ingest.recv(len(message))) == message
+        assert bytes(ingest.recv(6)) == b""  # the peer closed: nothing more, as stock
+    finally:
+        sender.join()
+        receiving.close()
+
+
+def test_read_ahead_answers_ready_from_its_buffer_without_the_kernel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sending, receiving = socket.socketpair()
+    ingest = reading_socket(receiving)
+    try:
+        sending.sendall(b"\x04\x00\x00\x00\x00\x02ab" + b"\x05\x00\x00\x00\x00\x00")
+        assert bytes(ingest.recv(6)) == b"\x04\x00\x00\x00\x00\x02"
+
+        def no_select(*args: object) -> None:
+            raise AssertionError("select called although the next PDU was already read")
+
+        monkeypatch.setattr(fastpath.select, "select", no_select)
+        assert ingest.ready
+        assert bytes(ingest.recv(2)) == b"ab"
+        assert ingest.ready
+        assert bytes(ingest.recv(6)) == b"\x05\x00\x00\x00\x00\x00"
+    finally:
+        sending.close()
+        receiving.close()
