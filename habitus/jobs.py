@@ -114,6 +114,7 @@ class DeliveryState(StrEnum):
     SENDING = "sending"
     DONE = "done"
     FAILED = "failed"
+    SKIPPED = "skipped"  # the job ended without results (failed or cancelled): nothing to send
 
 
 class DeliveryRecord(BaseModel):
@@ -183,7 +184,22 @@ class JobRecord(BaseModel):
         updated = self.model_copy(update={**changes, "state": state, "history": history})
         if state.is_terminal and updated.finished_at is None:
             updated = updated.model_copy(update={"finished_at": now})
+        if state in (JobState.FAILED, JobState.CANCELLED):
+            updated = updated.model_copy(update={"deliveries": _skipped(updated, now)})
         return updated
+
+
+def _skipped(record: JobRecord, now: datetime) -> dict[str, DeliveryRecord]:
+    """The deliveries of a job that ends without results: those still waiting say so."""
+    reason = f"nothing sent: the job {record.state.value} without results"
+    return {
+        node: delivery.model_copy(
+            update={"state": DeliveryState.SKIPPED, "last_error": reason, "updated_at": now}
+        )
+        if delivery.state == DeliveryState.PENDING and delivery.dispatched_at is None
+        else delivery
+        for node, delivery in record.deliveries.items()
+    }
 
 
 JobChange = Callable[[JobRecord], JobRecord]

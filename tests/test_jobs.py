@@ -141,3 +141,29 @@ def test_a_study_lists_the_series_that_had_jobs(store: JobStore) -> None:
     store.create(new_job("6.1", study_instance_uid="6"))
     assert store.series_of_study("5") == {"5.1", "5.2"}
     assert store.series_of_study("7") == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "ending"),
+    [
+        ([JobState.CANCELLED], "cancelled"),  # cancelled while queued
+        ([JobState.RUNNING, JobState.FAILED], "failed"),
+        ([JobState.RUNNING, JobState.CANCELLED], "cancelled"),
+    ],
+)
+def test_a_job_ending_without_results_says_its_deliveries_were_skipped(
+    store: JobStore, path: list[JobState], ending: str
+) -> None:
+    job = store.create(new_job(destinations=["PACS"], deliveries={"PACS": {}}))
+    for state in path:
+        store.transition(job.id, state)
+    delivery = store.get(job.id).deliveries["PACS"]
+    assert delivery.state == DeliveryState.SKIPPED
+    assert delivery.last_error == f"nothing sent: the job {ending} without results"
+
+
+def test_a_succeeded_job_keeps_its_deliveries_pending_until_sent(store: JobStore) -> None:
+    job = store.create(new_job(destinations=["PACS"], deliveries={"PACS": {}}))
+    store.transition(job.id, JobState.RUNNING)
+    store.transition(job.id, JobState.SUCCEEDED)
+    assert store.get(job.id).deliveries["PACS"].state == DeliveryState.PENDING
