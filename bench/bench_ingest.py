@@ -1,6 +1,6 @@
 """C-STORE ingest: the Habitus listener beside dcmtk's storescp, same machine, same data.
 
-    python bench/bench_ingest.py [--instances 200] [--size 512] [--associations 1 4] [--repeat 3]
+    python bench/bench_ingest.py [--instances 200] [--size 512] [--associations 1 2 4] [--repeat 5]
 
 Writes ``--instances`` synthetic CT slices (explicit VR little endian, ``--size`` squared,
 16-bit: 512 x 512 is 0.5 MB each) and sends them with dcmtk's storescu, over one association
@@ -21,10 +21,16 @@ them alike; prints instances/s and MB/s (median of ``--repeat`` runs) and the ra
 storescp. Senders set TCP_NODELAY=1 (dcmtk) so small command messages are not held back by
 Nagle's algorithm.
 
-Measured 2026-11-28 on the 2-core shared development machine (no GPU, other work running):
-see the ingest row of the README's performance table. With fsync, one association is bound
-by the disk: a synced 0.5 MB write and a synced rename took 2 to 3.5 ms here, more than
-storescp's whole instance.
+Measured on the 2-core shared development machine (no GPU): see the ingest row of the
+README's performance table. The figures vary from run to run by a quarter or more (storescp's
+own rate, 550 to 1,500 inst/s, most of all), hence the median of several runs, taken in turns.
+
+Where the time goes, with fsync: the synced write and the synced rename are about 1 to 2 ms
+an instance on this ext4 disk, mostly the file system's journal commits (an overwrite of
+already-written blocks syncs in 0.35 ms; a new file's blocks and name need commits). A
+write-ahead journal of acknowledged instances (overwrites, synced; the files synced later
+in bulk) measured slower, 372 - 395 against 449 - 502 inst/s, since the files must still
+reach the disk and the disk then writes each byte twice.
 """
 
 from __future__ import annotations
@@ -153,8 +159,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--associations", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--associations", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="habitus-bench-ingest-") as tmp:
