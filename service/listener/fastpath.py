@@ -194,12 +194,13 @@ class IngestSocket(AssociationSocket):
 
     @property
     def ready(self) -> bool:
-        if self._end > self._start:
-            return True  # read ahead: no need to ask the kernel
         sock = self.socket
         if sock is None or self._is_connected is False:
+            self._start = self._end = 0  # closed: what was read ahead is dropped, as stock
             time.sleep(POLL_S)  # keep the DUL loop paced while the connection winds down
             return False
+        if self._end > self._start:
+            return True  # read ahead: no need to ask the kernel
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True  # decrypted bytes already buffered: select would not see them
         try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import queue
 import socket
 import subprocess
 import threading
 from io import BytesIO
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pydicom
@@ -195,6 +197,7 @@ def reading_socket(connection: socket.socket) -> fastpath.IngestSocket:
     ingest = object.__new__(fastpath.IngestSocket)
     ingest.socket = connection
     ingest._is_connected = True
+    ingest._assoc = SimpleNamespace(dul=SimpleNamespace(event_queue=queue.Queue()))
     return ingest
 
 
@@ -248,3 +251,15 @@ def test_read_ahead_answers_ready_from_its_buffer_without_the_kernel(
     finally:
         sending.close()
         receiving.close()
+
+
+def test_what_was_read_ahead_is_dropped_when_the_connection_closes() -> None:
+    sending, receiving = socket.socketpair()
+    ingest = reading_socket(receiving)
+    try:
+        sending.sendall(b"\x05\x00\x00\x00\x00\x04" + b"\x07\x00\x00\x00\x00\x04")
+        assert bytes(ingest.recv(6)) == b"\x05\x00\x00\x00\x00\x04"  # the rest read ahead
+        ingest.close()  # e.g. after an abort: the rest must not be read as if still connected
+        assert not ingest.ready
+    finally:
+        sending.close()
