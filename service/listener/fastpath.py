@@ -22,7 +22,7 @@ listener's own associations only) changes, per association:
    returns as soon as a PDU arrives (else after ``POLL_S``); the DUL's own ``_run_loop_delay``
    becomes 0 so that the wait happens there and only there;
 2. ``IngestSocket`` reads ahead: each read takes what the kernel holds (up to 1 MiB) into one
-   reused buffer and PDUs are served from it, so ``ready`` and ``recv`` mostly need no system
+   reused buffer and PDUs are served from it, so ``ready`` and ``recv`` often need no system
    call (and no hand-over of the GIL);
 3. a C-STORE request is served on the DUL thread the moment its last fragment is decoded,
    instead of waiting for the association thread's next poll; its response then leaves on the
@@ -183,9 +183,11 @@ class IngestSocket(AssociationSocket):
     """An association socket that waits for data instead of polling, and reads ahead.
 
     Each read takes whatever the kernel holds, up to ``_READ_AHEAD`` bytes, into one reused
-    buffer, and PDUs are served from it: a 0.5 MB instance arriving in 128 KiB PDUs costs
-    one or two system calls instead of a ``select`` and two reads per PDU, and each call
-    saved is one hand-over of the GIL fewer between the associations' threads.
+    buffer, and PDUs are served from it instead of a ``select`` and two reads per PDU. Counted
+    with strace for 0.5 MB instances in 128 KiB PDUs: 2.5 reads and 2.1 selects an instance
+    over four associations (12 and 6 before), 5.2 reads over one, where the listener keeps
+    up with the sender. Each call saved is one hand-over of the GIL fewer between the
+    associations' threads.
     """
 
     _buffer: bytearray | None = None
@@ -231,8 +233,9 @@ class IngestSocket(AssociationSocket):
         unread = self._end - self._start
         capacity = max(nr_bytes, _READ_AHEAD)
         old = self._buffer
-        if old is None or len(old) < capacity or capacity < len(old) > _KEEP_BUFFER_UP_TO:
-            buffer = bytearray(capacity)  # a huge PDU's buffer is dropped at the next fill
+        # a new buffer where the old one is too small, or is a huge PDU's not to be kept
+        if old is None or len(old) < capacity or len(old) > max(capacity, _KEEP_BUFFER_UP_TO):
+            buffer = bytearray(capacity)
             if old is not None and unread:
                 buffer[:unread] = old[self._start : self._end]
         else:
