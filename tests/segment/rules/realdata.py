@@ -8,7 +8,7 @@ checks depend on nothing but the segmenter.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +17,9 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from habitus.metrics.contrast import ContrastPhase
 from habitus.volume import CTVolume, Geometry
+from model_export.contrast import paint_contrast, structure_masks
 
 Mask = NDArray[np.bool_]
 
@@ -140,3 +142,12 @@ def petct(shared_data: Path) -> RealCase:
         _label_names(shared_data),
         {},
     )
+
+
+def with_contrast(case: RealCase, phase: ContrastPhase, seed: int | None = None) -> RealCase:
+    """The case with ``phase``'s contrast painted into its reference vessels and organs."""
+    structures = structure_masks(case.structures, case.names)
+    rng = None if seed is None else np.random.default_rng(seed)
+    painted = paint_contrast(case.volume.hu, structures, phase, case.volume.geometry.spacing, rng)
+    volume = replace(case.volume, hu=painted.hu)
+    return replace(case, name=f"{case.name} ({phase.value})", volume=volume)
