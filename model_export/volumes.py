@@ -95,7 +95,7 @@ def read_dicom_with_seg(series_dir: Path, seg_path: Path) -> LabelledVolume:
     from habitus.dicom.rules import SeriesRules
 
     # Annotated series may be short or thick; the regular-volume checks still apply.
-    rules = SeriesRules(min_slices=1, max_slice_thickness_mm=20.0, require_original=False)
+    rules = SeriesRules(min_slices=1, max_slice_thickness_mm=20.0)
     loaded = load_ct(series_dir, rules=rules)
     volume = loaded.volume
     if volume.source is None:

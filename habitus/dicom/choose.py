@@ -1,8 +1,10 @@
 """Choose the series to analyse: every series gets a verdict saying why it was taken or not.
 
 A series is a candidate when it passes every rule of :class:`SeriesRules` and its slices
-form a regular volume. The preferred candidate has a soft-tissue kernel, then the thinnest
-slices, then the most slices. When no series passes the rules, :class:`NoSuitableSeries`
+form a regular volume. ORIGINAL candidates come first; a DERIVED axial candidate (a
+reconstruction made from other images) is taken, with a warning, only when there is none.
+The preferred candidate has a soft-tissue kernel, then the thinnest slices, then the most
+slices. When no series passes the rules, :class:`NoSuitableSeries`
 lists each with its reasons; when some pass the rules but none stacks into a volume,
 :class:`GeometryRefused` says what is wrong with their slices.
 """
@@ -10,12 +12,13 @@ lists each with its reasons; when some pass the rules but none stacks into a vol
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from habitus.dicom.attributes import integer, number, text, texts
 from habitus.dicom.geometry import StackPlan, axial_deviation_deg, plan_stack
 from habitus.dicom.group import SeriesGroup
-from habitus.dicom.rules import KernelClass, SeriesRules
+from habitus.dicom.rules import SECONDARY_CAPTURE_SOP_CLASS_PREFIX, KernelClass, SeriesRules
 from habitus.errors import GeometryRefused, NoSuitableSeries
 
 KERNEL_WORDS: dict[KernelClass, str] = {
@@ -49,6 +52,7 @@ class _Assessment:
     thickness_mm: float | None
     kernel: str
     kernel_class: KernelClass
+    derived: bool  # a reconstruction made from other images, not an acquisition
 
     @property
     def passes_rules(self) -> bool:
@@ -120,7 +124,9 @@ def choose_series(series: list[SeriesGroup], rules: SeriesRules) -> Choice:
             f"no series can be analysed; expected {_expectation(rules)}, found "
             f"{len(assessments)} series:\n{listing}"
         )
-    candidates = sorted((a for a in assessments if a.candidate), key=_Assessment.rank)
+    all_candidates = [a for a in assessments if a.candidate]
+    originals = [a for a in all_candidates if not a.derived]
+    candidates = sorted(originals or all_candidates, key=_Assessment.rank)
     if not candidates:
         refused = [a for a in assessments if a.passes_rules]
         listing = "\n".join(f"- {a.describe()}: {'; '.join(a.geometry_failures)}" for a in refused)
@@ -135,11 +141,15 @@ def choose_series(series: list[SeriesGroup], rules: SeriesRules) -> Choice:
         for a in assessments
         if a.passes_rules and not a.candidate and a.rank() < best.rank()
     ]
+    if best.derived:
+        warnings.insert(0, _derived_warning(best))
     verdicts: list[SeriesVerdict] = []
     chosen: SeriesVerdict | None = None
     for a in assessments:
         if a is best:
             chosen = a.verdict(True, _why_preferred(best, len(candidates)))
+        elif a.candidate and a.derived and not best.derived:
+            verdicts.append(a.verdict(False, [_why_original_preferred(a, best)]))
         elif a.candidate:
             verdicts.append(a.verdict(False, [_why_not_preferred(a, best)]))
         else:
@@ -150,7 +160,8 @@ def choose_series(series: list[SeriesGroup], rules: SeriesRules) -> Choice:
 
 def _expectation(rules: SeriesRules) -> str:
     return (
-        f"modality {rules.modality}, axial, ORIGINAL images, at least {rules.min_slices} "
+        f"modality {rules.modality}, axial CT images (ORIGINAL, or DERIVED axial "
+        f"reconstructions), at least {rules.min_slices} "
         f"slices, at most {rules.max_slice_thickness_mm:g} mm thick"
     )
 
@@ -160,6 +171,12 @@ def _assess(group: SeriesGroup, rules: SeriesRules) -> _Assessment:
     kernel = text(first, "ConvolutionKernel")
     thickness = _common_thickness(group)
     failures = _rule_failures(group, rules, thickness)
+    derived = _is_derived(texts(first, "ImageType"), rules)
+    if derived and not rules.derived_fallback:
+        failures.append(
+            f"ImageType {_joined(texts(first, 'ImageType'))}: DERIVED reconstructions are not "
+            "analysed (derived_fallback is off); expected ORIGINAL acquisitions"
+        )
     plan: StackPlan | None = None
     geometry_failures: list[str] = []
     if text(first, "Modality").upper() == rules.modality.upper():
@@ -184,7 +201,22 @@ def _assess(group: SeriesGroup, rules: SeriesRules) -> _Assessment:
         thickness_mm=thickness,
         kernel=kernel,
         kernel_class=rules.kernel_class(kernel),
+        derived=derived,
     )
+
+
+def _is_derived(image_type: Sequence[str], rules: SeriesRules) -> bool:
+    """True for a reconstruction made from other images (or an ImageType that does not say)."""
+    derived_values = {t.upper() for t in rules.derived_image_types}
+    return (
+        not image_type
+        or image_type[0] != "ORIGINAL"
+        or any(t in derived_values for t in image_type)
+    )
+
+
+def _joined(image_type: Sequence[str]) -> str:
+    return "\\".join(image_type) or "(missing)"
 
 
 def _common_thickness(group: SeriesGroup) -> float | None:
@@ -206,15 +238,19 @@ def _rule_failures(group: SeriesGroup, rules: SeriesRules, thickness: float | No
             f"multi-frame instances ({frames} frames) are not supported; expected single-frame "
             "CT Image Storage"
         )
+    sop_class = text(first, "SOPClassUID")
+    if sop_class.startswith(SECONDARY_CAPTURE_SOP_CLASS_PREFIX):
+        failures.append(
+            f"Secondary Capture images (SOP class {sop_class}) are pictures of images, not "
+            "calibrated CT; expected CT Image Storage"
+        )
     image_type = texts(first, "ImageType")
     refused = [t for t in image_type if t in {r.upper() for r in rules.refused_image_types}]
-    if rules.require_original and (not image_type or image_type[0] != "ORIGINAL"):
-        refused = [image_type[0] if image_type else "(missing)", *refused]
     if refused:
         failures.append(
-            f"ImageType {chr(92).join(image_type) or '(missing)'}: "
-            f"{'/'.join(dict.fromkeys(refused))} images are not analysed; expected ORIGINAL "
-            "acquisitions (not DERIVED, SECONDARY, LOCALIZER, MIP or reformatted)"
+            f"ImageType {_joined(image_type)}: {'/'.join(dict.fromkeys(refused))} images are "
+            "not analysed; expected axial CT slices (ORIGINAL, or a DERIVED axial "
+            "reconstruction), not a LOCALIZER, MIP, projection or screen capture"
         )
     deviation = axial_deviation_deg(first)
     if deviation is None:
@@ -253,6 +289,22 @@ def _why_preferred(best: _Assessment, candidates: int) -> list[str]:
             "then thinnest slices, then most slices)"
         )
     return reasons
+
+
+def _derived_warning(best: _Assessment) -> str:
+    return (
+        f"no ORIGINAL axial CT series qualifies, so {best.describe()} is analysed although "
+        f"its ImageType is {_joined(texts(best.group.first, 'ImageType'))}: a reconstruction "
+        "made from other images; check that it covers the acquisition at a soft-tissue "
+        "kernel without smoothing or slab averaging before relying on attenuation figures"
+    )
+
+
+def _why_original_preferred(other: _Assessment, best: _Assessment) -> str:
+    return (
+        f"DERIVED reconstruction ({_joined(texts(other.group.first, 'ImageType'))}), analysed "
+        f"only when no ORIGINAL series qualifies; {best.describe()} is ORIGINAL"
+    )
 
 
 def _why_not_preferred(other: _Assessment, best: _Assessment) -> str:

@@ -30,18 +30,24 @@ SHARP_KERNEL_PATTERNS: tuple[str, ...] = (
     r"^FC(3\d|[5-9]\d)$",  # Canon / Toshiba bone and lung kernels
 )
 
+# ImageType values of images that are never a volume to measure: scout views, projections,
+# screen captures and cine loops.
 REFUSED_IMAGE_TYPES: tuple[str, ...] = (
-    "DERIVED",
-    "SECONDARY",
     "LOCALIZER",
     "MIP",
     "MINIP",
-    "MPR",
-    "REFORMATTED",
     "PROJECTION IMAGE",
     "SCREEN SAVE",
     "CINE",
+    "VOLUME RENDERING",
 )
+# ImageType values of reconstructions made from other images. Axial reconstructions from thin
+# slices are often the only CT a PACS keeps; they are analysed when no ORIGINAL series qualifies.
+DERIVED_IMAGE_TYPES: tuple[str, ...] = ("DERIVED", "SECONDARY", "MPR", "REFORMATTED")
+
+# Secondary Capture SOP classes (…1.7 and its multi-frame …1.7.x): pictures of images, whose
+# pixel values are not calibrated Hounsfield units.
+SECONDARY_CAPTURE_SOP_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 
 
 class KernelClass(IntEnum):
@@ -63,11 +69,15 @@ def _default_max_thickness() -> float:
 class SeriesRules(BaseModel):
     """Which series may be analysed, and which one is preferred when several may.
 
-    A series passes when it is CT, axial within ``max_axial_deviation_deg``, ORIGINAL (none of
-    ``refused_image_types``), single-frame, has at least ``min_slices`` instances and slices
-    no thicker (and no further apart) than ``max_slice_thickness_mm``, and its slices form a
+    A series passes when it is CT Image Storage (not a secondary capture), axial within
+    ``max_axial_deviation_deg``, none of ``refused_image_types`` (scouts, projections),
+    single-frame, has at least ``min_slices`` instances and slices no thicker (and no
+    further apart) than ``max_slice_thickness_mm``, and its slices form a
     regular volume (one orientation, one image size, uniform spacing within
     ``spacing_tolerance``, no gaps, no duplicate positions, tilt below ``max_tilt_deg``).
+    An ORIGINAL series always wins over a DERIVED one (``derived_image_types``: an axial
+    reconstruction made from other images); a DERIVED axial series is analysed, with a warning,
+    only when no ORIGINAL series qualifies, and not at all when ``derived_fallback`` is off.
     Among passing series the preferred one has a soft-tissue kernel, then the thinnest
     slices, then the most slices: kernel comes first because a sharp kernel biases the fat and
     muscle HU ranges the measurements rely on, whereas any thickness up to the maximum is
@@ -78,8 +88,9 @@ class SeriesRules(BaseModel):
 
     modality: str = "CT"
     max_axial_deviation_deg: float = Field(default=10.0, ge=0.0, le=90.0)
-    require_original: bool = True
+    derived_fallback: bool = True
     refused_image_types: tuple[str, ...] = REFUSED_IMAGE_TYPES
+    derived_image_types: tuple[str, ...] = DERIVED_IMAGE_TYPES
     min_slices: int = Field(default_factory=_default_min_slices, ge=1)
     max_slice_thickness_mm: float = Field(default_factory=_default_max_thickness, gt=0.0)
     spacing_tolerance: float = Field(default=0.05, gt=0.0, lt=0.5)  # fraction of the interval
