@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import missing
+
 ORTHANC = Path("/usr/sbin/Orthanc")
 
 ROUTE_CT_LUA = """
@@ -143,7 +145,7 @@ class Orthanc:
 def orthanc_fixture(tmp_path: Path) -> Iterator[Orthanc]:
     """An empty Orthanc; tests may set ``modalities`` and ``lua`` and call ``start`` again."""
     if not ORTHANC.exists() or shutil.which(str(ORTHANC)) is None:
-        pytest.skip("Orthanc is not installed (Debian package orthanc)")
+        missing("Orthanc is not installed (Debian package orthanc)")
     server = Orthanc(tmp_path / "orthanc").start()
     yield server
     server.stop()

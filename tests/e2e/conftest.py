@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, missing
 from tests.fixtures_orthanc import ORTHANC, ROUTE_CT_LUA, Orthanc, free_port
 
 T = TypeVar("T")
@@ -177,12 +177,12 @@ def storescu(port: int, files: list[Path], called: str, calling: str = "STORESCU
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HabitusStack]:
     for tool in (ORTHANC, STORESCU, ECHOSCU):
         if not tool.exists():
-            pytest.skip(f"{tool} is not installed")
+            missing(f"{tool} is not installed")
     client = redis.Redis.from_url(E2E_REDIS_URL)
     try:
         client.ping()
     except redis.RedisError:
-        pytest.skip(f"Redis is not reachable at {E2E_REDIS_URL}")
+        missing(f"Redis is not reachable at {E2E_REDIS_URL}")
     client.flushdb()
     root = tmp_path_factory.mktemp("e2e")
     listener_port = free_port()

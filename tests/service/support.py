@@ -13,6 +13,7 @@ import redis
 from habitus.dicom.phantoms import synthetic_torso
 from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.jobs import JobStore
+from tests.conftest import missing
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/13"  # this suite's own database, flushed per test
 API_KEY = "test-key-0123456789"
@@ -30,7 +31,7 @@ def redis_available(url: str = TEST_REDIS_URL) -> bool:
 def redis_client_fixture() -> Iterator[redis.Redis]:
     """A client of the test database, emptied before and after the test."""
     if not redis_available():
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+        missing(f"Redis is not reachable at {TEST_REDIS_URL}")
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.flushdb()
     yield client

@@ -29,6 +29,7 @@ from habitus.jobs import (
     Origin,
     OriginKind,
 )
+from tests.conftest import missing
 from tests.fixtures_orthanc import (
     Orthanc,
     free_port,
@@ -46,7 +47,7 @@ def store() -> Iterator[JobStore]:
     try:
         client.ping()
     except redis.RedisError:
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+        missing(f"Redis is not reachable at {REDIS_URL}")
     store = JobStore(client, prefix=PREFIX)
     yield store
     for key in client.scan_iter(f"{PREFIX}:*"):

@@ -22,6 +22,7 @@ from pynetdicom.dsutils import decode, encode
 from service.listener import fastpath
 from service.listener.scp import presentation_contexts
 from service.listener.statuses import StoreStatus
+from tests.conftest import missing
 from tests.e2e.instances import ct_slice
 from tests.service.listener.conftest import StartListener
 from tests.service.listener.test_scp import STORESCU, scu, spooled, wait_for
@@ -100,7 +101,7 @@ def test_a_large_instance_arrives_byte_identical_over_many_pdus(
     path = large_slice(tmp_path)
     if sender == "storescu":
         if not STORESCU.exists():
-            pytest.skip("dcmtk's storescu is not installed")
+            missing("dcmtk's storescu is not installed")
         result = subprocess.run(
             [str(STORESCU), "--max-send-pdu", "16384", "-aet", "TESTSCU", "-aec", "HABITUS"]
             + ["127.0.0.1", str(listener.port), str(path)],

@@ -24,6 +24,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from habitus.jobs import DicomNode
 from service.listener.statuses import StoreStatus
+from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, restore_uids, secondary_capture
 from tests.service.listener.conftest import StartListener
 
@@ -217,7 +218,7 @@ def test_storescu_sends_the_real_jpeg2000_series(
     start_listener: StartListener, shared_data: Path, tmp_path: Path
 ) -> None:
     if not STORESCU.exists():
-        pytest.skip("dcmtk's storescu is not installed")
+        missing("dcmtk's storescu is not installed")
     listener, submissions = start_listener(quiet_period_s=60)
     files = restore_uids(shared_data / "ts-petct-dicom" / "series", tmp_path / "in")
     result = subprocess.run(

@@ -14,6 +14,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
 from service.listener.statuses import StoreStatus
+from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, write_series
 from tests.service.listener.conftest import StartListener
 from tests.service.listener.test_scp import STORESCU, wait_for
@@ -96,7 +97,7 @@ def test_ten_associations_of_200_instances_at_once_lose_nothing(
     start_listener: StartListener, tmp_path: Path
 ) -> None:
     if not STORESCU.exists():
-        pytest.skip("dcmtk's storescu is not installed")
+        missing("dcmtk's storescu is not installed")
     listener, submissions = start_listener(quiet_period_s=1.0)
     study = generate_uid()
     folders = []
