@@ -1,4 +1,4 @@
-"""``python -m model_export train | export | evaluate | phantom``."""
+"""``python -m model_export train | export | evaluate | phantom | silver``."""
 
 from __future__ import annotations
 
@@ -135,6 +135,14 @@ def _phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _silver(args: argparse.Namespace) -> int:
+    from model_export.silver import write_silver_cases
+
+    written = write_silver_cases(args.data, args.out)
+    print(json.dumps(written, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range", default="chest_abdomen_pelvis")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_phantom)
+
+    p = sub.add_parser(
+        "silver",
+        help="turn the real scans and their references into seven-class label maps "
+        "(ct.nii.gz, labels.nii.gz and preview.png per case)",
+    )
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--out", type=Path, required=True, help="one folder per case is written here")
+    p.set_defaults(func=_silver)
     return parser
 
 

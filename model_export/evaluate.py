@@ -36,21 +36,14 @@ from habitus.segment.base import Segmenter
 from habitus.volume import CTVolume, Geometry
 from model_export.metrics import Overlap, coverage, overlap, per_class
 from model_export.phantoms import random_acquisition, random_spec, render
+from model_export.silver import prefixes_of
 from model_export.volumes import canonical_flips, flip_axes
 
-BONE_PREFIXES = (
-    "vertebrae_", "rib_", "sacrum", "hip_", "femur_", "humerus_", "scapula_", "clavicula_",
-    "skull", "sternum", "costal_cartilages",
-)  # fmt: skip
-IO_PREFIXES = (
-    "spleen", "kidney_", "gallbladder", "liver", "stomach", "pancreas", "adrenal_gland",
-    "esophagus", "thyroid_gland", "small_bowel", "duodenum", "colon", "urinary_bladder",
-    "prostate", "heart", "aorta", "pulmonary_vein", "brachiocephalic_", "subclavian_artery",
-    "common_carotid", "atrial_appendage", "superior_vena_cava", "inferior_vena_cava",
-    "portal_vein", "iliac_artery", "iliac_vena",
-)  # fmt: skip
-MUSCLE_PREFIXES = ("autochthon_", "iliopsoas_", "gluteus_")
-LUNG_PREFIXES = ("lung_", "trachea")
+# The reference structures behind each figure: the silver-label mapping, one table for both.
+BONE_PREFIXES = prefixes_of(Tissue.BONE)
+IO_PREFIXES = prefixes_of(Tissue.IO)
+MUSCLE_PREFIXES = prefixes_of(Tissue.MUSCLE)
+LUNG_PREFIXES = prefixes_of(Tissue.BACKGROUND)
 CORD = ("spinal_cord",)
 
 PHANTOM_GRIDS: tuple[tuple[float, float], ...] = ((2.5, 1.4), (5.0, 1.2), (2.0, 1.6), (3.0, 1.5))
@@ -104,7 +97,7 @@ def evaluate_phantom(predicted: NDArray[np.uint8], reference: NDArray[np.uint8])
 
 
 # --- real scans ---------------------------------------------------------------------------------
-def _names(data_dir: Path) -> dict[int, str]:
+def label_names(data_dir: Path) -> dict[int, str]:
     raw = json.loads((data_dir / "totalsegmentator_total_v2_labels.json").read_text())
     return {int(k): str(v) for k, v in raw.items()}
 
@@ -282,7 +275,7 @@ def run_evaluation(
     seeds = phantom_seeds if phantom_seeds is not None else [1, 2, 3, 4]
     phantoms = [phantom_case(s) for s in seeds]
     real = load_real_cases(data_dir) if data_dir.is_dir() else []
-    names = _names(data_dir) if real else {}
+    names = label_names(data_dir) if real else {}
     report: list[str] = []
     figures: dict[str, Any] = {"phantoms": [d for _, _, d in phantoms], "segmenters": {}}
     for label, make in _segmenters(model, include_rules).items():
