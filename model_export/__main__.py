@@ -136,9 +136,11 @@ def _phantom(args: argparse.Namespace) -> int:
 
 
 def _silver(args: argparse.Namespace) -> int:
+    from habitus.metrics.contrast import ContrastPhase
     from model_export.silver import write_silver_cases
 
-    written = write_silver_cases(args.data, args.out)
+    phases = tuple(ContrastPhase(p) for p in args.contrast)
+    written = write_silver_cases(args.data, args.out, phases)
     print(json.dumps(written, indent=2))
     return 0
 
@@ -248,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--out", type=Path, required=True, help="one folder per case is written here")
+    p.add_argument(
+        "--contrast",
+        nargs="*",
+        default=["arterial", "portal_venous", "delayed"],
+        choices=["arterial", "portal_venous", "delayed"],
+        help="also write each case with this contrast painted into its reference vessels and "
+        "organs (NAME-PHASE folders); none with an empty list",
+    )
     p.set_defaults(func=_silver)
     return parser
 

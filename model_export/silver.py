@@ -20,7 +20,7 @@ card.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +28,11 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from habitus.labels import COLORS, Tissue
+from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
+from model_export.contrast import paint_contrast, structure_masks
 
 Mask = NDArray[np.bool_]
 
@@ -95,6 +97,15 @@ class SilverCase:
     name: str
     volume: CTVolume
     labels: NDArray[np.uint8]  # Tissue values on the volume's grid
+    enhancing: dict[str, Mask]  # reference structures that take up contrast, by name
+
+    def with_contrast(self, phase: ContrastPhase, seed: int | None = None) -> SilverCase:
+        """The case with ``phase``'s contrast painted into it; the labels do not change."""
+        rng = None if seed is None else np.random.default_rng(seed)
+        spacing = self.volume.geometry.spacing
+        painted = paint_contrast(self.volume.hu, self.enhancing, phase, spacing, rng)
+        volume = replace(self.volume, hu=painted.hu)
+        return replace(self, name=f"{self.name}-{phase.value}", volume=volume)
 
 
 def structure_mask(
@@ -184,16 +195,22 @@ def silver_cases(data_dir: Path) -> list[SilverCase]:
         lungs = structure_mask(case.reference, names, prefixes_of(Tissue.BACKGROUND))
         below = below_diaphragm(lungs, case.volume.geometry.spacing)
         labels = silver_labels(case.volume, case.reference, names, case.tissue, below)
-        cases.append(SilverCase(case.name, case.volume, labels))
+        enhancing = structure_masks(case.reference, names)
+        cases.append(SilverCase(case.name, case.volume, labels, enhancing))
     return cases
 
 
-def write_silver_cases(data_dir: Path, out: Path) -> dict[str, dict[str, object]]:
-    """Write each case as a labelled folder (``ct.nii.gz``, ``labels.nii.gz``) and a preview."""
+def write_silver_cases(
+    data_dir: Path, out: Path, phases: tuple[ContrastPhase, ...] = ()
+) -> dict[str, dict[str, object]]:
+    """Write each case as a labelled folder (``ct.nii.gz``, ``labels.nii.gz``) and a preview,
+    and a contrast version of it for each of ``phases`` (``NAME-arterial``...)."""
     from model_export.volumes import write_nifti_pair
 
     written: dict[str, dict[str, object]] = {}
-    for case in silver_cases(data_dir):
+    originals = silver_cases(data_dir)
+    painted = [c.with_contrast(p) for c in originals for p in phases if p != ContrastPhase.NONE]
+    for case in originals + painted:
         folder = out / case.name
         ct, labels = write_nifti_pair(case.volume.hu, case.labels, case.volume.geometry, folder)
         counts = np.bincount(case.labels.ravel(), minlength=len(Tissue))

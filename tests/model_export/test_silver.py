@@ -10,6 +10,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from habitus.labels import Tissue
+from habitus.metrics.contrast import ContrastPhase
 from model_export.evaluate import label_names
 from model_export.silver import (
     STRUCTURE_CLASSES,
@@ -95,3 +96,13 @@ def test_preview_is_written_for_a_person(cases, tmp_path) -> None:
         assert image.width >= 600  # small grids enlarged to be read
         pixels = np.asarray(image.convert("RGB"))
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10  # not blank
+
+
+def test_contrast_versions_keep_the_labels_and_enhance_the_vessels(cases) -> None:
+    for case in cases:
+        painted = case.with_contrast(ContrastPhase.ARTERIAL)
+        assert painted.name == f"{case.name}-arterial"
+        assert painted.labels is case.labels
+        aorta = case.enhancing["aorta"]
+        assert np.median(painted.volume.hu[aorta]) >= 250
+        assert np.median(painted.volume.hu[aorta]) > np.median(case.volume.hu[aorta]) + 50
