@@ -249,6 +249,8 @@ def _vertebrae(spine: SpineTrack, names: VertebraNames, frame: AnatomicalFrame) 
         out.append(
             Vertebra(
                 name=names.names.get(index),
+                cues=names.cues.get(index, []),
+                confirmed=names.confirmed and index in names.names,
                 extent_slices=(ks[0], ks[1]),
                 extent_z_mm=(
                     round(float(frame.z_mm[seg.lo]), 2),

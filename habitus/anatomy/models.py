@@ -38,9 +38,16 @@ class Landmark(BaseModel):
 
 
 class Vertebra(BaseModel):
-    """A vertebral body found along the spine, named where the count allowed it."""
+    """A vertebral body found along the spine, named where the cues allowed it.
+
+    ``cues`` says what supports the name (or, when the cues disagree and no name is given,
+    what each cue would call it); ``confirmed`` is true only when two independent counts
+    agree on it (habitus.anatomy.vertebrae states the policy).
+    """
 
     name: str | None  # "T12", "L3", "S1" (the sacrum's top segment) or None
+    cues: list[str] = Field(default_factory=list)
+    confirmed: bool = False
     extent_slices: tuple[int, int]  # (lowest k, highest k) of the body
     extent_z_mm: tuple[float, float]  # (inferior z, superior z)
     middle_slice: float  # k at the middle of the body

@@ -1,16 +1,39 @@
-"""Naming the vertebral bodies: count up from the sacrum, or down from the last rib-bearing one.
+"""Naming the vertebral bodies from independent cues that must agree.
 
-- From the sacrum: the sacrum is the highest vertebral segment below the iliac crest that is
-  much wider than a lumbar body at the level of the bodies (its alae reach out to the
-  sacroiliac joints). The segments above it are L5, L4, L3.
-- From T12: each rib meets the vertebral column where it leaves the column region; the rib's
-  head lies about ``RIB_HEAD_RISE_MM`` above that point, since the lower ribs run down and
-  outward from their heads. The lowest rib head marks T12; the segments below are L1, L2, L3.
+Cues (each independent of the others):
 
-The sacral count is preferred when the two disagree (a lumbosacral transitional vertebra or
-a missing 12th rib makes them differ); the disagreement is reported. The count only passes
-from one segment to the next across a plausible disc: a gap longer than ``MAX_DISC_MM``
-means a vertebral body was missed, and the count stops there.
+- **the sacrum** (lumbosacral junction): the highest vertebral segment below the iliac crest
+  that is much wider than a lumbar body at the level of the bodies (its alae reach out to the
+  sacroiliac joints) is S1; counting up from it gives L5, L4, L3, ...
+- **the last rib**: each rib meets the vertebral column where it leaves the column region;
+  its head lies about ``RIB_HEAD_RISE_MM`` above that point, since the lower ribs run down and
+  outward from their heads. The vertebra holding the lowest rib head is T12 (T12 carries the
+  last rib pair); counting down from it gives L1, L2, L3, ...
+- **the count between them**: with both anchors in one unbroken run of bodies, exactly five
+  lumbar bodies lie between T12 and S1. Four or six (a transitional vertebra, four or six
+  lumbar vertebrae, eleven or thirteen rib-bearing vertebrae) is a disagreement.
+- **the iliac crest**: its highest point lies between the lower end plate of L5 and the middle
+  of L3 (usually at L4 or the L4-L5 disc). This only catches gross errors: it cannot tell one
+  level from the next.
+
+A count passes from one body to the next only across a plausible disc: a gap longer than
+``MAX_DISC_MM`` means a body was missed, and the count stops there.
+
+Policy (why a single count is not enough): L3 is named only when the sacral count and the
+last-rib count both reach it and agree, and the iliac crest, where in the scan, is consistent.
+A sacral count alone cannot see a lumbosacral transitional vertebra or a sixth lumbar vertebra
+(together about one person in ten), and a consistent crest does not help, because the crest
+sits at L4 or L4-L5 in either reading. A last-rib count alone cannot see eleven or thirteen
+rib pairs. So with one count only (a scan starting below T12 or stopping above the sacrum),
+the vertebrae are still named from that count, marked unconfirmed with the single cue that
+named them, and L3 is absent with the reason. When the cues disagree, no vertebra is named:
+each carries the readings of the cues, the disagreement becomes a finding (which sets
+``review_required``), and L3 is absent.
+
+Which rule was shaped on which data: the sacral width and the rib-head rise on the synthetic
+phantom (tests/anatomy/phantom.py); the T12 count on ts-upper-abdomen (T11-L2, 3 mm) and
+ts-petct-dicom (T11-T12); the crest window and the five-lumbar rule from anatomy texts, not
+from a scan (no shared scan holds the pelvis).
 """
 
 from __future__ import annotations
@@ -29,33 +52,34 @@ SACRUM_MIN_WIDTH_MM = 75.0
 SACRUM_BELOW_CREST_MM = 10.0
 MAX_DISC_MM = 20.0
 LUMBAR_HEIGHT_MM = (15.0, 45.0)
-LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+# bottom up, from the sacrum: S1, L5..L1, T12..T1. Cervical bodies are not named: no cue
+# here reaches them reliably.
+LADDER = ("S1", "L5", "L4", "L3", "L2", "L1", *(f"T{n}" for n in range(12, 0, -1)))
+T12_RUNG = LADDER.index("T12")  # bodies from S1 up to T12: five lumbar between them
 CONFIDENCE_AGREE = 0.9
-CONFIDENCE_ONE_COUNT = 0.7
-CONFIDENCE_DISAGREE = 0.4
+CONFIDENCE_DOUBTFUL = 0.4
+SACRAL_CUE = "sacral count"
+RIB_CUE = "last-rib count"
+CREST_CUE = "iliac crest"
 
 
 @dataclass(frozen=True)
 class Count:
-    """Names of segments (by index into the spine's segments) from one counting method."""
+    """One counting cue: the segment it anchors on and that anchor's rung in ``LADDER``."""
 
-    names: dict[int, str]
-    method: str
-    problem: str | None = None  # why this count could not reach L3
-
-    def index_of(self, name: str) -> int | None:
-        return next((i for i, n in self.names.items() if n == name), None)
-
-    @property
-    def l3(self) -> int | None:
-        """Segment index of L3, only when the count reached it whole."""
-        return self.index_of("L3") if self.problem is None else None
+    cue: str
+    anchor: int | None  # segment index of the anchor (S1 or T12)
+    rung: int
+    how: str  # how the anchor was found
+    problem: str | None = None  # why there is no anchor
 
 
 @dataclass(frozen=True)
 class VertebraNames:
-    names: dict[int, str]  # segment index -> name, from the chosen count
-    l3: int | None  # segment index of L3, when found and complete
+    names: dict[int, str]  # segment index -> name; empty where the cues disagree
+    cues: dict[int, list[str]]  # segment index -> the cues behind its name (or their readings)
+    confirmed: bool  # two independent counts agree and the crest does not contradict them
+    l3: int | None  # segment index of L3, only when confirmed and complete
     method: str
     confidence: float
     reason: str | None  # why L3 is absent, or what lowers the confidence
@@ -71,112 +95,257 @@ def name_vertebrae(
 ) -> VertebraNames:
     segments = spine.segments
     if not segments:
-        return VertebraNames({}, None, "", 0.0, "no vertebral bodies found along the spine")
-    from_sacrum = _count_from_sacrum(segments, spine, bone, frame, crest_slice)
-    from_t12 = _count_from_t12(segments, spine, skeleton, frame)
-    l3_sacral = from_sacrum.l3
-    l3_costal = from_t12.l3
+        return VertebraNames(
+            {}, {}, False, None, "", 0.0, "no vertebral bodies found along the spine"
+        )
+    run = _linked_runs(segments, frame)
+    sacral = _sacral_anchor(segments, spine, bone, frame, crest_slice)
+    costal = _t12_anchor(segments, spine, skeleton, frame)
+    readings = {c.cue: _read(c, run) for c in (sacral, costal) if c.anchor is not None}
     findings: list[str] = []
-    if l3_sacral is not None and l3_costal is not None:
-        if l3_sacral == l3_costal:
-            method = f"{from_sacrum.method}; agrees with {from_t12.method}"
-            chosen = Count({**from_t12.names, **from_sacrum.names}, method)
-            confidence, note = CONFIDENCE_AGREE, None
-        else:
-            chosen, confidence = from_sacrum, CONFIDENCE_DISAGREE
-            note = (
-                "counting up from the sacrum and down from the last rib-bearing vertebra "
-                "disagree by one level or more (transitional vertebra or missing 12th rib?)"
+
+    if sacral.anchor is not None and costal.anchor is not None:
+        if run[sacral.anchor] != run[costal.anchor]:
+            names, cues = _merged(readings, sacral, costal, segments)
+            reason = (
+                "the sacral and last-rib counts are separated by a gap where a vertebral body "
+                "was missed, so they cannot confirm each other"
             )
-            findings.append(f"L3: {note}")
-            method = from_sacrum.method
-    elif l3_sacral is not None:
-        chosen, confidence, note, method = (
-            from_sacrum,
-            CONFIDENCE_ONE_COUNT,
-            from_t12.problem,
-            from_sacrum.method,
+            return _unconfirmed(names, cues, reason, findings)
+        between = costal.anchor - sacral.anchor - 1
+        if between != T12_RUNG - 1:
+            return _disagreement(readings, sacral, costal, between, segments, frame)
+        names, cues = _merged(readings, sacral, costal, segments)
+        method = (
+            f"two counts agree: up from the sacrum ({sacral.how}) and down from T12 "
+            f"({costal.how}), with five lumbar bodies between them"
         )
-    elif l3_costal is not None:
-        chosen, confidence, note, method = (
-            from_t12,
-            CONFIDENCE_ONE_COUNT,
-            from_sacrum.problem,
-            from_t12.method,
+        confirmed = True
+    elif sacral.anchor is not None or costal.anchor is not None:
+        one, other = (sacral, costal) if sacral.anchor is not None else (costal, sacral)
+        names, cues = _merged(readings, sacral, costal, segments)
+        reason = (
+            f"only the {one.cue} names the vertebrae ({other.problem}); one count alone "
+            + (
+                "cannot see a transitional or sixth lumbar vertebra"
+                if one is sacral
+                else "cannot see eleven or thirteen rib pairs"
+            )
+            + ", so L3 is not named"
         )
+        l3_guess = _index_of(names, "L3")
+        if l3_guess is not None:
+            seg = segments[l3_guess]
+            reason += (
+                f" (the {one.cue} alone puts it at z {frame.z_mm[seg.lo]:.0f} to "
+                f"{frame.z_mm[seg.hi]:.0f} mm)"
+            )
+        crest_note = _crest_check(names, segments, frame, crest_slice, cues)
+        if crest_note is not None:
+            findings.append(crest_note)
+        return _unconfirmed(names, cues, reason, findings)
     else:
-        names = from_sacrum.names or from_t12.names
-        reasons = "; ".join(p for p in (from_sacrum.problem, from_t12.problem) if p)
-        return VertebraNames(names, None, "", 0.0, reasons or "L3 not found", findings)
-    l3 = chosen.index_of("L3")
-    assert l3 is not None
-    height = segments[l3].height_mm(frame)
+        reason = "; ".join(p for p in (sacral.problem, costal.problem) if p)
+        return VertebraNames({}, {}, False, None, "", 0.0, reason or "L3 not found")
+
+    crest_note = _crest_check(names, segments, frame, crest_slice, cues)
+    if crest_note is not None:
+        findings.append(crest_note)
+        return _unconfirmed(names, cues, f"{crest_note}, so L3 is not named", findings)
+    if crest_slice is not None and "L3" in names.values():
+        method += f"; {CREST_CUE} consistent"
+    l3 = _index_of(names, "L3")
+    if l3 is None:
+        return VertebraNames(names, cues, confirmed, None, method, 0.0, "L3 not found", findings)
+    seg = segments[l3]
+    if not seg.complete:
+        return VertebraNames(
+            names,
+            cues,
+            confirmed,
+            None,
+            method,
+            0.0,
+            "L3 is cut by the edge of the scan",
+            findings,
+        )
+    confidence, note = CONFIDENCE_AGREE, None
+    height = seg.height_mm(frame)
     if not LUMBAR_HEIGHT_MM[0] <= height <= LUMBAR_HEIGHT_MM[1]:
-        findings.append(
-            f"L3: body height {height:.0f} mm is outside the expected {LUMBAR_HEIGHT_MM} mm"
-        )
-        confidence = min(confidence, CONFIDENCE_DISAGREE)
-    return VertebraNames(chosen.names, l3, method, confidence, note, findings)
+        note = f"L3: body height {height:.0f} mm is outside the expected {LUMBAR_HEIGHT_MM} mm"
+        findings.append(note)
+        confidence = CONFIDENCE_DOUBTFUL
+    return VertebraNames(names, cues, confirmed, l3, method, confidence, note, findings)
 
 
-def _count(
-    segments: list[VertebralSegment],
-    start: int,
-    step: int,
-    names: tuple[str, ...],
-    frame: AnatomicalFrame,
-    method: str,
-    start_name: str,
-) -> Count:
-    """Name segments from ``start`` on, one per step, while discs look plausible."""
-    named = {start: start_name}
-    index = start
-    for name in names:
-        nxt = index + step
-        if nxt < 0 or nxt >= len(segments):
-            return Count(
-                named,
-                method,
-                f"{named[index]} is the last vertebra in the scan "
-                f"({'below' if step < 0 else 'above'} it lies outside the scan)",
-            )
-        upper, lower = (
-            (segments[index], segments[nxt]) if step < 0 else (segments[nxt], segments[index])
-        )
+def _unconfirmed(
+    names: dict[int, str], cues: dict[int, list[str]], reason: str, findings: list[str]
+) -> VertebraNames:
+    return VertebraNames(names, cues, False, None, "", 0.0, reason, findings)
+
+
+def _index_of(names: dict[int, str], name: str) -> int | None:
+    return next((i for i, n in names.items() if n == name), None)
+
+
+def _linked_runs(segments: list[VertebralSegment], frame: AnatomicalFrame) -> list[int]:
+    """Run number of each segment: neighbours share a run when the gap between them is a
+    plausible disc."""
+    run = [0]
+    for lower, upper in zip(segments, segments[1:], strict=False):
         gap = float(frame.z_mm[upper.lo] - frame.z_mm[lower.hi]) - frame.slice_interval_mm
-        if gap > MAX_DISC_MM:
-            return Count(
-                named,
-                method,
-                f"a {gap:.0f} mm gap after {named[index]} suggests a "
-                "vertebral body was missed; the count stops there",
+        run.append(run[-1] + (1 if gap > MAX_DISC_MM else 0))
+    return run
+
+
+def _read(count: Count, run: list[int]) -> dict[int, str]:
+    """Names the count gives to the bodies of its anchor's run (from S1 up)."""
+    assert count.anchor is not None
+    out: dict[int, str] = {}
+    for index, r in enumerate(run):
+        rung = count.rung + index - count.anchor
+        if r == run[count.anchor] and 0 <= rung < len(LADDER):
+            out[index] = LADDER[rung]
+    return out
+
+
+def _cue_text(count: Count, index: int) -> str:
+    assert count.anchor is not None
+    steps = index - count.anchor
+    anchor = LADDER[count.rung]
+    if steps == 0:
+        return f"{anchor}: {count.how} ({count.cue})"
+    where = "above" if steps > 0 else "below"
+    return f"{_ordinal(abs(steps))} body {where} {anchor} ({count.cue})"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _merged(
+    readings: dict[str, dict[int, str]],
+    sacral: Count,
+    costal: Count,
+    segments: list[VertebralSegment],
+) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Names of the counts that do not contradict one another, with their cues. Called only
+    when the counts agree or cannot be compared; a name given twice is dropped."""
+    names: dict[int, str] = {}
+    cues: dict[int, list[str]] = {}
+    for count in (sacral, costal):
+        for index, name in readings.get(count.cue, {}).items():
+            names[index] = name
+            cues.setdefault(index, []).append(_cue_text(count, index))
+    seen = [n for n in names.values()]
+    clash = {n for n in seen if seen.count(n) > 1}
+    order = [LADDER.index(names[i]) for i in sorted(names)]
+    if clash or order != sorted(order):
+        names = {}
+    return names, cues
+
+
+def _disagreement(
+    readings: dict[str, dict[int, str]],
+    sacral: Count,
+    costal: Count,
+    between: int,
+    segments: list[VertebralSegment],
+    frame: AnatomicalFrame,
+) -> VertebraNames:
+    """No names: each body carries what each count would call it."""
+    cues: dict[int, list[str]] = {}
+    for count in (sacral, costal):
+        for index, name in readings[count.cue].items():
+            cues.setdefault(index, []).append(f"{name} by the {count.cue}")
+    note = (
+        f"vertebral levels: the sacral count and the last-rib count disagree, with {between} "
+        "lumbar-type bodies between T12 (lowest rib head) and S1 instead of 5 (a transitional "
+        "vertebra, "
+        + (
+            "six lumbar vertebrae or eleven rib pairs"
+            if between > 5
+            else "four lumbar vertebrae or thirteen rib pairs"
+        )
+        + "?); no vertebra is named"
+    )
+    return VertebraNames({}, cues, False, None, "", 0.0, f"{note}, so no L3", [note])
+
+
+def _crest_check(
+    names: dict[int, str],
+    segments: list[VertebralSegment],
+    frame: AnatomicalFrame,
+    crest_slice: int | None,
+    cues: dict[int, list[str]],
+) -> str | None:
+    """A finding when the iliac crest lies outside its usual span (L5's lower end plate to
+    the middle of L3); otherwise the crest is added to the cues of L3, L4 and L5."""
+    l3, l5 = _index_of(names, "L3"), _index_of(names, "L5")
+    if crest_slice is None or l3 is None or l5 is None:
+        return None
+    crest = float(frame.z_mm[crest_slice])
+    low = float(frame.z_mm[segments[l5].lo]) - frame.slice_interval_mm
+    high = frame.z_at(segments[l3].middle)
+    if not low <= crest <= high:
+        return (
+            f"vertebral levels: the iliac crest (z {crest:.0f} mm) lies "
+            + ("below L5" if crest < low else "above the middle of L3")
+            + f", outside its usual span (z {low:.0f} to {high:.0f} mm)"
+        )
+    for name in ("L3", "L4", "L5"):
+        index = _index_of(names, name)
+        if index is not None:
+            cues.setdefault(index, []).append(
+                f"{CREST_CUE} (z {crest:.0f} mm) between L5 and mid-L3, as usual"
             )
-        named[nxt] = name
-        index = nxt
-    last = segments[index]
-    if not last.complete:
-        return Count(named, method, f"{named[index]} is cut by the edge of the scan")
-    return Count(named, method)
+    return None
 
 
-def _count_from_sacrum(
+def _sacral_anchor(
     segments: list[VertebralSegment],
     spine: SpineTrack,
     bone: NDArray[np.bool_],
     frame: AnatomicalFrame,
     crest_slice: int | None,
 ) -> Count:
-    method = "counted up from the sacrum"
+    how = "the highest segment below the iliac crest with sacral alae"
     if crest_slice is None:
-        return Count({}, method, "no iliac crest in the scan, so no sacrum to count from")
+        return Count(SACRAL_CUE, None, 0, how, "no iliac crest in the scan, so no sacrum")
     limit = frame.z_mm[crest_slice] + SACRUM_BELOW_CREST_MM
     for index in range(len(segments) - 1, -1, -1):
         seg = segments[index]
         if frame.z_mm[seg.hi] > limit or seg.top_open:
             continue
         if _is_sacral(seg, spine, bone, frame):
-            return _count(segments, index, +1, ("L5", "L4", "L3"), frame, method, "S1")
-    return Count({}, method, "no sacrum found below the iliac crest")
+            return Count(SACRAL_CUE, index, 0, how)
+    return Count(SACRAL_CUE, None, 0, how, "no sacrum found below the iliac crest")
+
+
+def _t12_anchor(
+    segments: list[VertebralSegment],
+    spine: SpineTrack,
+    skeleton: Skeleton,
+    frame: AnatomicalFrame,
+) -> Count:
+    how = "the vertebra holding the lowest rib head"
+
+    def none(problem: str) -> Count:
+        return Count(RIB_CUE, None, T12_RUNG, how, problem)
+
+    ribs = skeleton.ribs
+    if not ribs:
+        return none("no ribs in the scan, so no T12")
+    if any(r.touches_scan_bottom for r in ribs):
+        return none("the ribs reach the bottom of the scan, so T12 may lie below it")
+    heads = [z for r in ribs if (z := _rib_head_z(r.label, skeleton, spine, frame)) is not None]
+    if not heads:
+        return none("no rib meets the vertebral column inside the scan")
+    t12 = _segment_at(segments, min(heads), frame)
+    if t12 is None:
+        return none("the lowest rib head lies outside the tracked spine")
+    return Count(RIB_CUE, t12, T12_RUNG, how)
 
 
 def _is_sacral(
@@ -207,27 +376,6 @@ def _body_level_width(
     while right + 1 < band.size and band[right + 1]:
         right += 1
     return (right - left + 1) * frame.pooled_mm[1]
-
-
-def _count_from_t12(
-    segments: list[VertebralSegment],
-    spine: SpineTrack,
-    skeleton: Skeleton,
-    frame: AnatomicalFrame,
-) -> Count:
-    method = "counted down from T12, the lowest rib-bearing vertebra"
-    ribs = skeleton.ribs
-    if not ribs:
-        return Count({}, method, "no ribs in the scan, so no T12 to count from")
-    if any(r.touches_scan_bottom for r in ribs):
-        return Count({}, method, "the ribs reach the bottom of the scan, so T12 may lie below it")
-    heads = [z for r in ribs if (z := _rib_head_z(r.label, skeleton, spine, frame)) is not None]
-    if not heads:
-        return Count({}, method, "no rib meets the vertebral column inside the scan")
-    t12 = _segment_at(segments, min(heads), frame)
-    if t12 is None:
-        return Count({}, method, "the lowest rib head lies outside the tracked spine")
-    return _count(segments, t12, -1, ("L1", "L2", "L3"), frame, method, "T12")
 
 
 def _rib_head_z(

@@ -10,6 +10,11 @@ foot-ward. Every structure sits at a position fixed here, so tests know the trut
   lumbar transverse processes; a sacrum whose top carries wide alae;
 - 12 pairs of ribs, each running from its vertebra outward then around the body wall while
   descending; ribs 11 and 12 are short;
+
+Variants for the vertebral naming (``build_phantom`` parameters): 4, 5 or 6 lumbar vertebrae
+(named L1..Ln from the top; the sacrum and pelvis stay where they are and everything above
+moves), 11, 12 or 13 rib pairs (the ribs sit on T1.., then L1 for a 13th), an 11th rib that
+reaches lower than the 12th, rib tips that taper to a thin point, and any slice interval.
 - iliac wings whose crest is highest laterally, a thick acetabular region, ischia, femurs;
 - two legs below the perineum; optionally arms beside the trunk.
 """
@@ -35,6 +40,8 @@ SKIN_MM = 3.0
 SPINE_Y = 30.0  # vertebral body centre, posterior of the trunk centre
 BODY_RX, BODY_RY = 20.0, 15.0
 RIB_RADIUS = 5.0
+RIB_TIP_RADIUS = 1.2  # a tapered rib's tip: thinner than a 3 mm voxel
+RIB_TAPER_MM = 50.0  # length over which a tapered rib thins to its tip
 RIB_ARC_R = 88.0
 RIB_SLOPE = 0.35  # z drop per mm along a rib
 AORTA_X, AORTA_Y, AORTA_R = -15.0, 0.0, 12.0
@@ -50,13 +57,7 @@ HU = {
 }
 
 # Vertebral bodies bottom-up: (name, height mm, disc above mm)
-LUMBAR = [
-    ("L5", 27.0, 9.0),
-    ("L4", 27.0, 9.0),
-    ("L3", 27.0, 9.0),
-    ("L2", 27.0, 9.0),
-    ("L1", 27.0, 6.0),
-]
+LUMBAR_HEIGHT, LUMBAR_DISC, L1_DISC = 27.0, 9.0, 6.0
 THORACIC = [(f"T{n}", 20.0, 5.0) for n in range(12, 0, -1)]
 SACRUM_BOTTOM = 110.0
 S1_TOP = 210.0
@@ -72,10 +73,13 @@ class Phantom:
     z_mm: NDArray[np.float64]  # z of each canonical slice
     vertebrae: dict[str, tuple[float, float]]  # name -> (bottom z, top z) of the body
     truth: dict[str, float] = field(default_factory=dict)  # landmark name -> z mm
+    slice_mm: float = SLICE_MM
 
     def crop(self, z_lo: float, z_hi: float) -> Phantom:
         keep = (self.z_mm >= z_lo) & (self.z_mm <= z_hi)
-        return Phantom(self.labels[keep], self.z_mm[keep], self.vertebrae, self.truth)
+        return Phantom(
+            self.labels[keep], self.z_mm[keep], self.vertebrae, self.truth, self.slice_mm
+        )
 
     def volume(
         self, head_ward: bool = True, hu: NDArray[np.int16] | None = None
@@ -94,10 +98,10 @@ class Phantom:
             (1.0 if head_ward else -1.0, 0.0, 0.0),
         )
         geometry = Geometry(
-            spacing=(SLICE_MM, PIXEL_MM, PIXEL_MM), origin=origin, direction=direction
+            spacing=(self.slice_mm, PIXEL_MM, PIXEL_MM), origin=origin, direction=direction
         )
         volume = CTVolume(
-            hu=np.ascontiguousarray(ct), geometry=geometry, slice_thickness_mm=SLICE_MM
+            hu=np.ascontiguousarray(ct), geometry=geometry, slice_thickness_mm=self.slice_mm
         )
         return np.ascontiguousarray(labels), volume
 
@@ -122,13 +126,24 @@ class Phantom:
 
 
 def build_phantom(
-    z_top: float = 740.0, width_px: int = 104, arms: str = "none", ribs: bool = True
+    z_top: float = 740.0,
+    width_px: int = 104,
+    arms: str = "none",
+    ribs: bool = True,
+    lumbar: int = 5,
+    rib_pairs: int = 12,
+    low_11th_rib: bool = False,
+    tapered_ribs: bool = False,
+    slice_mm: float = SLICE_MM,
 ) -> Phantom:
     """The whole phantom from the feet (z 0) up to ``z_top``.
 
-    ``arms``: "none", "apart" (beside the trunk, 6 mm away) or "touching".
+    ``arms``: "none", "apart" (beside the trunk, 6 mm away) or "touching". ``lumbar``: number
+    of lumbar vertebrae (4 to 6). ``rib_pairs``: 11 to 13. ``low_11th_rib``: the 11th rib is
+    long enough for its tip to lie below the 12th's. ``tapered_ribs``: rib tips thin to
+    ``RIB_TIP_RADIUS``. ``slice_mm``: the slice interval.
     """
-    z = np.arange(0.0, z_top + 1e-6, SLICE_MM)
+    z = np.arange(0.0, z_top + 1e-6, slice_mm)
     half = (width_px - 1) / 2.0
     yy, xx = np.meshgrid(
         (np.arange(width_px) - half) * PIXEL_MM,
@@ -136,7 +151,7 @@ def build_phantom(
         indexing="ij",
     )
     labels = np.zeros((z.size, width_px, width_px), dtype=np.uint8)
-    vertebrae = _vertebral_levels()
+    vertebrae = _vertebral_levels(lumbar)
     t1_top = vertebrae["T1"][1]
     neck_from = t1_top + 20.0
     r = np.hypot(xx, yy)
@@ -148,11 +163,11 @@ def build_phantom(
             _paint_trunk(labels[c], r, xx, yy)
         else:
             _paint_limb(labels[c], r, 60.0)
-    phantom = Phantom(labels=labels, z_mm=z, vertebrae=vertebrae)
+    phantom = Phantom(labels=labels, z_mm=z, vertebrae=vertebrae, slice_mm=slice_mm)
     _paint_spine(phantom, xx, yy)
     _paint_pelvis(phantom, xx, yy)
     if ribs:
-        _paint_ribs(phantom, xx, yy)
+        _paint_ribs(phantom, xx, yy, rib_pairs, low_11th_rib, tapered_ribs)
     if arms != "none":
         _paint_arms(phantom, xx, yy, gap=6.0 if arms == "apart" else -3.0, z_to=neck_from)
     return phantom
@@ -165,10 +180,13 @@ def _grid(width_px: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return yy, xx
 
 
-def _vertebral_levels() -> dict[str, tuple[float, float]]:
+def _vertebral_levels(lumbar: int = 5) -> dict[str, tuple[float, float]]:
     levels: dict[str, tuple[float, float]] = {"S1": (SACRUM_BOTTOM, S1_TOP)}
     z = S1_TOP + LUMBOSACRAL_DISC
-    for name, height, disc in LUMBAR + THORACIC:
+    lumbars = [
+        (f"L{n}", LUMBAR_HEIGHT, L1_DISC if n == 1 else LUMBAR_DISC) for n in range(lumbar, 0, -1)
+    ]
+    for name, height, disc in lumbars + THORACIC:
         levels[name] = (z, z + height)
         z += height + disc
     return levels
@@ -268,14 +286,33 @@ def _rib_path(head_z: float, length: float) -> NDArray[np.float64]:
     return np.column_stack([xy, z])
 
 
-def _paint_ribs(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:
+def _paint_ribs(
+    phantom: Phantom,
+    xx: NDArray[np.float64],
+    yy: NDArray[np.float64],
+    pairs: int = 12,
+    low_11th: bool = False,
+    tapered: bool = False,
+) -> None:
     labels = phantom.labels
     x_axis, y_axis = xx[0], yy[:, 0]
     rib = np.zeros(labels.shape, dtype=bool)
-    for n in range(1, 13):
-        lo, hi = phantom.vertebrae[f"T{n}"]
-        length = {11: 180.0, 12: 120.0}.get(n, 210.0)
+    lowest: tuple[float, int] | None = None
+    for n in range(1, pairs + 1):
+        lo, hi = phantom.vertebrae[f"T{n}" if n <= 12 else f"L{n - 12}"]
+        # the last two pairs are the short floating ribs; a long 11th reaches below the 12th
+        length = 210.0
+        if n == pairs:
+            length = 120.0
+        elif n == pairs - 1:
+            length = 250.0 if low_11th else 180.0
         path = _rib_path((lo + hi) / 2 + 5.0, length)
+        radius = np.full(len(path), RIB_RADIUS)
+        if tapered:
+            to_tip = len(path) - 1 - np.arange(len(path))
+            radius = RIB_TIP_RADIUS + (RIB_RADIUS - RIB_TIP_RADIUS) * np.clip(
+                to_tip / RIB_TAPER_MM, 0.0, 1.0
+            )
         for side in (-1.0, 1.0):
             points = path * np.array([side, 1.0, 1.0])
             tree = cKDTree(points)
@@ -294,15 +331,24 @@ def _paint_ribs(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float6
             if zs.size == 0:
                 continue
             gz, gy, gx = np.meshgrid(phantom.z_mm[zs], y_axis[rows], x_axis[cols], indexing="ij")
-            distance, _ = tree.query(
+            distance, nearest = tree.query(
                 np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]),
                 distance_upper_bound=RIB_RADIUS + 1.0,
             )
-            inside = (distance <= RIB_RADIUS).reshape(gz.shape)
+            found = np.isfinite(distance)
+            inside = np.zeros(distance.shape, dtype=bool)
+            inside[found] = distance[found] <= radius[nearest[found]]
+            inside = inside.reshape(gz.shape)
             rib[np.ix_(zs, rows, cols)] |= inside
+            if inside.any():
+                bottom = float(phantom.z_mm[zs[np.flatnonzero(inside.any(axis=(1, 2)))[0]]])
+                if lowest is None or bottom < lowest[0]:
+                    lowest = (bottom, n)
     labels[rib] = Tissue.BONE
     rib_slices = np.flatnonzero(rib.any(axis=(1, 2)))
     phantom.truth["last_rib"] = float(phantom.z_mm[rib_slices[0]])
+    if lowest is not None:
+        phantom.truth["lowest_rib_number"] = float(lowest[1])
     phantom.truth["rib_top"] = float(phantom.z_mm[rib_slices[-1]])
 
 

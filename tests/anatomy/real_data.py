@@ -102,3 +102,35 @@ def petct(shared_data: Path, cartilage: bool = False) -> RealCase:
     names = _names(shared_data)
     labels = _label_map(volume.hu, reference, names, cartilage)
     return RealCase(labels, volume, reference, names)
+
+
+def resampled(
+    case: RealCase, spacing: tuple[float, float, float], cartilage: bool = False
+) -> RealCase:
+    """The case on a grid of about ``spacing`` (k, j, i) mm over the same extent: the CT
+    interpolated linearly, the reference by nearest neighbour, the label map rebuilt from the
+    two (as a segmentation of the coarser scan would see it)."""
+    geometry = case.volume.geometry
+    shape = case.reference.shape
+    new_shape = tuple(
+        max(1, int(round(n * s / t)))
+        for n, s, t in zip(shape, geometry.spacing, spacing, strict=True)
+    )
+    # voxel edges of the two grids meet at both ends of the scan
+    axes = [(np.arange(m) + 0.5) * n / m - 0.5 for n, m in zip(shape, new_shape, strict=True)]
+    new_spacing = tuple(
+        s * n / m for s, n, m in zip(geometry.spacing, shape, new_shape, strict=True)
+    )
+    first = np.array([a[0] for a in axes])
+    origin = np.asarray(geometry.origin) + geometry.matrix @ (np.asarray(geometry.spacing) * first)
+    grid = np.meshgrid(*axes, indexing="ij")
+    hu = ndi.map_coordinates(case.volume.hu.astype(np.float32), grid, order=1, mode="nearest")
+    reference = ndi.map_coordinates(case.reference, grid, order=0, mode="nearest")
+    new_geometry = Geometry(
+        spacing=(new_spacing[0], new_spacing[1], new_spacing[2]),
+        origin=(float(origin[0]), float(origin[1]), float(origin[2])),
+        direction=geometry.direction,
+    )
+    volume = CTVolume(hu=np.rint(hu).astype(np.int16), geometry=new_geometry)
+    labels = _label_map(hu, reference.astype(np.uint8), case.names, cartilage)
+    return RealCase(labels, volume, reference.astype(np.uint8), case.names)

@@ -81,6 +81,11 @@ def test_vertebrae_are_counted_from_the_sacrum_and_from_t12(
         assert abs(found[0] - lo) <= TOLERANCE_MM and abs(found[1] - hi) <= TOLERANCE_MM, name
     assert "sacrum" in anatomy.landmarks.l3.method and "T12" in anatomy.landmarks.l3.method
     assert anatomy.landmarks.l3.confidence >= 0.9
+    for name in ("L5", "L4", "L3", "L2", "L1"):  # every cue that supports the name
+        cues = " ".join(named[name].cues)
+        assert named[name].confirmed
+        assert "sacral count" in cues and "last-rib count" in cues, (name, cues)
+    assert any("iliac crest" in c for c in named["L4"].cues)
 
 
 def test_legs_are_cut_off_the_trunk(phantom: Phantom, whole: dict[bool, Anatomy]) -> None:
@@ -99,9 +104,14 @@ def test_scan_stopping_above_the_iliac_crest_has_no_crest(phantom: Phantom) -> N
     assert marks.iliac_crest.slice_index is None and marks.iliac_crest.z_mm is None
     assert marks.iliac_crest.reason
     assert abs(_z(marks.last_rib) - phantom.truth["last_rib"]) <= TOLERANCE_MM
-    # without a sacrum, L3 is still found by counting down from T12
-    assert abs(_z(marks.l3) - _middle(phantom, "L3")) <= TOLERANCE_MM
-    assert "T12" in marks.l3.method
+    # without a sacrum only the last-rib count names the vertebrae: named, not confirmed,
+    # and L3 is not named from one count
+    assert not marks.l3.present
+    assert "only the last-rib count" in str(marks.l3.reason)
+    named = {v.name: v for v in marks.vertebrae if v.name}
+    assert {"T12", "L1", "L2", "L3"} <= set(named)
+    assert not any(v.confirmed for v in marks.vertebrae)
+    assert all("last-rib count" in " ".join(v.cues) for v in named.values())
 
 
 def test_pelvis_cut_below_the_crest_still_has_its_crest(phantom: Phantom) -> None:
@@ -127,9 +137,12 @@ def test_scan_below_the_ribs_has_no_rib(phantom: Phantom) -> None:
     marks = _anatomy(phantom.crop(100.0, 350.0)).landmarks
     assert not marks.last_rib.present
     assert "no ribs" in str(marks.last_rib.reason)
-    # L3 is found from the sacrum alone
-    assert abs(_z(marks.l3) - _middle(phantom, "L3")) <= TOLERANCE_MM
-    assert "sacrum" in marks.l3.method and "T12" not in marks.l3.method
+    # the sacral count alone names the vertebrae but does not confirm L3
+    assert not marks.l3.present
+    assert "only the sacral count" in str(marks.l3.reason)
+    l3 = next(v for v in marks.vertebrae if v.name == "L3")
+    assert not l3.confirmed and any("sacral count" in c for c in l3.cues)
+    assert abs(sum(l3.extent_z_mm) / 2 - _middle(phantom, "L3")) <= TOLERANCE_MM
 
 
 def test_l3_cut_by_the_edge_of_the_scan_is_absent(phantom: Phantom) -> None:
