@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -17,8 +18,9 @@ from habitus import __version__
 from habitus.errors import HabitusError
 from habitus.progress import Stage, overall_percent
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: long paths are printed whole, never broken across lines by the console
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except HabitusError as error:
-        err_console.print(f"[bold red]habitus: {type(error).__name__}:[/] {error}")
+        err_console.print(f"[bold red]habitus: {type(error).__name__}:[/] {escape(str(error))}")
         return 2
     except KeyboardInterrupt:
         return 130
@@ -72,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from habitus.errors import InputRefused
     from habitus.pipeline import AnalysisOptions, analyze
+
+    if args.out.exists() and not args.out.is_dir():
+        # checked before the analysis, which would otherwise fail only at its very end
+        raise InputRefused(f"--out {args.out} is a file; expected a folder (new or existing)")
 
     options = AnalysisOptions(
         height_cm=args.height,
@@ -111,7 +118,7 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
     chosen = report.input.chosen_series
     what = f"{chosen.description or chosen.series_instance_uid}" if chosen else report.input.source
     console.print(
-        f"[bold]{what}[/]  {report.input.shape[0]} slices, "
+        f"[bold]{escape(what)}[/]  {report.input.shape[0]} slices, "
         f"{' x '.join(f'{s:g}' for s in report.input.spacing_mm)} mm  "
         f"segmenter {report.model.model_id} {report.model.version} ({report.model.device})"
     )
@@ -123,16 +130,16 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
     shown: set[str] = set()
     if report.body_composition is not None:
         for line in report.body_composition.summary_lines:
-            console.print(line)
+            console.print(line, markup=False)
         # the summary's "review required" line already lists these
         shown.update(report.body_composition.quality.review_reasons)
     for warning in report.warnings:
         if warning not in shown:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items())
     console.print(f"timings: {timings}")
     for kind, path in files.items():
-        console.print(f"{kind:>8}: {path}")
+        console.print(f"{kind:>8}: {path}", markup=False)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -143,9 +150,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
     console.print(
         f"wrote a synthetic PET-CT study of {len(study.series)} series "
-        f"({len(study.files)} files) to {args.out}"
+        f"({len(study.files)} files) to {args.out}",
+        markup=False,
     )
-    console.print(f"next: habitus analyze {args.out} --out {args.out}-result")
+    console.print(f"next: habitus analyze {args.out} --out {args.out}-result", markup=False)
     return 0
 
 

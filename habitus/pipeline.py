@@ -126,6 +126,7 @@ def analyze(
             *volume.notes,
             *patient.warnings,
             *body.quality.review_reasons,
+            *_device_notes(options.device, segmenter.info),
         ],
     )
     files = write_outputs(
@@ -154,6 +155,18 @@ def _input_info(source: Path | Sequence[Path], loaded: LoadedCT) -> InputInfo:
         spacing_mm=volume.geometry.spacing,
         slice_thickness_mm=volume.slice_thickness_mm,
     )
+
+
+def _device_notes(asked: str, info: ModelInfo) -> list[str]:
+    """Say so when the analysis did not run where it was asked to."""
+    if asked == "cuda" and info.device != "cuda":
+        why = (
+            "the rule-based segmenter runs on the CPU only"
+            if info.kind == "rules"
+            else "no GPU was available to the model"
+        )
+        return [f"device cuda (a GPU) was asked for, but {info.model_id} ran on the CPU: {why}"]
+    return []
 
 
 def _model_summary(info: ModelInfo) -> ModelSummary:

@@ -11,7 +11,15 @@ from habitus.errors import HabitusError
 def register(commands: Any) -> None:
     """Add the `serve` command to habitus's sub-command parsers."""
     serve = commands.add_parser(
-        "serve", help="run the REST API, the DICOM listener and a worker on this machine"
+        "serve",
+        help="run the REST API, the DICOM listener and a worker on this machine",
+        description="Run the REST API, the DICOM listener and a Celery worker on this "
+        "machine, on the Redis named by HABITUS_REDIS_URL. It takes no options: every setting "
+        "is an environment variable with the prefix HABITUS_, validated at start-up.",
+        epilog="Most used: HABITUS_DICOM_NODES (who may send, where results go), "
+        "HABITUS_API_KEYS, HABITUS_API_HOST/PORT, HABITUS_LISTENER_AE_TITLE/PORT, "
+        "HABITUS_SPOOL_DIR, HABITUS_REDIS_URL. Every setting, with its default: the "
+        "'Settings' table of README.md; deployment (PACS, Docker, Helm): docs/deploy.md.",
     )
     serve.set_defaults(run=_serve)
 

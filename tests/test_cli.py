@@ -29,3 +29,51 @@ def test_refused_input_says_why_without_a_traceback(
     assert "3" in errors and "slices" in errors
     assert "Traceback" not in errors
     assert not (tmp_path / "report.json").exists()
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli") / "study [demo]"
+    assert main(["demo", str(folder), "--slices", "24", "--rows", "64"]) == 0
+    return folder
+
+
+def test_out_naming_a_file_is_refused_before_the_analysis(
+    small_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "report.txt"
+    existing.write_text("keep me")
+    code = main(["analyze", str(small_study), "--out", str(existing), "--segmenter", "rules"])
+    errors = capsys.readouterr().err
+    assert code == 2
+    assert "is a file; expected a folder" in errors and "Traceback" not in errors
+    assert existing.read_text() == "keep me"
+
+
+def test_paths_and_messages_are_printed_as_given_brackets_included(
+    small_study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing_path = tmp_path / "scans [2024]" / "nothing[1].dcm"
+    assert main(["analyze", str(missing_path), "--out", str(tmp_path / "o")]) == 2
+    assert str(missing_path.parent) in capsys.readouterr().err
+    out = tmp_path / "result [rules]"
+    assert main(["analyze", str(small_study), "--out", str(out), "--segmenter", "rules"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed  # whole, on one line
+
+
+def test_device_cuda_with_the_rules_says_where_it_ran(small_study: Path, tmp_path: Path) -> None:
+    from habitus.pipeline import AnalysisOptions, analyze
+
+    options = AnalysisOptions(segmenter="rules", device="cuda")
+    result = analyze(small_study, tmp_path / "out", options)
+    (note,) = [w for w in result.report.warnings if "device cuda" in w]
+    assert "rule-based segmenter runs on the CPU" in note
+
+
+def test_serve_help_shows_where_the_settings_are(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert "HABITUS_" in shown and "README.md" in shown
