@@ -7,6 +7,7 @@ from numpy.typing import NDArray
 
 from habitus.anatomy import find_anatomy
 from habitus.errors import InputRefused
+from habitus.metrics.contrast import assess_contrast
 from habitus.metrics.indices import high_bfi_flag, low_smi_flag
 from habitus.metrics.quality import quality_checks
 from habitus.metrics.regional import l3_metrics, torso_metrics, waist_metrics
@@ -48,7 +49,8 @@ def compute_body_composition(
         low_smi=low_smi_flag(waist.smi_cm2_m2, patient.sex, why_no_smi),
         high_bfi=high_bfi_flag(waist.bfi_cm2_kg, patient.sex, why_no_bfi),
     )
-    quality = quality_checks(labels, volume, anatomy, regions, stats)
+    contrast = assess_contrast(labels, volume, anatomy)
+    quality = quality_checks(labels, volume, anatomy, regions, stats, contrast)
     return BodyComposition(
         landmarks=anatomy.landmarks,
         regions=where,
@@ -57,5 +59,6 @@ def compute_body_composition(
         l3=l3,
         flags=flags,
         quality=quality,
+        contrast=contrast,
         summary_lines=summary_lines(waist, l3, torso, [flags.low_smi, flags.high_bfi], quality),
     )

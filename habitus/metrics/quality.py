@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
 from habitus.anatomy import Anatomy
 from habitus.labels import Tissue
+from habitus.metrics.contrast import UNKNOWN, ContrastAssessment
 from habitus.metrics.regions import MeasuredRegions
 from habitus.metrics.schema import Quality, QualityCheck
 from habitus.metrics.slice_stats import FAT, SliceStats
@@ -21,13 +21,6 @@ from habitus.volume import CTVolume
 
 MAX_SLICE_THICKNESS_MM = 5.0
 ARMS_MIN_AREA_CM2 = 5.0
-CONTRAST_HU = 150.0  # enhanced blood; unenhanced blood is about 40 HU
-CONTRAST_LUMEN_HU = 120.0  # pixels brighter than any unenhanced blood form the lumen
-CONTRAST_MIN_LUMEN_CM2 = 1.0  # smaller bright spots are calcifications or noise
-CONTRAST_MIN_SLICE_FRACTION = 1.0 / 3.0
-PREVERTEBRAL_DEPTH_MM = 50.0
-PREVERTEBRAL_HALF_WIDTH_MM = 40.0
-CONTRAST_MAX_SLICES = 40
 METAL_HU = 2500.0
 METAL_MIN_CM3 = 0.1
 MUSCLE_FRACTION = (0.05, 0.60)
@@ -41,13 +34,14 @@ def quality_checks(
     anatomy: Anatomy,
     regions: MeasuredRegions,
     stats: SliceStats,
+    contrast_phase: ContrastAssessment,
 ) -> Quality:
     checks = [
         slice_thickness(volume),
         *coverage(regions),
         truncation(anatomy, regions),
         arms_in_field(anatomy, regions),
-        contrast(labels, volume, anatomy, regions),
+        contrast(contrast_phase),
         metal(labels, volume, anatomy, regions),
         tissue_balance(stats, regions),
         landmark_consistency(anatomy),
@@ -194,79 +188,42 @@ def _beside_trunk(anatomy: Anatomy, c: int) -> int:
     return int(arm_cols[: trunk_cols.min()].sum() + arm_cols[trunk_cols.max() + 1 :].sum())
 
 
-def contrast(
-    labels: NDArray[np.uint8], volume: CTVolume, anatomy: Anatomy, regions: MeasuredRegions
-) -> QualityCheck:
-    """Look for an enhanced vessel lumen (aorta, vena cava) just in front of the spine."""
+def contrast(assessment: ContrastAssessment) -> QualityCheck:
+    """The contrast phase (habitus.metrics.contrast) as a check: enhanced scans need review."""
     rule = (
-        f"warn when, in at least {CONTRAST_MIN_SLICE_FRACTION:.0%} of the slices looked at, "
-        f"an organ/vessel region of {CONTRAST_MIN_LUMEN_CM2:g} cm2 or more in front of the "
-        f"spine averages above {CONTRAST_HU:g} HU"
+        "warn when intravenous contrast is found (aorta or liver enhanced): attenuation is then "
+        "not comparable with unenhanced norms"
     )
-    frame, spine = anatomy.frame, anatomy.spine
-    slices, _ = _measured_slices(regions)
-    candidates = [c for c in (slices or np.flatnonzero(spine.valid).tolist()) if spine.valid[c]]
-    if len(candidates) > CONTRAST_MAX_SLICES:
-        picks = np.linspace(0, len(candidates) - 1, CONTRAST_MAX_SLICES).round().astype(int)
-        candidates = [candidates[i] for i in picks]
-    if not candidates:
-        return QualityCheck(
-            name="contrast",
-            status="not_applicable",
-            threshold=rule,
-            message="no spine found to look in front of",
+    value = assessment.median_hu("aorta") or assessment.median_hu("liver")
+    if assessment.enhanced:
+        phase = (
+            "phase unknown"
+            if assessment.phase == UNKNOWN
+            else f"{str(assessment.phase).replace('_', '-')} phase"
         )
-    canonical_labels = frame.canonical(labels)
-    canonical_hu = frame.canonical(volume.hu)
-    lumens = [
-        _vessel_lumen_hu(canonical_labels[c], canonical_hu[c], anatomy, c) for c in candidates
-    ]
-    enhanced = [hu for hu in lumens if hu is not None and hu > CONTRAST_HU]
-    level = float(np.median(enhanced)) if enhanced else None
-    if len(enhanced) >= CONTRAST_MIN_SLICE_FRACTION * len(candidates):
         return QualityCheck(
             name="contrast",
             status="warn",
-            value=None if level is None else round(level, 1),
+            value=value,
             threshold=rule,
-            message=f"suspected intravenous contrast (a vessel in front of the spine at "
-            f"{level:.0f} HU): muscle attenuation is not comparable with unenhanced norms",
+            message=f"intravenous contrast, {phase} ({assessment.reason}): muscle and organ "
+            "attenuation (mean HU, myosteatosis) is not comparable with unenhanced norms",
+        )
+    if assessment.enhanced is None:
+        return QualityCheck(
+            name="contrast",
+            status="not_applicable",
+            value=value,
+            threshold=rule,
+            message=f"contrast phase unknown: {assessment.reason}",
         )
     return QualityCheck(
         name="contrast",
         status="pass",
-        value=None if level is None else round(level, 1),
+        value=value,
         threshold=rule,
-        message="no enhanced vessel in front of the spine",
+        message=f"no intravenous contrast: {assessment.reason}",
     )
-
-
-def _vessel_lumen_hu(
-    lab: NDArray[np.uint8], hu: NDArray[np.integer], anatomy: Anatomy, c: int
-) -> float | None:
-    """Mean HU of the largest bright organ/vessel region in front of the vertebral body."""
-    frame, spine = anatomy.frame, anatomy.spine
-    (pool_y, pool_x), (mm_y, mm_x) = frame.pool, frame.pixel_mm
-    front = int(spine.front[c] * pool_y)
-    centre = int((spine.x[c] + 0.5) * pool_x)
-    top = max(0, front - int(PREVERTEBRAL_DEPTH_MM / mm_y))
-    half = int(PREVERTEBRAL_HALF_WIDTH_MM / mm_x)
-    left, right = max(0, centre - half), centre + half + 1
-    io = (lab[top:front, left:right] == Tissue.IO).astype(np.float64)
-    if not io.any():
-        return None
-    # 3 x 3 mean over organ/vessel pixels only: damps noise without borrowing bone HU
-    sums = ndi.uniform_filter(hu[top:front, left:right].astype(np.float64) * io, size=3)
-    weights = ndi.uniform_filter(io, size=3)
-    smoothed = np.where(io > 0, sums / np.maximum(weights, 1e-9), -1000.0)
-    regions, n = ndi.label(smoothed >= CONTRAST_LUMEN_HU)
-    if n == 0:
-        return None
-    sizes = np.bincount(regions.ravel())[1:]
-    largest = int(np.argmax(sizes)) + 1
-    if sizes[largest - 1] * mm_y * mm_x / 100.0 < CONTRAST_MIN_LUMEN_CM2:
-        return None
-    return float(smoothed[regions == largest].mean())
 
 
 def metal(

@@ -16,8 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
+from habitus.metrics.contrast import ContrastAssessment, ContrastEvidence, ContrastPhase
 
-BODY_COMPOSITION_VERSION = "1.1.0"  # 1.1: source instances of the measured slices
+BODY_COMPOSITION_VERSION = "1.2.0"  # 1.1: source instances of the measured slices; 1.2: contrast
 CUTOFF_SOURCE = (
     "Lee et al., Deep neural network for automatic volumetric segmentation of whole-body CT "
     "images for body composition assessment, Clinical Nutrition 2021"
@@ -28,6 +29,9 @@ __all__ = [
     "CUTOFF_SOURCE",
     "BodyComposition",
     "ClassMeasurement",
+    "ContrastAssessment",
+    "ContrastEvidence",
+    "ContrastPhase",
     "Flag",
     "Flags",
     "L3Metrics",
@@ -202,6 +206,7 @@ class BodyComposition(BaseModel):
     l3: L3Metrics
     flags: Flags
     quality: Quality
+    contrast: ContrastAssessment | None = None  # phase and evidence; None in reports before 1.2
     summary_lines: list[str] = Field(default_factory=list)  # short lines for the CLI
 
     def measurements(self) -> list[NamedMeasurement]:

@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 
 from habitus.metrics.schema import BodyComposition, ClassMeasurement, PatientInfo
 
-# 1.1: typed body_composition; 1.2: source instances of slices, patient.missing
-REPORT_SCHEMA_VERSION = "1.2.0"
+# 1.1: typed body_composition; 1.2: source instances of slices, patient.missing;
+# 1.3: body_composition.contrast (contrast phase and its evidence)
+REPORT_SCHEMA_VERSION = "1.3.0"
 
 
 class SeriesInfo(BaseModel):
