@@ -1,12 +1,30 @@
-"""Skeletal muscle inside the body wall: the psoas, the crura and the back muscles.
+"""Skeletal muscle inside the body wall: the psoas, the crura and the quadratus lumborum.
 
 Soft tissue inside the wall is organs and vessels, except the muscles that lie against the
-spine. They occupy a zone that starts just in front of the vertebral body and reaches
-``PARAVERTEBRAL_REACH_MM`` to either side of the spine's midline, and further out
-(``POSTERIOR_REACH_MM``) behind the level of the canal. Organs reach into that
-zone too (the kidneys, the liver's bare area, the spleen's tip): soft tissue is split into
-pieces where thin strands join them, and a piece lying mostly outside the part beside the
-spine is an organ wherever it lies, unless it leans on the body wall at the back.
+spine. Which is which is decided by anatomy, not attenuation (unenhanced muscle, kidney,
+bowel and blood all read 30 to 60 HU):
+
+- Soft tissue is split into pieces where a fat plane, or a neck narrower than the tissue on
+  either side, parts it: a watershed of the distance to the nearest fat (each piece grows
+  from its own thickest part). An organ pressed against a muscle stays a piece of its own
+  as long as either a partial fat plane or a waist lies between them.
+- The psoas arises from the sides of the lumbar vertebral bodies and their transverse
+  processes: a piece that reaches to within ``ORIGIN_MM`` of the spine's bone, beside or
+  behind the front of the vertebral body, and whose centre lies no further forward than
+  ``PSOAS_AHEAD_MM`` in front of it, is muscle however far it spreads to the side (the
+  psoas of L4-L5 is 5 cm across). Pieces larger than any psoas (``MAX_PSOAS_MM2``) are
+  organs glued to it.
+- The crura and the thin upper psoas lie in the zone that starts just in front of the
+  vertebral body and reaches ``PARAVERTEBRAL_REACH_MM`` to either side of the spine's
+  midline, and the quadratus lumborum further out (``POSTERIOR_REACH_MM``) behind the level
+  of the canal against the body wall. A piece lying mostly in the part beside the spine, or
+  mostly in the zone and against the wall, is muscle within the zone.
+- Tissue enhanced above ``MUSCLE_HU``'s top (contrast in a kidney or a vessel) is never
+  muscle.
+
+Shaped on: ts-upper-abdomen (unenhanced, 3 mm; its L1-L2 psoas is a strip 2-4 voxels wide
+parted from the crus and kidney by partial-volume fat) and the phantoms of
+model_export/phantoms (psoas L1 to the groin, 0.7-1.5 mm pixels).
 """
 
 from __future__ import annotations
@@ -14,7 +32,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
 
+from habitus.labels import FAT_HU, MUSCLE_HU
 from habitus.segment.rules.morphology import Mask, dilate_2d, open_2d
 from habitus.segment.rules.spine import Spine
 
@@ -26,6 +47,15 @@ FRONT_MARGIN_MM = 5.0
 STRAND_MM = 2.0  # strands thinner than about twice this are cut between pieces
 MIN_INSIDE_FRACTION = 0.5
 ORGAN_REACH_MM = 60.0  # how far around the zone a piece is followed to judge it
+PSOAS_REACH_MM = 110.0  # the psoas of L5 and the tissue around it, from the midline
+ORIGIN_MM = 6.0  # a psoas piece reaches this close to the vertebral body or process
+ORIGIN_BEHIND_FRONT_MM = 2.0  # its origin lies beside the body, not in front (the aorta)
+PSOAS_AHEAD_MM = 10.0  # how far forward of the vertebral body a psoas centre may lie
+MAX_PSOAS_MM2 = 4000.0  # larger than the psoas of a muscular adult at L5 (about 2500)
+SADDLE_MM = 1.0  # a neck must be this much thinner than the pieces either side of it
+BODY_BAND_MM = (3.0, 20.0)  # where the body's width is measured, behind its front
+DISC_MM = 8.0  # the column's bone seen from a disc: the vertebrae above and below
+MIN_FREE_OUTLINE = 0.5  # a muscle belly is outlined by fat and bone, mostly
 
 
 def paravertebral_zone(
@@ -47,40 +77,201 @@ def paravertebral_zone(
 
 
 def paravertebral_muscle(
-    soft: Mask, zone: NDArray[np.uint8], wall: Mask, pixel: tuple[float, float]
+    soft: Mask,
+    hu: NDArray[np.int16],
+    bone: Mask,
+    zone: NDArray[np.uint8],
+    wall: Mask,
+    spine: Spine,
+    spacing: tuple[float, float, float],
 ) -> Mask:
-    """The soft tissue of the zone that does not belong to an organ reaching into it.
+    """The soft tissue inside the wall that is muscle: psoas, crura, quadratus lumborum.
 
-    A piece is muscle if it lies mostly beside the spine (the psoas, the crura), or mostly in
-    the zone and against the body wall (the quadratus lumborum); a kidney lying far back is
-    neither.
+    ``soft`` is the soft tissue inside the wall, ``bone`` all bone, ``zone`` from
+    :func:`paravertebral_zone`, ``wall`` the body wall ring.
     """
+    pixel = (spacing[1], spacing[2])
+    # The vertebral column's bone, also across a disc: the psoas arises from the discs too.
+    reach_slices = int(round(DISC_MM / spacing[0]))
+    column = ndimage.maximum_filter1d(
+        (bone & (zone == BESIDE)).view(np.uint8), size=2 * reach_slices + 1, axis=0
+    ).astype(bool)
     out = np.zeros_like(soft)
-    margin = (int(ORGAN_REACH_MM / pixel[0]), int(ORGAN_REACH_MM / pixel[1]))
-    for k in np.nonzero(zone.any(axis=(1, 2)))[0]:
+    reach = max(ORGAN_REACH_MM, PSOAS_REACH_MM - PARAVERTEBRAL_REACH_MM)
+    margin = (int(reach / pixel[0]), int(reach / pixel[1]))
+    for k in map(int, np.nonzero(zone.any(axis=(1, 2)))[0]):
         rows = np.nonzero(zone[k].any(axis=1))[0]
         cols = np.nonzero(zone[k].any(axis=0))[0]
         box = (
             slice(max(rows[0] - margin[0], 0), rows[-1] + margin[0] + 1),
             slice(max(cols[0] - margin[1], 0), cols[-1] + margin[1] + 1),
         )
-        here, in_zone = soft[k][box], zone[k][box] > 0
-        if not (here & in_zone).any():
+        # Contrast-enhanced tissue (a kidney's cortex, a vessel) is never muscle; a disc
+        # inside the column is neither psoas nor organ.
+        here = soft[k][box] & (hu[k][box] <= MUSCLE_HU[1]) & ~column[k][box]
+        if not here.any():
             continue
-        cores = open_2d(here[np.newaxis], STRAND_MM, pixel)[0]
-        pieces, count = ndimage.label(cores)
-        if count == 0:
-            out[k][box] = here & (zone[k][box] == BESIDE)
-            continue
-        total = np.bincount(pieces.ravel(), minlength=count + 1)
-        inside = np.bincount(pieces[in_zone], minlength=count + 1)
-        beside = np.bincount(pieces[zone[k][box] == BESIDE], minlength=count + 1)
-        on_wall = np.bincount(pieces[ndimage.binary_dilation(wall[k][box])], minlength=count + 1)
-        muscle = (beside >= MIN_INSIDE_FRACTION * total) | (
-            (inside >= MIN_INSIDE_FRACTION * total) & (on_wall > 0)
-        )
-        organ = ~muscle
-        organ[0] = False
-        organs = dilate_2d(organ[pieces][np.newaxis], STRAND_MM, pixel)[0] & here
-        out[k][box] = here & in_zone & ~organs
+        psoas = np.zeros_like(here)
+        pieces, count = _pieces(here, pixel)
+        if count:
+            origin = (box[0].start, box[1].start)
+            is_psoas = _psoas_pieces(
+                pieces,
+                count,
+                column[k][box],
+                hu[k][box] <= FAT_HU[1],
+                zone[k][box],
+                spine,
+                k,
+                origin,
+                pixel,
+            )
+            psoas = is_psoas[pieces]
+        out[k][box] = psoas | _zone_muscle(soft[k][box], zone[k][box], wall[k][box], pixel)
     return out
+
+
+def _zone_muscle(
+    here: Mask, zone: NDArray[np.uint8], wall: Mask, pixel: tuple[float, float]
+) -> Mask:
+    """The soft tissue of the zone that does not belong to an organ reaching into it.
+
+    Soft tissue is split into pieces where thin strands join them; a piece is muscle if it
+    lies mostly beside the spine (the crura), or mostly in the zone and against the body
+    wall (the quadratus lumborum); a kidney lying far back is neither. Pieces judged organ
+    keep the strands around them.
+    """
+    in_zone = zone > 0
+    if not (here & in_zone).any():
+        return np.zeros_like(here)
+    cores = open_2d(here[np.newaxis], STRAND_MM, pixel)[0]
+    pieces, count = ndimage.label(cores)
+    if count == 0:
+        return here & (zone == BESIDE)
+    total = np.bincount(pieces.ravel(), minlength=count + 1)
+    inside = np.bincount(pieces[in_zone], minlength=count + 1)
+    beside = np.bincount(pieces[zone == BESIDE], minlength=count + 1)
+    on_wall = np.bincount(pieces[ndimage.binary_dilation(wall)], minlength=count + 1)
+    muscle = (beside >= MIN_INSIDE_FRACTION * total) | (
+        (inside >= MIN_INSIDE_FRACTION * total) & (on_wall > 0)
+    )
+    organ = ~muscle
+    organ[0] = False
+    organs = dilate_2d(organ[pieces][np.newaxis], STRAND_MM, pixel)[0] & here
+    return here & in_zone & ~organs
+
+
+def _pieces(tissue: Mask, pixel: tuple[float, float]) -> tuple[NDArray[np.int32], int]:
+    """Split a slice's soft tissue at fat planes and necks: a watershed of the distance to fat.
+
+    Every piece grows from a thickest part that stands at least ``SADDLE_MM`` above the neck
+    joining it to the next; a piece without such a part (a strand) joins its neighbour.
+    """
+    depth = ndimage.distance_transform_edt(tissue, sampling=pixel)
+    step = min(pixel)
+    # Quantised to half a pixel so that the plateaux of thin strips hold one marker.
+    quantised = np.round(depth / (0.5 * step)).astype(np.int32)
+    peaks = h_maxima(quantised, max(1, int(round(SADDLE_MM / (0.5 * step)))))
+    markers, count = ndimage.label(peaks & tissue)
+    if count == 0:
+        return markers, 0
+    pieces = watershed(-quantised, markers, mask=tissue)
+    # Tissue cut off from every marker (cannot happen with a connected slice) stays apart.
+    stray, strays = ndimage.label(tissue & (pieces == 0))
+    pieces = np.where(stray > 0, stray + count, pieces).astype(np.int32)
+    return pieces, count + strays
+
+
+def _psoas_pieces(
+    pieces: NDArray[np.int32],
+    count: int,
+    column: Mask,
+    fat: Mask,
+    zone: NDArray[np.uint8],
+    spine: Spine,
+    k: int,
+    origin: tuple[int, int],
+    pixel: tuple[float, float],
+) -> NDArray[np.bool_]:
+    """Per piece: True where it is psoas.
+
+    It arises beside the vertebral body (not in front of it, where the aorta and the vena
+    cava lie against the bone), its centre lies to the side of the body, and it is a muscle
+    belly of its own: most of its outline is fat or bone, not another piece of the same
+    organ or the body wall (a lobe of the liver cut off by the watershed is outlined by the
+    rest of the liver and the diaphragm).
+    """
+    shape = pieces.shape
+    rows = np.broadcast_to(np.arange(shape[0])[:, np.newaxis] + origin[0], shape)
+    cols = np.broadcast_to(np.arange(shape[1])[np.newaxis, :] + origin[1], shape)
+    front, midline = spine.front_row[k], spine.midline_col[k]
+    vertebra = column
+    near_bone = dilate_2d(vertebra[np.newaxis], ORIGIN_MM, pixel)[0]
+    beside_body = rows >= front + ORIGIN_BEHIND_FRONT_MM / pixel[0]
+    n = count + 1
+
+    def per_piece(where: Mask, weights: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        w = None if weights is None else weights[where]
+        return np.bincount(pieces[where], weights=w, minlength=n).astype(np.float64)
+
+    every = np.ones(shape, dtype=bool)
+    total = np.maximum(per_piece(every), 1.0)
+    arises = per_piece(near_bone & beside_body) > 0
+    centre_row = per_piece(every, rows.astype(np.float64)) / total
+    centre_col = per_piece(every, cols.astype(np.float64)) / total
+    off_midline = np.abs(cols - midline) * pixel[1]
+    far = per_piece(off_midline > PSOAS_REACH_MM) > 0
+    edge = np.zeros(shape, dtype=bool)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    on_edge = per_piece(edge) > 0
+    free = _fat_or_bone_outline(pieces, fat | vertebra, n)
+    psoas = (
+        arises
+        & (centre_row >= front - PSOAS_AHEAD_MM / pixel[0])
+        & (
+            np.abs(centre_col - midline) * pixel[1]
+            >= _body_half_width(vertebra, spine, k, origin, pixel)
+        )
+        & (total * pixel[0] * pixel[1] <= MAX_PSOAS_MM2)
+        & (free >= MIN_FREE_OUTLINE)
+        & ~far
+        & ~on_edge
+    )
+    psoas[0] = False
+    return psoas
+
+
+def _fat_or_bone_outline(pieces: NDArray[np.int32], free: Mask, n: int) -> NDArray[np.float64]:
+    """Per piece, the share of its outline that borders ``free`` (fat or bone)."""
+    padded = np.pad(pieces, 1)
+    free_padded = np.pad(free, 1)
+    centre = padded[1:-1, 1:-1]
+    bordering = np.zeros(pieces.shape, dtype=bool)
+    on_free = np.zeros(pieces.shape, dtype=bool)
+    rows, cols = padded.shape
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        other = padded[1 + dr : rows - 1 + dr, 1 + dc : cols - 1 + dc]
+        differs = (other != centre) & (centre > 0)
+        bordering |= differs
+        on_free |= differs & free_padded[1 + dr : rows - 1 + dr, 1 + dc : cols - 1 + dc]
+    outline = np.bincount(pieces[bordering], minlength=n).astype(np.float64)
+    return np.bincount(pieces[on_free], minlength=n) / np.maximum(outline, 1.0)
+
+
+def _body_half_width(
+    vertebra: Mask, spine: Spine, k: int, origin: tuple[int, int], pixel: tuple[float, float]
+) -> float:
+    """Half the width (mm) of the vertebral body, about the midline.
+
+    Measured on the front of the body (``BODY_BAND_MM`` behind its anterior surface), in
+    front of the pedicles and the transverse processes.
+    """
+    front = spine.front_row[k] - origin[0]
+    top = max(int(round(front + BODY_BAND_MM[0] / pixel[0])), 0)
+    bottom = max(int(round(front + BODY_BAND_MM[1] / pixel[0])) + 1, 0)
+    cols = np.nonzero(vertebra[top:bottom].any(axis=0))[0]
+    if cols.size == 0:
+        return 0.0
+    midline = spine.midline_col[k] - origin[1]
+    return float(np.max(np.abs(cols - midline))) * pixel[1]

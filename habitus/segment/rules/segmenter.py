@@ -138,6 +138,8 @@ def find_tissue_masks(
         cns=cns,
         wall=wall,
         paravertebral=zone,
-        spine_muscle=paravertebral_muscle(soft & wall.cavity, zone, wall.ring, pixel),
+        spine_muscle=paravertebral_muscle(
+            soft & wall.cavity, hu, all_bone, zone, wall.ring, spine, spacing
+        ),
         bowel_content=bowel_content(hu, wall.cavity & ~lungs.lungs, spacing),
     )
