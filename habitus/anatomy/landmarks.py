@@ -3,7 +3,8 @@
 Only the bone label and the body outline are used, so the landmarks do not depend on how
 well the soft tissues were segmented. Definitions (DESIGN.md §2):
 
-- lower margin of the last rib: the lowest slice holding rib bone;
+- lower margin of the last rib: the lowest slice holding rib bone, any rib, floating ribs
+  and thin tip pieces included (``habitus.anatomy.ribs``); the report names the rib;
 - upper margin of the iliac crest: the highest slice holding iliac bone, on either side;
 - L3: the third lumbar vertebral body, counted (see ``habitus.anatomy.vertebrae``);
 - torso: from the top of the thoracic cage and shoulder girdle down to the lowest point of
@@ -23,9 +24,10 @@ from numpy.typing import NDArray
 from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
+from habitus.anatomy.ribs import lowest_rib, rib_description, rib_heads
 from habitus.anatomy.skeleton import BoneComponent, BoneGroup, Skeleton, find_skeleton
 from habitus.anatomy.spine import SpineTrack, track_spine
-from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae
+from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae, segment_at
 from habitus.labels import Tissue
 from habitus.volume import Geometry
 
@@ -38,8 +40,8 @@ CREST_SIDE_DIFFERENCE_MM = 20.0
 CHUNK_SLICES = 64
 
 RIB_METHOD = (
-    "lowest slice with rib bone: bone outside the vertebral column that runs down and "
-    "outward from the spine"
+    "lowest slice with rib bone, floating ribs and thin tip pieces included: bone outside "
+    "the vertebral column that runs down and outward from the spine"
 )
 CREST_METHOD = (
     "highest slice with iliac bone: bone beside the spine whose top lies farther from the "
@@ -76,9 +78,9 @@ def find_anatomy(labels: NDArray[np.uint8], geometry: Geometry) -> Anatomy:
     if arm_labels:
         parts = cut_arms_at_bones(parts, np.isin(skeleton.labels, arm_labels), frame)
 
-    last_rib = _last_rib(skeleton, frame)
     crest, crest_slice = _iliac_crest(skeleton, spine, frame)
     names = name_vertebrae(spine, skeleton, bone, frame, crest_slice)
+    last_rib = _last_rib(skeleton, spine, frame, crest_slice, names)
     l3 = _l3(names, spine, frame)
     landmarks = Landmarks(
         last_rib=last_rib,
@@ -124,20 +126,33 @@ def _at(
     )
 
 
-def _last_rib(skeleton: Skeleton, frame: AnatomicalFrame) -> Landmark:
+def _last_rib(
+    skeleton: Skeleton,
+    spine: SpineTrack,
+    frame: AnatomicalFrame,
+    crest_slice: int | None,
+    names: VertebraNames,
+) -> Landmark:
     name = LandmarkName.LAST_RIB
-    ribs = skeleton.ribs
-    if not ribs:
+    lowest = lowest_rib(skeleton, spine, frame, crest_slice)
+    if lowest is None:
         return Landmark.absent(name, "no ribs found in the trunk", RIB_METHOD)
-    lowest = min(r.lo for r in ribs)
-    if lowest == 0:
+    if lowest.slice == 0:
         return Landmark.absent(
             name,
             "the rib cage reaches the bottom of the scan: its lower margin lies below the "
             "scanned range",
             RIB_METHOD,
         )
-    return _at(name, lowest, frame, RIB_METHOD, CONFIDENCE_RIB)
+    heads = rib_heads(skeleton, spine, frame)
+    head_segment = {
+        label: s
+        for label, head in heads.items()
+        if (s := segment_at(spine.segments, head.z_mm, frame)) is not None
+    }
+    mark = _at(name, lowest.slice, frame, RIB_METHOD, CONFIDENCE_RIB)
+    structure = rib_description(lowest, heads, head_segment, names.names, names.confirmed)
+    return mark.model_copy(update={"structure": structure})
 
 
 def _iliac_crest(

@@ -31,6 +31,7 @@ class Landmark(BaseModel):
     method: str = ""  # how it was found
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     reason: str | None = None  # why it is absent, or what lowers the confidence
+    structure: str | None = None  # which structure it was taken from, e.g. "left 11th rib"
 
     @classmethod
     def absent(cls, name: LandmarkName, reason: str, method: str = "") -> Landmark:

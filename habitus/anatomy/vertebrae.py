@@ -5,10 +5,9 @@ Cues (each independent of the others):
 - **the sacrum** (lumbosacral junction): the highest vertebral segment below the iliac crest
   that is much wider than a lumbar body at the level of the bodies (its alae reach out to the
   sacroiliac joints) is S1; counting up from it gives L5, L4, L3, ...
-- **the last rib**: each rib meets the vertebral column where it leaves the column region;
-  its head lies about ``RIB_HEAD_RISE_MM`` above that point, since the lower ribs run down and
-  outward from their heads. The vertebra holding the lowest rib head is T12 (T12 carries the
-  last rib pair); counting down from it gives L1, L2, L3, ...
+- **the last rib**: each rib's head is placed on the spine (``habitus.anatomy.ribs``). The
+  vertebra holding the lowest rib head is T12 (T12 carries the last rib pair); counting down
+  from it gives L1, L2, L3, ...
 - **the count between them**: with both anchors in one unbroken run of bodies, exactly five
   lumbar bodies lie between T12 and S1. Four or six (a transitional vertebra, four or six
   lumbar vertebrae, eleven or thirteen rib-bearing vertebrae) is a disagreement.
@@ -44,10 +43,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, Skeleton
+from habitus.anatomy.ribs import rib_heads
+from habitus.anatomy.skeleton import Skeleton
 from habitus.anatomy.spine import SpineTrack, VertebralSegment
 
-RIB_HEAD_RISE_MM = 15.0
 SACRUM_MIN_WIDTH_MM = 75.0
 SACRUM_BELOW_CREST_MM = 10.0
 MAX_DISC_MM = 20.0
@@ -339,10 +338,10 @@ def _t12_anchor(
         return none("no ribs in the scan, so no T12")
     if any(r.touches_scan_bottom for r in ribs):
         return none("the ribs reach the bottom of the scan, so T12 may lie below it")
-    heads = [z for r in ribs if (z := _rib_head_z(r.label, skeleton, spine, frame)) is not None]
+    heads = [h.z_mm for h in rib_heads(skeleton, spine, frame).values()]
     if not heads:
         return none("no rib meets the vertebral column inside the scan")
-    t12 = _segment_at(segments, min(heads), frame)
+    t12 = segment_at(segments, min(heads), frame)
     if t12 is None:
         return none("the lowest rib head lies outside the tracked spine")
     return Count(RIB_CUE, t12, T12_RUNG, how)
@@ -378,28 +377,7 @@ def _body_level_width(
     return (right - left + 1) * frame.pooled_mm[1]
 
 
-def _rib_head_z(
-    label: int, skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame
-) -> float | None:
-    """z of a rib's head: the highest slice where the rib leaves the column region, raised
-    by the typical descent of a lower rib over that distance."""
-    py, px = frame.pooled_mm
-    edge = COLUMN_HALF_WIDTH_MM + 1.5 * px
-    highest: int | None = None
-    zs = np.flatnonzero((skeleton.labels == label).any(axis=(1, 2)))
-    for c in zs:
-        if not spine.valid[c]:
-            continue
-        rows, cols = np.nonzero(skeleton.labels[c] == label)
-        near = (np.abs(cols - spine.x[c]) * px <= edge) & (rows >= spine.front[c] - 10.0 / py)
-        if near.any():
-            highest = int(c) if highest is None else max(highest, int(c))
-    if highest is None:
-        return None
-    return float(frame.z_mm[highest]) + RIB_HEAD_RISE_MM
-
-
-def _segment_at(segments: list[VertebralSegment], z: float, frame: AnatomicalFrame) -> int | None:
+def segment_at(segments: list[VertebralSegment], z: float, frame: AnatomicalFrame) -> int | None:
     """The segment whose body, or the disc just below it, lies at z."""
     for index, seg in enumerate(segments):
         below = segments[index - 1] if index > 0 else None

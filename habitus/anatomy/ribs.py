@@ -1,0 +1,178 @@
+"""The ribs: their heads on the spine, their lowest point (thin tips included), which rib.
+
+- A rib's head: the highest slice where the rib leaves the column region, raised by
+  ``RIB_HEAD_RISE_MM``, the typical descent of a lower rib from its head to that point.
+- The lowest point of the rib cage is the lowest point of any rib, floating ribs included:
+  the 11th often reaches lower than the 12th. At 3 mm voxels and in thick slices a rib's
+  thin tip falls apart into small pieces of bone (partial volume); a small piece of bone
+  outside the column within ``TIP_GAP_MM`` (or three slice intervals, if more) of a rib, or
+  of a piece already taken, belongs to that rib's tip. Pelvic and arm bones, and anything
+  at or below the iliac crest, are never taken.
+- Which rib: the side from the spine's centre line, the pair by the rank of its head among
+  the rib heads from the bottom (lowest pair, second-lowest...), and the number from the
+  vertebra that holds the head, when the vertebrae are named.
+
+Shaped on: the tip rule on the phantom's tapered ribs (tests/anatomy/phantom.py) and on
+ts-upper-abdomen resampled to thicker slices; the head rise on the phantom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from habitus.anatomy.frame import AnatomicalFrame
+from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton
+from habitus.anatomy.spine import SpineTrack
+
+RIB_HEAD_RISE_MM = 15.0
+TIP_GAP_MM = 10.0  # a tip broken by partial volume lies this close to the rest of its rib
+TIP_GAP_SLICES = 3.0  # ... or within this many slice intervals: a one-slice break in a rib
+# running about 20 degrees below the axial plane spans about three slice intervals
+TIP_MAX_CM3 = 2.0  # a tip piece is small; a larger bone is something else
+TIP_SEARCH_BELOW_MM = 40.0
+TIP_SEARCH_ABOVE_MM = 80.0
+TIP_ROUNDS = 3  # a tip may break into a chain of pieces
+
+
+@dataclass(frozen=True)
+class RibHead:
+    z_mm: float  # estimated z of the head
+    single: bool  # the bone meets the column in one run of slices: one rib, not a joined cage
+
+
+@dataclass(frozen=True)
+class LowestRib:
+    slice: int  # canonical slice of the lowest rib bone
+    label: int  # the rib component it belongs to (a tip piece counts as its rib's)
+    side: str  # "right" or "left" (the patient's)
+    from_tip_piece: bool  # the lowest bone is a tip piece apart from the rib's component
+    head_above_scan: bool  # the rib reaches the top of the scan, its head beyond it
+
+
+def rib_heads(skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame) -> dict[int, RibHead]:
+    """Head of every rib component that meets the vertebral column inside the scan."""
+    out: dict[int, RibHead] = {}
+    py, px = frame.pooled_mm
+    edge = COLUMN_HALF_WIDTH_MM + 1.5 * px
+    for rib in skeleton.ribs:
+        contacts: list[int] = []
+        for c in range(rib.lo, rib.hi + 1):
+            if not spine.valid[c]:
+                continue
+            rows, cols = np.nonzero(skeleton.labels[c] == rib.label)
+            near = (np.abs(cols - spine.x[c]) * px <= edge) & (rows >= spine.front[c] - 10.0 / py)
+            if near.any():
+                contacts.append(c)
+        if contacts:
+            single = contacts[-1] - contacts[0] + 1 == len(contacts)
+            out[rib.label] = RibHead(float(frame.z_mm[contacts[-1]]) + RIB_HEAD_RISE_MM, single)
+    return out
+
+
+def lowest_rib(
+    skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame, crest_slice: int | None
+) -> LowestRib | None:
+    """The lowest rib bone, thin tip pieces included."""
+    ribs = skeleton.ribs
+    if not ribs:
+        return None
+    dz = frame.slice_interval_mm or 1.0
+    lowest = min(r.lo for r in ribs)
+    z0 = max(0, lowest - int(np.ceil(TIP_SEARCH_BELOW_MM / dz)))
+    z1 = min(frame.n_slices, lowest + int(np.ceil(TIP_SEARCH_ABOVE_MM / dz)) + 1)
+    labels = skeleton.labels[z0:z1]
+    rib_labels = [r.label for r in ribs]
+    taken = np.isin(labels, rib_labels)
+    pieces = _tip_pieces(labels, taken, skeleton, frame, crest_slice, z0)
+    owner = np.where(taken, labels, 0)
+    for _ in range(TIP_ROUNDS):
+        if not (pieces & ~taken).any():
+            break
+        distance, nearest = ndi.distance_transform_edt(
+            owner == 0, sampling=(dz, *frame.pooled_mm), return_indices=True
+        )
+        near = pieces & ~taken & (distance <= max(TIP_GAP_MM, TIP_GAP_SLICES * dz))
+        near_labels = np.unique(labels[near])
+        grown = np.isin(labels, near_labels) & pieces & ~taken
+        if not grown.any():
+            break
+        # each new piece voxel belongs to the rib of the nearest voxel already taken
+        owner[grown] = owner[tuple(i[grown] for i in nearest)]
+        taken |= grown
+    slices = np.flatnonzero(taken.any(axis=(1, 2)))
+    c_local = int(slices[0])
+    rows, cols = np.nonzero(taken[c_local])
+    labels_here = owner[c_local, rows, cols]
+    label = int(labels_here[0])
+    _, centre_cols = spine.filled_centres()
+    centre = centre_cols[z0 + c_local]
+    if not np.isfinite(centre):
+        centre = labels.shape[2] / 2.0
+    # canonical columns run from the patient's right to left
+    side = "left" if float(np.mean(cols[labels_here == label])) > centre else "right"
+    from_piece = not (labels[c_local] == owner[c_local]).any(where=taken[c_local])
+    top = next(r.hi for r in ribs if r.label == label) == frame.n_slices - 1
+    return LowestRib(z0 + c_local, label, side, bool(from_piece), top)
+
+
+def _tip_pieces(
+    labels: NDArray[np.int32],
+    taken: NDArray[np.bool_],
+    skeleton: Skeleton,
+    frame: AnatomicalFrame,
+    crest_slice: int | None,
+    z0: int,
+) -> NDArray[np.bool_]:
+    """Lateral bone that may be a broken rib tip: not a rib already, not pelvic or arm bone,
+    not a large bone, above the iliac crest."""
+    excluded = [
+        c.label
+        for c in skeleton.components
+        if c.group != BoneGroup.THORACIC or (not c.is_rib and c.volume_cm3 > TIP_MAX_CM3)
+    ]
+    pieces = (labels > 0) & ~taken & ~np.isin(labels, excluded)
+    if crest_slice is not None:
+        pieces[: max(0, crest_slice - z0 + 1)] = False
+    return np.asarray(pieces)
+
+
+def rib_description(
+    lowest: LowestRib,
+    heads: dict[int, RibHead],
+    head_segment: dict[int, int],
+    names: dict[int, str],
+    confirmed: bool,
+) -> str:
+    """Which rib the lowest point was taken from, in words."""
+    what = f"{lowest.side} rib"
+    if lowest.from_tip_piece:
+        what += " (its thin tip, apart from the rest of the rib at this resolution)"
+    head = heads.get(lowest.label)
+    segment = head_segment.get(lowest.label)
+    if lowest.head_above_scan and segment is None:
+        return f"{what}; its head lies above the scan, so it is not numbered" + (
+            " (a pair above the lowest rib-bearing vertebra in the scan)" if head_segment else ""
+        )
+    if head is None or segment is None:
+        return f"{what}; its head could not be placed on the spine"
+    if not head.single:
+        return f"{what}; ribs joined (by costal cartilage?), so not numbered"
+    pairs = sorted({s for s in head_segment.values()})
+    rank = pairs.index(segment)
+    place = ("lowest", "second-lowest", "third-lowest")[rank] if rank < 3 else f"{rank + 1}th"
+    text = f"{what} of the {place} rib-bearing vertebra"
+    name = names.get(segment)
+    if name is not None and name.startswith("T"):
+        number = int(name[1:])
+        text += f": the {number}{_suffix(number)} rib"
+        if not confirmed:
+            text += " (vertebral names not confirmed by two counts)"
+    return text
+
+
+def _suffix(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")

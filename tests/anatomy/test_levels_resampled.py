@@ -1,0 +1,123 @@
+"""Vertebral levels and the last rib on the shared scans at their own and other resolutions,
+and on phantoms whose rib tips are thin or broken.
+
+Real scans are resampled with ``tests.anatomy.real_data.resampled`` (CT linear, reference
+nearest neighbour, label map rebuilt): ts-upper-abdomen (T11-L2, 3 mm) also at 1 mm and with
+5 mm slices; ts-petct-dicom (T11-T12, 0.98 x 0.98 x 2 mm) at 3 mm and with 5 mm slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from habitus.anatomy import find_anatomy
+from habitus.anatomy.models import Landmarks
+from habitus.labels import Tissue
+from tests.anatomy.phantom import Phantom, build_phantom
+from tests.anatomy.real_data import RealCase, petct, resampled, upper_abdomen
+
+TOLERANCE_MM = 6.0
+Loader = Callable[[Path], RealCase]
+RESOLUTIONS: dict[str, tuple[float, float, float] | None] = {
+    "native": None,
+    "3mm": (3.0, 3.0, 3.0),
+    "1mm": (1.0, 1.0, 1.0),
+    "5mm-slices": (5.0, 0.0, 0.0),  # 0: keep the in-plane spacing
+}
+
+
+@cache
+def _case(loader: Loader, shared_data: Path, resolution: str) -> RealCase:
+    case = loader(shared_data)
+    spacing = RESOLUTIONS[resolution]
+    if spacing is None:
+        return case
+    own = case.volume.geometry.spacing
+    target = (spacing[0], spacing[1] or own[1], spacing[2] or own[2])
+    return resampled(case, target)
+
+
+def _marks(case: RealCase) -> Landmarks:
+    return find_anatomy(case.labels, case.volume.geometry).landmarks
+
+
+def _check_names_against_reference(case: RealCase, marks: Landmarks) -> list[str]:
+    """Each named body's middle slice holds the reference vertebra of that name."""
+    named = [v for v in marks.vertebrae if v.name]
+    for vertebra in named:
+        value = next(k for k, n in case.names.items() if n == f"vertebrae_{vertebra.name}")
+        k = int(round(vertebra.middle_slice))
+        assert (case.reference[k] == value).any(), vertebra
+        assert vertebra.cues, vertebra
+    return [str(v.name) for v in named]
+
+
+def _lowest_reference_rib_z(case: RealCase) -> float:
+    ribs = case.values_named(lambda n: n.startswith("rib_"))
+    return min(case.volume.geometry.z_of_slice(int(k)) for k in case.slices_with(ribs))
+
+
+@pytest.mark.parametrize("resolution", ["native", "1mm", "5mm-slices"])
+def test_upper_abdomen_levels_and_last_rib(shared_data: Path, resolution: str) -> None:
+    case = _case(upper_abdomen, shared_data, resolution)
+    marks = _marks(case)
+    assert _check_names_against_reference(case, marks) == ["L2", "L1", "T12"]
+    # one count only (no sacrum in the scan): named, not confirmed, and no L3
+    assert not any(v.confirmed for v in marks.vertebrae)
+    assert not marks.l3.present and "only the last-rib count" in str(marks.l3.reason)
+    assert marks.last_rib.z_mm is not None
+    assert abs(marks.last_rib.z_mm - _lowest_reference_rib_z(case)) <= TOLERANCE_MM
+    # the reference's lowest ribs are the 11th pair, whose heads lie above this scan
+    assert "head lies above the scan" in str(marks.last_rib.structure)
+
+
+@pytest.mark.parametrize("resolution", ["native", "3mm", "5mm-slices"])
+def test_petct_names_nothing_it_cannot_count(shared_data: Path, resolution: str) -> None:
+    """T11-T12 with the ribs running out of the bottom: no anchor for any count."""
+    case = _case(petct, shared_data, resolution)
+    marks = _marks(case)
+    _check_names_against_reference(case, marks)
+    assert not marks.last_rib.present and "bottom of the scan" in str(marks.last_rib.reason)
+    assert not marks.l3.present
+
+
+@cache
+def _low_11th(slice_mm: float) -> Phantom:
+    return build_phantom(z_top=520.0, low_11th_rib=True, tapered_ribs=True, slice_mm=slice_mm).crop(
+        150.0, 520.0
+    )
+
+
+@pytest.mark.parametrize("slice_mm", [1.0, 3.0, 5.0])
+def test_a_long_11th_rib_with_a_thin_tip_gives_the_lower_margin(slice_mm: float) -> None:
+    phantom = _low_11th(slice_mm)
+    assert phantom.truth["lowest_rib_number"] == 11
+    labels, volume = phantom.volume()
+    marks = find_anatomy(labels, volume.geometry).landmarks
+    assert marks.last_rib.z_mm is not None
+    assert abs(marks.last_rib.z_mm - phantom.truth["last_rib"]) <= TOLERANCE_MM
+    assert "the 11th rib" in str(marks.last_rib.structure)
+
+
+def test_a_rib_tip_broken_off_at_3_mm_still_counts() -> None:
+    """One slice of the lowest rib's tip lost to partial volume: the piece below still
+    belongs to the rib."""
+    phantom = _low_11th(3.0)
+    labels = phantom.labels.copy()
+    lowest = int(np.searchsorted(phantom.z_mm, phantom.truth["last_rib"]))
+    yy, xx = phantom.grid_mm()
+    body_wall = np.hypot(xx, yy) > 70.0
+    lost = labels[lowest + 2]
+    lost[(lost == Tissue.BONE) & body_wall] = Tissue.MUSCLE
+    broken = Phantom(labels, phantom.z_mm, phantom.vertebrae, phantom.truth, phantom.slice_mm)
+    k_labels, volume = broken.volume()
+    marks = find_anatomy(k_labels, volume.geometry).landmarks
+    assert marks.last_rib.z_mm is not None
+    assert abs(marks.last_rib.z_mm - phantom.truth["last_rib"]) <= TOLERANCE_MM
+    assert "thin tip" in str(marks.last_rib.structure)
+    assert "11th rib" in str(marks.last_rib.structure)
