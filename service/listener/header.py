@@ -28,6 +28,10 @@ SKIP_VALUES_OVER = 4096
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+"""A deflated data set may inflate to at most this: a 2048 x 2048 16-bit slice is 8 MiB, and
+nothing larger is analysed. Without a bound a few kilobytes inflate to gigabytes."""
+
 
 class UndecodableDatasetError(Exception):
     """The received bytes do not form a data set (truncated, or not DICOM at all)."""
@@ -50,10 +54,21 @@ def read_header(stream: BytesIO, transfer_syntax: UID) -> InstanceHeader:
     the bytes are not a data set at all.
     """
     if transfer_syntax.is_deflated:
-        inflated = zlib.decompress(stream.getvalue(), -zlib.MAX_WBITS)
+        inflated = _inflate(stream.getvalue(), MAX_INFLATED_BYTES)
         return _read(memoryview(inflated), BytesIO(inflated), transfer_syntax)
     with stream.getbuffer() as data:  # the received bytes, not copied
         return _read(data, stream, transfer_syntax)
+
+
+def _inflate(deflated: bytes, limit: int) -> bytes:
+    """Raw-deflate ``deflated``, refusing output beyond ``limit`` bytes before it is made."""
+    inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(deflated, limit + 1)
+    if len(inflated) > limit:
+        raise UndecodableDatasetError(
+            f"the deflated data set inflates to more than {limit} bytes ({len(deflated)} "
+            "received): refused"
+        )
+    return inflated
 
 
 def _read(data: memoryview, stream: BinaryIO, transfer_syntax: UID) -> InstanceHeader:

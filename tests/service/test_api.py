@@ -91,6 +91,7 @@ def test_readyz_fails_when_the_spool_cannot_be_written(
     with TestClient(create_app(broken)) as broken_client:
         body = assert_problem(broken_client.get("/readyz"), 503)
     assert "not writable" in str(body["detail"])
+    assert str(blocker) not in str(body)  # anonymous callers learn no paths
 
 
 def test_redis_away_is_503_not_500(settings: ServiceSettings) -> None:
@@ -107,7 +108,9 @@ def test_redis_away_is_503_not_500(settings: ServiceSettings) -> None:
         assert body["type"].endswith("store-unavailable")
         assert "Redis" in str(body["detail"])
         assert away_client.get("/healthz").status_code == 200
-        assert_problem(away_client.get("/readyz"), 503)
+        ready = assert_problem(away_client.get("/readyz"), 503)
+        assert ready["checks"]["redis"] == "no answer from Redis"  # no URL, no exception text
+        assert str(port) not in str(ready)
 
 
 def test_unknown_route_and_unknown_job_are_problems(client: TestClient) -> None:

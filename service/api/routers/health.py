@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from service.metrics import PROMETHEUS_MEDIA_TYPE, render_metrics
 from service.settings import ServiceSettings
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz", summary="The process is up")
@@ -49,11 +51,16 @@ def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
     )
 
 
+# Anyone may call /readyz: its answers name the failing check, never a host, path or the
+# text of an exception (which can carry a Redis URL); those go to the log.
+
+
 def _check_redis(client: object) -> str:
     try:
         client.ping()  # type: ignore[attr-defined]
     except Exception as exc:  # any failure to answer means not ready
-        return f"no answer from Redis ({type(exc).__name__}: {exc})"
+        log.warning("readyz: no answer from Redis: %s: %s", type(exc).__name__, exc)
+        return "no answer from Redis"
     return "ok"
 
 
@@ -65,10 +72,12 @@ def _check_spool(settings: ServiceSettings) -> str:
         os.close(fd)
         Path(name).unlink()
     except OSError as exc:
-        return f"spool {spool} is not writable ({exc.strerror or exc})"
+        log.warning("readyz: spool %s is not writable: %s", spool, exc)
+        return "spool not writable"
     free = shutil.disk_usage(spool).free
     if free < settings.min_free_bytes:
-        return f"spool {spool} has {free} bytes free; at least {settings.min_free_bytes} needed"
+        log.warning("readyz: spool %s has %d bytes free, below the minimum", spool, free)
+        return "spool free space below HABITUS_MIN_FREE_BYTES"
     return "ok"
 
 

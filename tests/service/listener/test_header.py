@@ -95,6 +95,16 @@ def test_deflated_and_encapsulated_data_sets() -> None:
     assert read_header(BytesIO(data), UID(RLELossless)).has_pixel_data
 
 
+def test_a_deflate_bomb_is_refused_without_being_inflated() -> None:
+    # 1 GiB of zeros deflates to about a megabyte; inflating it whole would take 1 GiB.
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    zeros = bytes(16 * 1024 * 1024)
+    bomb = b"".join(deflater.compress(zeros) for _ in range(64)) + deflater.flush()
+    assert len(bomb) < 2 * 1024 * 1024
+    with pytest.raises(UndecodableDatasetError, match="inflates to more than"):
+        read_header(BytesIO(bomb), UID(DeflatedExplicitVRLittleEndian))
+
+
 def test_a_cut_data_set_is_refused_wherever_it_is_cut() -> None:
     ds = slice_with_sequences()
     data = encode(ds, ExplicitVRLittleEndian)
