@@ -7,9 +7,22 @@ the stomach and bowel. Aerated lung is not pure air: with its vessels and septa 
 scan. Very large pieces are lung however
 dark they are (emphysema). The lungs then take in their partial-volume rim and vessels.
 
-The thorax is what the lungs enclose, slice by slice: each lung, and between the two lungs
-(the mediastinum, the heart) once both are large. Slices above the top of the lungs
-(neck, head) count as thorax too; with no lungs in the scan, nothing does.
+The thorax is what lies above the diaphragm. The lungs rest on it, so it is traced from
+below the lungs: in every front-back and left-right column of voxels the diaphragm lies
+just under the lowest lung voxel, and across the mediastinum (the heart, the aorta and the
+oesophagus between the lungs) it is interpolated from left to right between the two lungs'
+lowest voxels in each row. Pericardial fat and the fat of the cardiophrenic angles, under
+lung bases too small to enclose the heart, and the retrocrural fat above the aortic hiatus
+are therefore thorax: their fat is intrathoracic (subcutaneous by definition), never
+visceral. Besides, every slice takes each lung with its vessels and the recesses between its
+lobes, and between the two lungs once both are large. Slices above the top of the lungs
+(neck, head) count as thorax too; with no lungs in the scan, nothing does. Nothing is
+extrapolated beyond the lungs' outline, so a scan that starts at the lung bases keeps the
+abdomen in front of and beside them.
+
+Shaped on: the complaint of a contrast chest CT (fat above the liver dome, mediastinal and
+pericardial, labelled visceral) and ts-upper-abdomen (lung bases at T11-T12, where the
+thorax must stop at the bases).
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ LUNG_RIM_HU = -300.0  # partial-volume rim of the lung surface taken in
 LUNG_RIM_MM = 2.0
 MIN_LUNG_SECTION_MM2 = 100.0  # lung sections smaller than this do not shape the thorax
 MEDIASTINUM_LUNG_MM2 = 3000.0  # both lungs this large in a slice: the heart lies between
+MIN_SOLIDITY = 0.5  # ... unless either is a crescent round a dome (ts-upper-abdomen: 0.24-0.41)
 LUNG_SECTION_CLOSING_MM = 10.0
 BOWEL_CONTENT_MM = 3.0  # stool: fat-density material mottled with gas
 
@@ -80,19 +94,48 @@ def _thorax(lungs: Mask, torso: Mask, spacing: tuple[float, float, float]) -> Ma
     pixel_mm2 = grid.spacing(spacing)[1] * grid.spacing(spacing)[2]
     sections, _ = ndimage.label(coarse, structure=IN_PLANE)
     hulls = np.zeros_like(coarse)
+    mediastinum = np.zeros(coarse.shape[1:], dtype=bool)
     for k in slices:
-        hulls[k] = _slice_hull(sections[k], pixel_mm2)
-    thorax = grid.expand(hulls).astype(bool) & torso
+        hulls[k], between = _slice_hull(sections[k], pixel_mm2)
+        mediastinum |= between
+    above = _above_lung_bases(coarse, mediastinum)
+    thorax = grid.expand(hulls | above).astype(bool) & torso
     thorax[slices.max() + 1 :] = torso[slices.max() + 1 :]
     return thorax
 
 
-def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> Mask:
+def _above_lung_bases(lungs: Mask, mediastinum: Mask) -> Mask:
+    """Voxels at or above the diaphragm traced under the lungs (axis 0 towards the head).
+
+    Each column with lung holds the diaphragm just under its lowest lung voxel. Columns of
+    the mediastinum (``mediastinum``: between the two lungs where they enclose the heart)
+    take the height interpolated from left to right between the nearest lung columns of
+    their front-back row. Elsewhere nothing is interpolated: between the thin recesses that
+    wrap round the liver and the stomach, the diaphragm rises as a dome, and a line drawn
+    between the recesses would cut through the abdomen.
+    """
+    n = lungs.shape[0]
+    has: Mask = np.asarray(lungs.any(axis=0))
+    lowest = np.where(has, np.argmax(lungs, axis=0), n).astype(np.float64)
+    floor = lowest.copy()
+    for j in np.nonzero(has.any(axis=1) & mediastinum.any(axis=1))[0]:
+        cols = np.nonzero(has[j])[0]
+        span = np.arange(cols[0], cols[-1] + 1)
+        between = span[mediastinum[j, span]]
+        floor[j, between] = np.interp(between, cols, lowest[j, cols])
+    z = np.arange(n, dtype=np.float64)[:, np.newaxis, np.newaxis]
+    return np.asarray(z >= np.ceil(floor)[np.newaxis] - 1e-9)
+
+
+def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> tuple[Mask, Mask]:
     """Each lung section of a slice with its vessels and the recesses between its lobes,
-    and the hull of both lungs together once both are large (the heart between them).
+    and the hull of both lungs together once both are large (the heart between them); also
+    that part between the lungs on its own.
 
     A lung base is a crescent around the dome of the liver or spleen: its convex hull would
-    take in the abdomen below the dome, so single sections are only closed, not hulled.
+    take in the abdomen below the dome, so single sections are only closed, not hulled, and
+    two lungs enclose a mediastinum only where neither is a crescent (``MIN_SOLIDITY``: lung
+    beside the heart fills most of its convex hull, a base round a dome a third of it).
     """
     out = np.zeros(sections.shape, dtype=bool)
     labels = np.unique(sections)
@@ -105,11 +148,20 @@ def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> Mask:
         out |= ndimage.binary_fill_holes(
             ndimage.binary_closing(sections == n, closing, iterations=radius, border_value=0)
         )
+    between = np.zeros(sections.shape, dtype=bool)
     if len(big) >= 2:
         two_largest = sorted(big, key=lambda n: areas[n])[-2:]
-        if min(areas[n] for n in two_largest) * pixel_mm2 >= MEDIASTINUM_LUNG_MM2:
-            out |= convex_hull_image(np.isin(sections, two_largest))
-    return out
+        large = min(areas[n] for n in two_largest) * pixel_mm2 >= MEDIASTINUM_LUNG_MM2
+        if large and all(_solidity(sections == n) >= MIN_SOLIDITY for n in two_largest):
+            hull = convex_hull_image(np.isin(sections, two_largest))
+            between = hull & ~out
+            out |= hull
+    return out, between
+
+
+def _solidity(section: Mask) -> float:
+    """Share of its convex hull that a section fills."""
+    return float(section.sum()) / max(float(convex_hull_image(section).sum()), 1.0)
 
 
 def bowel_content(
