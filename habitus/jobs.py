@@ -17,6 +17,7 @@ send them by name:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
@@ -141,8 +142,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+"""Job ids are 32 lower-case hexadecimal digits (a UUID4): nothing else names a key."""
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def _checked(job_id: str) -> str:
+    """``job_id`` when it has the form of one; a caller's "<id>:lease" must not name a key."""
+    if not JOB_ID.fullmatch(job_id):
+        raise JobNotFoundError(f"no job with id {job_id[:64]!r}: job ids are 32 hexadecimal digits")
+    return job_id
 
 
 class JobRecord(BaseModel):
@@ -233,7 +245,7 @@ class JobStore:
 
     # reads
     def get(self, job_id: str) -> JobRecord:
-        raw = self.redis.get(self.job_key(job_id))
+        raw = self.redis.get(self.job_key(_checked(job_id)))
         if raw is None:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return JobRecord.model_validate_json(raw)
@@ -297,7 +309,7 @@ class JobStore:
         be a pure function of the record it is given. Exceptions it raises propagate and
         leave the record unchanged.
         """
-        key = self.job_key(job_id)
+        key = self.job_key(_checked(job_id))
         for _ in range(self.max_retries):
             with self.redis.pipeline() as pipe:
                 try:

@@ -167,3 +167,15 @@ def test_a_succeeded_job_keeps_its_deliveries_pending_until_sent(store: JobStore
     store.transition(job.id, JobState.RUNNING)
     store.transition(job.id, JobState.SUCCEEDED)
     assert store.get(job.id).deliveries["PACS"].state == DeliveryState.PENDING
+
+
+def test_an_id_that_is_not_a_job_id_names_no_key(store: JobStore) -> None:
+    job = new_job()
+    store.create(job)
+    store.redis.set(f"{store.job_key(job.id)}:lease", "a worker's token")
+    for bad in (f"{job.id}:lease", "*", "", job.id.upper(), "../" + job.id):
+        with pytest.raises(JobNotFoundError, match="32 hexadecimal digits"):
+            store.get(bad)
+        with pytest.raises(JobNotFoundError, match="32 hexadecimal digits"):
+            store.update(bad, lambda record: record)
+    assert store.get(job.id).id == job.id
