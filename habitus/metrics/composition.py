@@ -60,5 +60,7 @@ def compute_body_composition(
         flags=flags,
         quality=quality,
         contrast=contrast,
-        summary_lines=summary_lines(waist, l3, torso, [flags.low_smi, flags.high_bfi], quality),
+        summary_lines=summary_lines(
+            waist, l3, torso, [flags.low_smi, flags.high_bfi], quality, contrast
+        ),
     )

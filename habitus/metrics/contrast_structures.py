@@ -28,7 +28,7 @@ AORTA_RADIUS_MM = (7.5, 17.5)  # lumen 15 to 35 mm across
 # midline (columns, + to the patient's left): beside the body in the chest, in front of it
 # in the abdomen; left of the midline in all but mirror-image anatomy, which the search allows.
 AORTA_ROWS_MM = (-40.0, 20.0)
-AORTA_COLS_MM = (-25.0, 50.0)
+AORTA_COLS_MM = (-25.0, 40.0)
 AORTA_PRIOR_MM = (-5.0, 15.0)  # the usual centre, to choose between candidates
 AORTA_PRIOR_WEIGHT = 0.15  # mm of radius given up per mm from the usual centre
 LUMEN_MIN_HU = 0.0  # blood is never fat
@@ -42,6 +42,8 @@ HOMOGENEITY_NOISE_FACTOR = 2.5  # a lumen's local spread stays within this many 
 MIN_HOMOGENEITY_HU = 12.0
 AORTA_MAX_SLICES = 40
 AORTA_MIN_SLICES = 3
+# The aorta runs from T4 to L4: a vessel in fewer of the spine's slices is something else.
+AORTA_MIN_SLICE_FRACTION = 0.15
 AORTA_TRACK_MM = 15.0  # slices whose lumen strays further from the track's median are dropped
 INNER_FRACTION = 0.6  # the median is read inside this share of the lumen's radius
 MAX_CANDIDATES = 6  # lumens tried per slice, best placed first
@@ -104,13 +106,13 @@ def find_aorta(labels: NDArray[np.uint8], volume: CTVolume, anatomy: Anatomy) ->
         lumen = _lumen_in_slice(hu[c], lab[c], anatomy, int(c), noise)
         if lumen is not None:
             lumens[int(c)] = lumen
-    if len(lumens) < AORTA_MIN_SLICES:
+    if len(lumens) < max(AORTA_MIN_SLICES, AORTA_MIN_SLICE_FRACTION * candidates.size):
         return Found(
             None,
             [],
             0,
             f"no round lumen of {2 * AORTA_RADIUS_MM[0]:g}-{2 * AORTA_RADIUS_MM[1]:g} mm beside "
-            f"the vertebral bodies in {AORTA_MIN_SLICES} or more of {candidates.size} slices "
+            f"the vertebral bodies in enough of the {candidates.size} slices along the spine "
             f"(found in {len(lumens)})",
         )
     # One aorta runs along the spine: lumens away from the track's median are something else.
@@ -267,6 +269,14 @@ def find_liver(labels: NDArray[np.uint8], volume: CTVolume, anatomy: Anatomy) ->
         & (hu <= LIVER_HU[1])
         & right_of_spine[:, np.newaxis, :]
     )
+    # The liver lies above the pelvis; beside the hip bones the bowel fills the right side.
+    pelvis_top = max((b.hi for b in anatomy.skeleton.iliac_bones), default=-1)
+    crest = anatomy.landmarks.iliac_crest
+    if crest.present and crest.slice_index is not None:
+        pelvis_top = max(pelvis_top, frame.k_of(int(round(crest.slice_index))))
+    organ[: pelvis_top + 1] = False
+    if not organ.any():
+        return Found(None, [], 0, "no solid organ right of the spine above the pelvis")
     radius = (
         max(1, int(round(LIVER_EROSION_MM / mm_y))),
         max(1, int(round(LIVER_EROSION_MM / mm_x))),

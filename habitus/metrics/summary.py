@@ -7,6 +7,7 @@ internal slice index k.
 from __future__ import annotations
 
 from habitus.metrics.schema import (
+    ContrastAssessment,
     Flag,
     L3Metrics,
     Quality,
@@ -18,10 +19,17 @@ from habitus.metrics.schema import (
 
 
 def summary_lines(
-    waist: WaistMetrics, l3: L3Metrics, torso: TorsoMetrics, flags: list[Flag], quality: Quality
+    waist: WaistMetrics,
+    l3: L3Metrics,
+    torso: TorsoMetrics,
+    flags: list[Flag],
+    quality: Quality,
+    contrast: ContrastAssessment | None = None,
 ) -> list[str]:
     lines = [_waist(waist), _l3(l3), _torso(torso)]
     lines += [_flag(f, waist) for f in flags]
+    if contrast is not None:
+        lines.append(_contrast(contrast))
     if quality.review_required:
         # a reason already given by a line above (waist or L3 not measured) is not repeated
         shown = "\n".join(lines)
@@ -85,6 +93,13 @@ def _torso(t: TorsoMetrics) -> str:
         f"torso ({_span(t.range)}, {coverage}): muscle "
         f"{_value(t.muscle_cm3, 'cm³', 0)}, fat {_value(t.fat_cm3, 'cm³', 0)}"
     )
+
+
+def _contrast(c: ContrastAssessment) -> str:
+    """The phase and the figures it was read from: "contrast: arterial (aorta 320 HU, ...)"."""
+    found = [f"{e.structure} {e.median_hu:.0f} HU" for e in c.evidence if e.median_hu is not None]
+    figures = ", ".join(found) or "no aorta or liver found"
+    return f"contrast: {str(c.phase).replace('_', ' ')} ({figures})"
 
 
 def _flag(f: Flag, waist: WaistMetrics) -> str:

@@ -111,6 +111,17 @@ OBSERVER_DEVICE = _dcm("121007", "Device")  # CID 270 Observer Type
 VOLUME = _sct("118565006", "Volume")  # CID 7469
 ATTENUATION_COEFFICIENT = _dcm("112031", "Attenuation Coefficient")  # CID 7180
 MEAN = _sct("373098007", "Mean")  # CID 7464, the derivation of a mean over the ROI
+MEDIAN = _sct("373099004", "Median")  # CID 7464
+UNKNOWN = _sct("261665006", "Unknown")
+
+# --- Contrast phase ------------------------------------------------------------------------------
+
+# DCM "Contrast Phase" names the concept. PS3.16 has no value set of CT contrast phases
+# (arterial, portal venous, delayed), nor do the SNOMED CT codes it lists, so the values are
+# local concepts of 99HABITUS; an unknown phase is SCT "Unknown".
+CONTRAST_PHASE = _dcm("109058", "Contrast Phase")
+AORTA = _sct("15825003", "Aorta")  # CID 7151 / CID 4 anatomic sites of the evidence
+LIVER = _sct("10200004", "Liver")
 
 # --- Units (UCUM) ------------------------------------------------------------------------------
 
@@ -137,3 +148,13 @@ HABITUS_CODING_SCHEME = CodingSchemeIdentificationItem(
 def habitus_concept(value: str, meaning: str) -> CodedConcept:
     """A concept of the local ``99HABITUS`` scheme, e.g. ("SMI", "Skeletal muscle index")."""
     return CodedConcept(value=value, scheme_designator=HABITUS_SCHEME, meaning=meaning)
+
+
+# Values of CONTRAST_PHASE, keyed by habitus.metrics.contrast.ContrastPhase values.
+CONTRAST_PHASES: dict[str, CodedConcept] = {
+    "none": habitus_concept("UNENHANCED", "Unenhanced (no intravenous contrast)"),
+    "arterial": habitus_concept("ARTERIALPHASE", "Arterial phase"),
+    "portal_venous": habitus_concept("PORTALVENOUSPHASE", "Portal venous phase"),
+    "delayed": habitus_concept("DELAYEDPHASE", "Delayed phase"),
+    "unknown": UNKNOWN,
+}

@@ -3,7 +3,9 @@
 Each region (waist, torso, L3) becomes a TID 1501 measurement group whose measurements
 reference the source slices they were taken from: the waist's first and last slices (the
 last rib and the iliac crest), the torso's limits, the L3 slice. The sarcopenia and fat flags
-become qualitative evaluations of the waist group.
+become qualitative evaluations of the waist group. The contrast phase is a group of its own:
+the phase as a qualitative evaluation, and the median HU of each structure it was read from
+(aorta, liver) with its finding site and the slices that bound where it was measured.
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-from habitus.metrics.schema import BodyComposition, Flag, NamedMeasurement
+from habitus.metrics.schema import BodyComposition, ContrastAssessment, Flag, NamedMeasurement
 from habitus.outputs.codes import (
+    AORTA,
+    ATTENUATION_COEFFICIENT,
     CM2_PER_KG,
     CM2_PER_M2,
     CM3_PER_KG,
     CM3_PER_M2,
+    CONTRAST_PHASE,
+    CONTRAST_PHASES,
     CUBIC_CENTIMETER,
     HOUNSFIELD_UNIT,
+    LIVER,
+    MEDIAN,
     NO_UNITS,
     SQUARE_CENTIMETER,
     habitus_concept,
@@ -52,6 +60,8 @@ GROUP_LABELS = {
     "torso": "Torso",
     "l3": "Third lumbar vertebra, middle slice",
 }
+CONTRAST_GROUP_LABEL = "Intravenous contrast phase"
+SITES = {"aorta": AORTA, "liver": LIVER}
 
 
 def preview_options(body: BodyComposition) -> PreviewOptions:
@@ -84,7 +94,7 @@ def sr_groups(body: BodyComposition, volume: CTVolume, model: ModelInfo) -> list
         by_group[item.group].append(item)
     flags = [_flag_evaluation(f) for f in (body.flags.low_smi, body.flags.high_bfi)]
     headers = source_headers(volume) if volume.source is not None else []
-    return [
+    groups: list[MeasurementGroup] = [
         scan_measurement_group(
             GROUP_LABELS[group],
             volume,
@@ -94,6 +104,38 @@ def sr_groups(body: BodyComposition, volume: CTVolume, model: ModelInfo) -> list
         )
         for group, items in by_group.items()
     ]
+    if body.contrast is not None:
+        groups.append(_contrast_group(body.contrast, headers, volume, model))
+    return groups
+
+
+def _contrast_group(
+    contrast: ContrastAssessment, headers: Sequence[Dataset], volume: CTVolume, model: ModelInfo
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The phase, and the median attenuation of each structure found, at its site."""
+    values = []
+    for item in contrast.evidence:
+        if item.median_hu is None or item.slices is None:
+            continue
+        bounds = sorted(set(item.slices))
+        values.append(
+            hd.sr.Measurement(
+                name=ATTENUATION_COEFFICIENT,
+                value=item.median_hu,
+                unit=HOUNSFIELD_UNIT,
+                derivation=MEDIAN,
+                finding_sites=[hd.sr.FindingSite(SITES[item.structure])],
+                referenced_images=[
+                    hd.sr.SourceImageForMeasurement.from_source_image(headers[k]) for k in bounds
+                ]
+                if headers
+                else None,
+            )
+        )
+    phase = qualitative_evaluation(CONTRAST_PHASE, CONTRAST_PHASES[str(contrast.phase)])
+    return scan_measurement_group(
+        CONTRAST_GROUP_LABEL, volume, model, measurements=values, evaluations=[phase]
+    )
 
 
 def _measurement(item: NamedMeasurement, headers: Sequence[Dataset]) -> hd.sr.Measurement:
