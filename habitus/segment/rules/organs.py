@@ -55,6 +55,7 @@ MAX_PSOAS_MM2 = 4000.0  # larger than the psoas of a muscular adult at L5 (about
 SADDLE_MM = 1.0  # a neck must be this much thinner than the pieces either side of it
 BODY_BAND_MM = (3.0, 20.0)  # where the body's width is measured, behind its front
 DISC_MM = 8.0  # the column's bone seen from a disc: the vertebrae above and below
+VESSEL_WALL_MM = 3.0
 MIN_FREE_OUTLINE = 0.5  # a muscle belly is outlined by fat and bone, mostly
 
 
@@ -106,9 +107,13 @@ def paravertebral_muscle(
             slice(max(rows[0] - margin[0], 0), rows[-1] + margin[0] + 1),
             slice(max(cols[0] - margin[1], 0), cols[-1] + margin[1] + 1),
         )
-        # Contrast-enhanced tissue (a kidney's cortex, a vessel) is never muscle; a disc
+        # Contrast-enhanced tissue (a kidney's cortex, a vessel) is never psoas; a disc
         # inside the column is neither psoas nor organ.
-        here = soft[k][box] & (hu[k][box] <= MUSCLE_HU[1]) & ~column[k][box]
+        enhanced = soft[k][box] & (hu[k][box] > MUSCLE_HU[1])
+        here = soft[k][box] & ~enhanced & ~column[k][box]
+        if enhanced.any():
+            # The wall of an enhanced vessel (the aorta's, against the crus) is vessel too.
+            here &= ~dilate_2d(enhanced[np.newaxis], VESSEL_WALL_MM, pixel)[0]
         if not here.any():
             continue
         psoas = np.zeros_like(here)
