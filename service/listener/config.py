@@ -23,11 +23,12 @@ class ListenerSettings(BaseSettings):
     # Who may send. Calling AE titles accepted besides those of the known PACS nodes
     # (HABITUS_DICOM_NODES); "*" accepts any AE title.
     allowed_ae_titles: list[str] = Field(default_factory=list)
-    # When true, a calling AE title that belongs to a known node must also come from that
-    # node's host (compared as IP addresses after resolving the node's host name).
-    check_node_hosts: bool = False
-    # Called AE title must equal ae_title.
-    require_called_ae_title: bool = False
+    # A calling AE title that belongs to a known node must also come from that node's host
+    # (compared as IP addresses after resolving the node's host name): an AE title alone is
+    # no credential. false only where nodes reach the listener through address translation.
+    check_node_hosts: bool = True
+    # Called AE title must equal ae_title (a peer that addresses another node is refused).
+    require_called_ae_title: bool = True
 
     # Which instances are kept: the modalities (from the SOP class) stored in the spool.
     # CT by default; add "PT" to keep the PET of PET-CT studies for the series chooser.

@@ -111,7 +111,7 @@ def test_a_large_instance_arrives_byte_identical_over_many_pdus(
         )
         assert result.returncode == 0, result.stderr
     else:
-        assoc = scu().associate("127.0.0.1", listener.port)
+        assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
         assert assoc.send_c_store(path).Status == StoreStatus.SUCCESS
         assoc.release()
     assert installed == [fastpath.ACTIVE]
@@ -137,7 +137,7 @@ def test_on_another_pynetdicom_version_the_listener_runs_stock(
     monkeypatch.setattr(fastpath, "install", spy)
     listener, _ = start_listener(quiet_period_s=60)
     path = large_slice(tmp_path)
-    assoc = scu().associate("127.0.0.1", listener.port)
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
     assert assoc.is_established
     assert assoc.send_c_store(path).Status == StoreStatus.SUCCESS
     assoc.release()

@@ -79,17 +79,25 @@ def test_known_node_ae_is_allowed_and_host_checked(start_listener: StartListener
         DicomNode(name="pacs", ae_title="PACS", host="127.0.0.1", port=4242),
         DicomNode(name="far", ae_title="FARPACS", host="192.0.2.10", port=4242),
     ]
-    listener, _ = start_listener(nodes=nodes, allowed_ae_titles=[], check_node_hosts=True)
-    near = scu("PACS").associate("127.0.0.1", listener.port)
+    listener, _ = start_listener(nodes=nodes, allowed_ae_titles=[])  # host checked by default
+    near = scu("PACS").associate("127.0.0.1", listener.port, ae_title="HABITUS")
     assert near.is_established
     near.release()
     # the right AE title from the wrong host
-    assert scu("FARPACS").associate("127.0.0.1", listener.port).is_rejected
+    assert scu("FARPACS").associate("127.0.0.1", listener.port, ae_title="HABITUS").is_rejected
+
+
+def test_an_association_addressed_to_another_ae_title_is_rejected_by_default(
+    start_listener: StartListener,
+) -> None:
+    listener, _ = start_listener()
+    assert scu().associate("127.0.0.1", listener.port, ae_title="OTHERNODE").is_rejected
+    assert scu().associate("127.0.0.1", listener.port).is_rejected  # pynetdicom's ANY-SCP
 
 
 def test_any_ae_when_allowed_with_a_star(start_listener: StartListener) -> None:
     listener, _ = start_listener(allowed_ae_titles=["*"])
-    assoc = scu("ANYONE").associate("127.0.0.1", listener.port)
+    assoc = scu("ANYONE").associate("127.0.0.1", listener.port, ae_title="HABITUS")
     assert assoc.is_established
     assoc.release()
 
@@ -103,7 +111,7 @@ def test_store_writes_the_instance_as_sent(
 ) -> None:
     listener, submissions = start_listener()
     series = ct_series(3)
-    assoc = scu().associate("127.0.0.1", listener.port)
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
     for ds in series:
         ds.file_meta.TransferSyntaxUID = transfer_syntax
         assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
@@ -133,7 +141,7 @@ def test_a_study_is_submitted_soon_after_its_association_is_released(
 ) -> None:
     listener, submissions = start_listener(quiet_period_s=60, quiet_after_release_s=0.3)
     series = ct_series(2)
-    assoc = scu().associate("127.0.0.1", listener.port)
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
     for ds in series:
         assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
     time.sleep(1.0)
@@ -164,7 +172,7 @@ def test_corrupt_and_refused_instances_fail_while_the_association_goes_on(
     del no_pixels.PixelData
     traversal = ct_slice(study, "../../etc", 8)
 
-    assoc = scu().associate("127.0.0.1", listener.port)
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
     assert assoc.send_c_store(good[0]).Status == StoreStatus.SUCCESS
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
     assert assoc.send_c_store(corrupt_path).Status == StoreStatus.ERROR_CANNOT_UNDERSTAND
@@ -191,7 +199,7 @@ def test_pet_is_kept_only_when_configured(start_listener: StartListener) -> None
         listener, _ = start_listener(stored_modalities=stored_modalities)
         ae = scu()
         ae.add_requested_context(pet_class, ExplicitVRLittleEndian)
-        assoc = ae.associate("127.0.0.1", listener.port)
+        assoc = ae.associate("127.0.0.1", listener.port, ae_title="HABITUS")
         assert assoc.send_c_store(pet).Status == expected
         assoc.release()
         listener.stop()
@@ -204,7 +212,7 @@ def test_resent_instance_replaces_its_copy(start_listener: StartListener) -> Non
         first.StudyInstanceUID, first.SeriesInstanceUID, 0, sop_uid=first.SOPInstanceUID
     )
     again.PixelData = b"\x01\x00" * (again.Rows * again.Columns)
-    assoc = scu().associate("127.0.0.1", listener.port)
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
     assert assoc.send_c_store(first).Status == StoreStatus.SUCCESS
     assert assoc.send_c_store(again).Status == StoreStatus.SUCCESS
     assoc.release()
@@ -267,7 +275,7 @@ def test_instances_received_counter_is_incremented(tmp_path: Path) -> None:
         settings, lambda d, o: [], count_instances=store.increment_instances_received, fsync=False
     ).start()
     try:
-        assoc = scu().associate("127.0.0.1", listener.port)
+        assoc = scu().associate("127.0.0.1", listener.port, ae_title="HABITUS")
         for ds in ct_series(5):
             assoc.send_c_store(ds)
         assoc.release()

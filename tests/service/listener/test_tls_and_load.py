@@ -75,7 +75,9 @@ def test_tls_with_client_certificates(start_listener: StartListener, tmp_path: P
 
     client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca[0]))
     client.load_cert_chain(client_cert, client_key)
-    assoc = ct_scu().associate("127.0.0.1", listener.port, tls_args=(client, "127.0.0.1"))
+    assoc = ct_scu().associate(
+        "127.0.0.1", listener.port, ae_title="HABITUS", tls_args=(client, "127.0.0.1")
+    )
     assert assoc.is_established
     ds = ct_series(1)[0]
     assert assoc.send_c_store(ds).Status == StoreStatus.SUCCESS
@@ -85,10 +87,12 @@ def test_tls_with_client_certificates(start_listener: StartListener, tmp_path: P
 
     # without a client certificate the TLS handshake fails: no association
     anonymous = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca[0]))
-    refused = ct_scu().associate("127.0.0.1", listener.port, tls_args=(anonymous, "127.0.0.1"))
+    refused = ct_scu().associate(
+        "127.0.0.1", listener.port, ae_title="HABITUS", tls_args=(anonymous, "127.0.0.1")
+    )
     assert not refused.is_established
     # and plain TCP gets nowhere either
-    assert not ct_scu().associate("127.0.0.1", listener.port).is_established
+    assert not ct_scu().associate("127.0.0.1", listener.port, ae_title="HABITUS").is_established
 
 
 @pytest.mark.slow
