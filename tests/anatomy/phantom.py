@@ -14,7 +14,9 @@ foot-ward. Every structure sits at a position fixed here, so tests know the trut
 Variants for the vertebral naming (``build_phantom`` parameters): 4, 5 or 6 lumbar vertebrae
 (named L1..Ln from the top; the sacrum and pelvis stay where they are and everything above
 moves), 11, 12 or 13 rib pairs (the ribs sit on T1.., then L1 for a 13th), an 11th rib that
-reaches lower than the 12th, rib tips that taper to a thin point, and any slice interval.
+reaches lower than the 12th, rib tips that taper to a thin point, an L5 with wide transverse
+processes at the level of its body that make it look like the sacrum (a sacralised L5, as a
+3 mm scan may show it), and any slice interval.
 - iliac wings whose crest is highest laterally, a thick acetabular region, ischia, femurs;
 - two legs below the perineum; optionally arms beside the trunk.
 """
@@ -134,6 +136,7 @@ def build_phantom(
     rib_pairs: int = 12,
     low_11th_rib: bool = False,
     tapered_ribs: bool = False,
+    wide_l5: bool = False,
     slice_mm: float = SLICE_MM,
 ) -> Phantom:
     """The whole phantom from the feet (z 0) up to ``z_top``.
@@ -141,7 +144,8 @@ def build_phantom(
     ``arms``: "none", "apart" (beside the trunk, 6 mm away) or "touching". ``lumbar``: number
     of lumbar vertebrae (4 to 6). ``rib_pairs``: 11 to 13. ``low_11th_rib``: the 11th rib is
     long enough for its tip to lie below the 12th's. ``tapered_ribs``: rib tips thin to
-    ``RIB_TIP_RADIUS``. ``slice_mm``: the slice interval.
+    ``RIB_TIP_RADIUS``. ``wide_l5``: the lowest lumbar body spreads as wide as the sacral
+    alae over most of its height. ``slice_mm``: the slice interval.
     """
     z = np.arange(0.0, z_top + 1e-6, slice_mm)
     half = (width_px - 1) / 2.0
@@ -164,7 +168,7 @@ def build_phantom(
         else:
             _paint_limb(labels[c], r, 60.0)
     phantom = Phantom(labels=labels, z_mm=z, vertebrae=vertebrae, slice_mm=slice_mm)
-    _paint_spine(phantom, xx, yy)
+    _paint_spine(phantom, xx, yy, wide_l5)
     _paint_pelvis(phantom, xx, yy)
     if ribs:
         _paint_ribs(phantom, xx, yy, rib_pairs, low_11th_rib, tapered_ribs)
@@ -213,7 +217,9 @@ def _slices(phantom: Phantom, lo: float, hi: float) -> NDArray[np.int64]:
     return np.flatnonzero((phantom.z_mm >= lo) & (phantom.z_mm < hi))
 
 
-def _paint_spine(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:
+def _paint_spine(
+    phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64], wide_l5: bool = False
+) -> None:
     labels = phantom.labels
     body = ((xx / BODY_RX) ** 2 + ((yy - SPINE_Y) / BODY_RY) ** 2) <= 1.0
     canal = ((xx / 8.0) ** 2 + ((yy - (SPINE_Y + BODY_RY + 8.0)) / 7.0) ** 2) <= 1.0
@@ -238,6 +244,12 @@ def _paint_spine(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float
     alae = (np.abs(xx) <= 55.0) & (yy >= SPINE_Y - 10.0) & (yy <= SPINE_Y + 15.0)
     for c in _slices(phantom, S1_TOP - 60.0, S1_TOP):
         labels[c][alae] = Tissue.BONE
+    if wide_l5:
+        lowest = min((n for n in phantom.vertebrae if n.startswith("L")), key=phantom.vertebrae.get)
+        lo, hi = phantom.vertebrae[lowest]
+        margin = 0.15 * (hi - lo)
+        for c in _slices(phantom, lo + margin, hi - margin):
+            labels[c][alae] = Tissue.BONE
 
 
 def _paint_pelvis(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.float64]) -> None:

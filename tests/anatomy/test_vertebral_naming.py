@@ -135,3 +135,19 @@ def test_agreeing_cues_are_reported_on_l3() -> None:
     assert marks.l3.present and marks.l3.confidence >= 0.9
     assert "sacrum" in marks.l3.method and "T12" in marks.l3.method
     assert "five lumbar bodies" in marks.l3.method and "iliac crest" in marks.l3.method
+
+
+@pytest.mark.parametrize("crop", [(150.0, 520.0), (100.0, 350.0)], ids=["with-ribs", "no-ribs"])
+def test_an_l5_that_looks_like_the_sacrum_names_no_l3(crop: tuple[float, float]) -> None:
+    """An L5 as wide as the sacral alae (a sacralised L5, or big transverse processes merged
+    with the alae at 3 mm) is taken for S1 by the sacral count; the last-rib count then
+    disagrees, or is missing, and no L3 is named. The crest cannot tell: it lies 'as usual'
+    between L5 and mid-L3 in the shifted reading too."""
+    phantom = build_phantom(z_top=560.0, wide_l5=True).crop(*crop)
+    marks = _marks(phantom)
+    _check_never_wrong(phantom, marks)
+    assert not marks.l3.present
+    if crop[1] >= 450.0:
+        assert any("4 lumbar-type bodies" in f for f in marks.findings), marks.findings
+    else:
+        assert "only the sacral count" in str(marks.l3.reason)
