@@ -153,8 +153,8 @@ def habitus_concept(value: str, meaning: str) -> CodedConcept:
 # Values of CONTRAST_PHASE, keyed by habitus.metrics.contrast.ContrastPhase values.
 CONTRAST_PHASES: dict[str, CodedConcept] = {
     "none": habitus_concept("UNENHANCED", "Unenhanced (no intravenous contrast)"),
-    "arterial": habitus_concept("ARTERIALPHASE", "Arterial phase"),
-    "portal_venous": habitus_concept("PORTALVENOUSPHASE", "Portal venous phase"),
-    "delayed": habitus_concept("DELAYEDPHASE", "Delayed phase"),
+    "arterial": habitus_concept("ARTERIAL", "Arterial phase"),
+    "portal_venous": habitus_concept("PORTALVENOUS", "Portal venous phase"),
+    "delayed": habitus_concept("DELAYED", "Delayed phase"),
     "unknown": UNKNOWN,
 }
