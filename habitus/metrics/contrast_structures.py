@@ -2,10 +2,11 @@
 
 Neither search trusts the segmenter's class of the structure itself: an aorta full of
 arterial contrast is as bright as bone and may be labelled so. The aorta is sought as a
-round, homogeneous lumen of 15 to 35 mm beside and in front of the vertebral body (left of
-its midline), on the spine track the anatomy found; the liver as the largest solid
-soft-tissue organ on the right of the spine in the upper abdomen. Both are measured by the
-median HU of their interior, away from the walls where partial volume mixes in fat.
+round, homogeneous lumen of 15 to 35 mm beside and in front of the vertebral body (preferably
+left of its midline), with no cortex around it, on the spine track the anatomy found; the
+liver as the largest solid soft-tissue organ on the right of the spine above the pelvis. Both
+are measured by the median HU of their interior, away from the walls where partial volume
+mixes in fat. docs/metrics.md gives the numbers.
 
 Canonical slices are (y, x): rows anterior to posterior, columns right to left (the patient's
 left is +x).
