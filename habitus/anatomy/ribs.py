@@ -5,7 +5,7 @@
 - The lowest point of the rib cage is the lowest point of any rib, floating ribs included:
   the 11th often reaches lower than the 12th. At 3 mm voxels and in thick slices a rib's
   thin tip falls apart into small pieces of bone (partial volume); a small piece of bone
-  outside the column within ``TIP_GAP_MM`` (or three slice intervals, if more) of a rib, or
+  outside the column within ``TIP_GAP_MM`` (15 mm, or three slice intervals if more) of a rib, or
   of a piece already taken, belongs to that rib's tip. Pelvic and arm bones, and anything
   at or below the iliac crest, are never taken.
 - Which rib: the side from the spine's centre line, the pair by the rank of its head among
@@ -13,7 +13,9 @@
   vertebra that holds the head, when the vertebrae are named.
 
 Shaped on: the tip rule on the phantom's tapered ribs (tests/anatomy/phantom.py) and on
-ts-upper-abdomen resampled to thicker slices; the head rise on the phantom.
+ts-upper-abdomen with its bone cut at 250 HU (the 11th ribs' tips then break into pieces 13 mm
+from the rest, two slices apart, as in a threshold segmentation at 3 mm); the head rise on the
+phantom.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton
 from habitus.anatomy.spine import SpineTrack
 
 RIB_HEAD_RISE_MM = 15.0
-TIP_GAP_MM = 10.0  # a tip broken by partial volume lies this close to the rest of its rib
-TIP_GAP_SLICES = 3.0  # ... or within this many slice intervals: a one-slice break in a rib
-# running about 20 degrees below the axial plane spans about three slice intervals
+# a tip broken by partial volume lies this close to the rest of its rib: a thin tip that fades
+# below the bone threshold over two or three 3 mm slices leaves a gap of 10 to 15 mm
+TIP_GAP_MM = 15.0
+TIP_GAP_SLICES = 3.0  # ... or within this many slice intervals, in thicker slices
 TIP_MAX_CM3 = 2.0  # a tip piece is small; a larger bone is something else
 TIP_SEARCH_BELOW_MM = 40.0
 TIP_SEARCH_ABOVE_MM = 80.0
