@@ -68,6 +68,7 @@ class ContrastEvidence(BaseModel):
     slices: tuple[int, int] | None = None  # (lowest k, highest k) of the slices measured
     z_mm: tuple[float, float] | None = None  # (inferior z, superior z)
     measured_slices: int = 0
+    levels: str | None = None  # named vertebrae beside the slices measured, e.g. "T11-L1"
     detail: str  # how it was measured, or why it was not found
 
 
@@ -198,5 +199,18 @@ def _evidence(structure: Structure, found: Found, anatomy: Anatomy) -> ContrastE
         slices=(ks[0], ks[-1]),
         z_mm=(round(z[0], 1), round(z[-1], 1)),
         measured_slices=len(found.slices),
+        levels=_levels(ks, anatomy),
         detail=found.detail,
     )
+
+
+def _levels(ks: list[int], anatomy: Anatomy) -> str | None:
+    """The named vertebrae whose bodies overlap the slices measured: "T11-L1", or None."""
+    named = [
+        v.name
+        for v in anatomy.landmarks.vertebrae  # inferior to superior
+        if v.name and any(v.extent_slices[0] <= k <= v.extent_slices[1] for k in ks)
+    ]
+    if not named:
+        return None
+    return named[0] if len(named) == 1 else f"{named[-1]}-{named[0]}"

@@ -97,7 +97,11 @@ def _torso(t: TorsoMetrics) -> str:
 
 def _contrast(c: ContrastAssessment) -> str:
     """The phase and the figures it was read from: "contrast: arterial (aorta 320 HU, ...)"."""
-    found = [f"{e.structure} {e.median_hu:.0f} HU" for e in c.evidence if e.median_hu is not None]
+    found = [
+        f"{e.structure} {e.median_hu:.0f} HU" + (f" at {e.levels}" if e.levels else "")
+        for e in c.evidence
+        if e.median_hu is not None
+    ]
     figures = ", ".join(found) or "no aorta or liver found"
     return f"contrast: {str(c.phase).replace('_', ' ')} ({figures})"
 

@@ -89,9 +89,19 @@ def test_enhanced_aorta_warns_of_contrast(abdomen: Phantom) -> None:
     def enhance(hu: np.ndarray) -> None:
         hu[:, aorta] = np.where(abdomen.labels[:, aorta] == Tissue.IO, 250, hu[:, aorta])
 
-    check = _check(_with_hu(abdomen, enhance), "contrast")
+    result = _with_hu(abdomen, enhance)
+    check = _check(result, "contrast")
     assert check.status == "warn"
     assert check.value is not None and 150.0 < check.value <= 250.0
+    assert check.message in result.quality.review_reasons
+    # the evidence says where: the slices, and the vertebrae beside them where named
+    assert result.contrast is not None and result.contrast.phase == "arterial"
+    aorta = result.contrast.evidence[0]
+    assert aorta.structure == "aorta" and aorta.median_hu == 250.0
+    assert aorta.levels is not None and "L3" in str(result.summary_lines)
+    assert any(
+        line.startswith("contrast: arterial (aorta 250 HU at ") for line in result.summary_lines
+    )
 
 
 def test_metal_in_the_measured_slices_warns(abdomen: Phantom, clean: BodyComposition) -> None:
