@@ -10,8 +10,9 @@ that level where it is grainy (trabeculae), which blood in an enhanced aorta bes
 is not. On the bone's outline the walk keeps only voxels that read above half way between the
 bone inside and the tissue outside: below that, a voxel is mostly soft tissue that partial
 volume and the nearby cortex have lifted over the threshold. With intravenous contrast the
-organs and vessels read higher, and the thresholds below 250 HU move up with the median
-soft-tissue attenuation.
+blood and the organs read as dense as bone: the pools found by ``enhanced.enhanced_pools``
+(thick, smooth regions not ringed by cortex) are kept out of every bone step, and the
+thresholds stay where they are, so that a contrast scan keeps the bone an unenhanced one has.
 
 Holes left inside bone in a slice are marrow and filled, except those that may hold
 something else: a hole of soft-tissue density inside the trunk (the spinal canal, the cranial
@@ -60,6 +61,7 @@ NOISE_WINDOW_MM = 2.0
 CARTILAGE_OPENING_MM = 1.0
 CARTILAGE_MAX_HU = BONE_HU_MIN
 MIN_CARTILAGE_MM3 = 1000.0
+ORGAN_EDGE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ class BoneMasks:
 def enhancement_offset(hu: NDArray[np.int16], torso: Mask) -> float:
     """How far contrast lifts the soft tissue (HU above an unenhanced ~40 HU median).
 
-    Enhanced liver, spleen and vessels read 90-200 HU and would pass for cancellous bone;
-    the bone thresholds below that level move up by this much.
+    It says whether the scan is enhanced (a smooth dense hole in bone is then blood inside a
+    calcified wall); the thresholds do not move with it, the enhanced pools are kept out.
     """
     soft = torso & (hu >= 0) & (hu <= 200)
     if not soft.any():
@@ -81,11 +83,12 @@ def enhancement_offset(hu: NDArray[np.int16], torso: Mask) -> float:
 
 
 def seed_bone(
-    hu: NDArray[np.int16], body: Mask, spacing: tuple[float, float, float], offset: float
+    hu: NDArray[np.int16], body: Mask, spacing: tuple[float, float, float], pools: Mask
 ) -> Mask:
-    """Voxels above 250 HU and their partial-volume rim above the cortex threshold."""
-    bone = body & (hu > BONE_HU_MIN)
-    cortex_like = body & (hu > CORTEX_HU + offset)
+    """Voxels above 250 HU and their partial-volume rim above the cortex threshold, outside
+    the enhanced blood and organs."""
+    bone = body & (hu > BONE_HU_MIN) & ~pools
+    cortex_like = body & (hu > CORTEX_HU) & ~pools
     return dilate_2d(bone, GROW_MM, (spacing[1], spacing[2]), within=cortex_like)
 
 
@@ -111,15 +114,20 @@ def complete_bone(
     body: Mask,
     torso: Mask,
     spacing: tuple[float, float, float],
-    offset: float,
+    pools: Mask,
+    enhanced: bool,
 ) -> BoneMasks:
-    """Add cancellous bone and fill the marrow."""
+    """Add cancellous bone and fill the marrow, never into the enhanced pools."""
     pixel = (spacing[1], spacing[2])
     grainy = _local_spread(hu, pixel) > MARROW_MIN_SPREAD_HU
-    cancellous = _cancellous(hu, bone, grainy, pixel, CANCELLOUS_HU + offset) & ~bone
-    cancellous &= ~below_half_way(hu, bone | cancellous, pixel, among=cancellous)
-    bone = (bone | cancellous) & body
-    return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=offset > 0)
+    # Soft tissue that enhances (muscle) lifts the voxels it shares with bone; the enhanced
+    # blood and organs, which seldom border bone, do not count.
+    lift = enhancement_offset(hu, torso & ~pools)
+    cancellous = _cancellous(hu, bone, grainy & ~pools, pixel, CANCELLOUS_HU + lift) & ~bone
+    rim = bone & (hu <= BONE_HU_MIN)
+    weak = below_half_way(hu, bone | cancellous, pixel, among=cancellous | rim)
+    bone = (bone | cancellous) & ~weak & body
+    return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=enhanced)
 
 
 def below_half_way(
@@ -224,21 +232,27 @@ def costal_cartilage(
     chest_wall: Mask,
     bone: Mask,
     spacing: tuple[float, float, float],
-    offset: float,
+    pools: Mask,
 ) -> Mask:
-    """Dense soft tissue in the chest wall (the ring, not the cavity) continuing a bone."""
+    """Dense soft tissue in the chest wall (the ring, not the cavity) continuing a bone; an
+    enhanced organ against the wall (spleen, liver) is as dense but far thicker."""
     pixel = (spacing[1], spacing[2])
     smooth = mean_2d(hu.astype(np.float32), odd_window(NOISE_WINDOW_MM, pixel))
-    candidate = chest_wall & ~bone & (smooth > CARTILAGE_HU + offset) & (smooth < CARTILAGE_MAX_HU)
+    candidate = chest_wall & ~bone & ~pools & (smooth > CARTILAGE_HU) & (smooth < CARTILAGE_MAX_HU)
     # Thin strands (vessels, fascia) come off on fine grids; coarse voxels are left as they are.
     candidate = open_2d(candidate, CARTILAGE_OPENING_MM, pixel, at_least_one=False)
     pieces, count = ndimage.label(candidate)
     if count == 0:
         return candidate
     volume = np.bincount(pieces.ravel()) * float(np.prod(spacing))
-    touches_bone = np.zeros(count + 1, dtype=bool)
-    touches_bone[np.unique(pieces[ndimage.binary_dilation(bone) & candidate])] = True
-    keep = (volume >= MIN_CARTILAGE_MM3) & touches_bone
+    on_bone = np.bincount(pieces[ndimage.binary_dilation(bone) & candidate], minlength=count + 1)
+    # The edge of an enhanced organ left outside its pool (the tip of the spleen) lies along
+    # the organ with much of itself, more than against a bone; a cartilage continues its rib
+    # and meets an organ (the liver) with one face only.
+    on_pool = np.bincount(pieces[ndimage.binary_dilation(pools) & candidate], minlength=count + 1)
+    size = np.bincount(pieces.ravel(), minlength=count + 1)
+    organ_edge = (on_pool > on_bone) & (on_pool >= ORGAN_EDGE_SHARE * size)
+    keep = (volume >= MIN_CARTILAGE_MM3) & (on_bone > 0) & ~organ_edge
     keep[0] = False
     return np.asarray(fill_holes_2d(keep[pieces]) & chest_wall)
 

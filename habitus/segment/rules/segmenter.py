@@ -27,6 +27,7 @@ from habitus.segment.rules.bone import (
 )
 from habitus.segment.rules.classes import TissueMasks, assign_labels, box_around
 from habitus.segment.rules.cns import cns_mask
+from habitus.segment.rules.enhanced import enhanced_pools
 from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import bowel_content, lung_masks
 from habitus.segment.rules.morphology import dilate_2d
@@ -105,12 +106,14 @@ def find_tissue_masks(
     report("body")
     lungs = lung_masks(hu, body.torso, spacing)
     report("lungs")
-    offset = enhancement_offset(hu, body.torso)
-    seeds = seed_bone(hu, body.body, spacing, offset)
+    # Enhanced blood and organs read as dense as bone: they are found first and kept out.
+    pools = enhanced_pools(hu, body.torso, spacing)
+    seeds = seed_bone(hu, body.body, spacing, pools)
     report("bone")
     wall = wall_regions(hu, body.torso, skin, seeds, spacing)
     seeds = drop_calcifications(seeds, wall.cavity, spacing)
-    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, offset)
+    enhanced = enhancement_offset(hu, body.torso) > 0.0
+    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, pools, enhanced)
     spine = find_spine(bones.bone, body.torso, pixel)
     # A calcified aorta joined to the spine is vessel, not bone; without it the spine is
     # found again, since the front of the vertebral bodies is measured from the bone.
@@ -120,7 +123,7 @@ def find_tissue_masks(
         spine = find_spine(bones.bone, body.torso, pixel)
     # Costal cartilage lies in the chest wall and against its inner surface.
     chest_wall = dilate_2d(wall.ring, CARTILAGE_BEYOND_WALL_MM, pixel, within=wall.cavity)
-    cartilage = costal_cartilage(hu, chest_wall & ~lungs.lungs, bones.bone, spacing, offset)
+    cartilage = costal_cartilage(hu, chest_wall & ~lungs.lungs, bones.bone, spacing, pools)
     report("wall")
     cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
     marrow = fatty_marrow(bones.open_holes & ~cns, pixel)
