@@ -47,6 +47,7 @@ LUNG_RIM_HU = -300.0  # partial-volume rim of the lung surface taken in
 LUNG_RIM_MM = 2.0
 MIN_LUNG_SECTION_MM2 = 100.0  # lung sections smaller than this do not shape the thorax
 MEDIASTINUM_LUNG_MM2 = 3000.0  # both lungs this large in a slice: the heart lies between
+DIAPHRAGM_MM = 3.0  # under the lowest lung voxel: diaphragm and partial volume, not AVF
 MIN_SOLIDITY = 0.5  # ... unless either is a crescent round a dome (ts-upper-abdomen: 0.24-0.41)
 LUNG_SECTION_CLOSING_MM = 10.0
 BOWEL_CONTENT_MM = 3.0  # stool: fat-density material mottled with gas
@@ -98,16 +99,19 @@ def _thorax(lungs: Mask, torso: Mask, spacing: tuple[float, float, float]) -> Ma
     for k in slices:
         hulls[k], between = _slice_hull(sections[k], pixel_mm2)
         mediastinum |= between
-    above = _above_lung_bases(coarse, mediastinum)
+    diaphragm = max(1, int(round(DIAPHRAGM_MM / spacing[0])))
+    above = _above_lung_bases(coarse, mediastinum, diaphragm)
     thorax = grid.expand(hulls | above).astype(bool) & torso
     thorax[slices.max() + 1 :] = torso[slices.max() + 1 :]
     return thorax
 
 
-def _above_lung_bases(lungs: Mask, mediastinum: Mask) -> Mask:
+def _above_lung_bases(lungs: Mask, mediastinum: Mask, diaphragm: int) -> Mask:
     """Voxels at or above the diaphragm traced under the lungs (axis 0 towards the head).
 
-    Each column with lung holds the diaphragm just under its lowest lung voxel. Columns of
+    Each column with lung holds the diaphragm (``diaphragm`` slices thick, taken in with
+    the lung's partial-volume edge, neither of them visceral fat) just under its lowest
+    lung voxel. Columns of
     the mediastinum (``mediastinum``: between the two lungs where they enclose the heart)
     take the height interpolated from left to right between the nearest lung columns of
     their front-back row. Elsewhere nothing is interpolated: between the thin recesses that
@@ -124,7 +128,7 @@ def _above_lung_bases(lungs: Mask, mediastinum: Mask) -> Mask:
         between = span[mediastinum[j, span]]
         floor[j, between] = np.interp(between, cols, lowest[j, cols])
     z = np.arange(n, dtype=np.float64)[:, np.newaxis, np.newaxis]
-    return np.asarray(z >= np.ceil(floor)[np.newaxis] - 1e-9)
+    return np.asarray(z >= np.ceil(floor)[np.newaxis] - diaphragm - 1e-9)
 
 
 def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> tuple[Mask, Mask]:
