@@ -113,6 +113,19 @@ class AnatomicalFrame:
         blocks = padded.reshape(nz, (ny + pad_y) // py, py, (nx + pad_x) // px, px)
         return np.asarray(blocks.any(axis=(2, 4)))
 
+    def pooled_mean(self, array: NDArray[np.generic]) -> NDArray[np.float32]:
+        """In-plane mean pooling of a canonical (z, y, x) array (CT numbers): a pooled pixel
+        holds the mean of its block, as a thicker voxel would (partial volume)."""
+        py, px = self.pool
+        values = np.asarray(array, dtype=np.float32)
+        if py == 1 and px == 1:
+            return values
+        nz, ny, nx = values.shape
+        pad_y, pad_x = (-ny) % py, (-nx) % px
+        padded = np.pad(values, ((0, 0), (0, pad_y), (0, pad_x)), mode="edge")
+        blocks = padded.reshape(nz, (ny + pad_y) // py, py, (nx + pad_x) // px, px)
+        return np.asarray(blocks.mean(axis=(2, 4)), dtype=np.float32)
+
     def unpooled_slice(
         self, pooled: NDArray[np.bool_], full_yx: tuple[int, int]
     ) -> NDArray[np.bool_]:

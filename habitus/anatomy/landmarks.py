@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
-from habitus.anatomy.ribs import lowest_rib, rib_description, rib_heads
+from habitus.anatomy.ribs import TipCT, lowest_rib, rib_description, rib_heads
 from habitus.anatomy.skeleton import BoneComponent, BoneGroup, Skeleton, find_skeleton
 from habitus.anatomy.spine import SpineTrack, track_spine
 from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae, segment_at
@@ -64,8 +64,13 @@ class Anatomy:
         return self.frame.unpooled_slice(self.parts.trunk[c], full_yx)
 
 
-def find_anatomy(labels: NDArray[np.uint8], geometry: Geometry) -> Anatomy:
-    """Landmarks and body parts of a label map (values of habitus.labels.Tissue)."""
+def find_anatomy(
+    labels: NDArray[np.uint8], geometry: Geometry, hu: NDArray[np.generic] | None = None
+) -> Anatomy:
+    """Landmarks and body parts of a label map (values of habitus.labels.Tissue).
+
+    ``hu``, the CT on the same grid, is optional: with it, a thin rib tip the label map
+    missed is followed in the CT (``habitus.anatomy.ribs``)."""
     frame = AnatomicalFrame.from_geometry(
         geometry, (labels.shape[0], labels.shape[1], labels.shape[2])
     )
@@ -80,7 +85,8 @@ def find_anatomy(labels: NDArray[np.uint8], geometry: Geometry) -> Anatomy:
 
     crest, crest_slice = _iliac_crest(skeleton, spine, frame)
     names = name_vertebrae(spine, skeleton, bone, frame, crest_slice)
-    last_rib = _last_rib(skeleton, spine, frame, crest_slice, names)
+    tip_ct = TipCT(frame.canonical(hu), parts.trunk) if hu is not None else None
+    last_rib = _last_rib(skeleton, spine, frame, crest_slice, names, tip_ct)
     l3 = _l3(names, spine, frame)
     landmarks = Landmarks(
         last_rib=last_rib,
@@ -132,9 +138,10 @@ def _last_rib(
     frame: AnatomicalFrame,
     crest_slice: int | None,
     names: VertebraNames,
+    tip_ct: TipCT | None,
 ) -> Landmark:
     name = LandmarkName.LAST_RIB
-    lowest = lowest_rib(skeleton, spine, frame, crest_slice)
+    lowest = lowest_rib(skeleton, spine, frame, crest_slice, tip_ct)
     if lowest is None:
         return Landmark.absent(name, "no ribs found in the trunk", RIB_METHOD)
     if lowest.slice == 0:

@@ -8,6 +8,11 @@
   outside the column within ``TIP_GAP_MM`` (15 mm, or three slice intervals if more) of a rib, or
   of a piece already taken, belongs to that rib's tip. Pelvic and arm bones, and anything
   at or below the iliac crest, are never taken.
+- Where the CT is given, a tip the label map missed altogether is followed in the CT: from
+  the lowest rib bone, through voxels whose in-plane mean is at least ``TIP_MIN_HU`` (bone in
+  partial volume; unenhanced soft tissue stays below it), outside the column and other bone,
+  for at most ``TIP_CT_MAX_MM``. A connected part reached below the labelled tip that holds
+  more than ``TIP_CT_MAX_CM3`` is not a rib tip (enhanced bowel or vessel) and is not added.
 - Which rib: the side from the spine's centre line, the pair by the rank of its head among
   the rib heads from the bottom (lowest pair, second-lowest...), and the number from the
   vertebra that holds the head, when the vertebrae are named.
@@ -27,7 +32,7 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton
+from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton, column_mask
 from habitus.anatomy.spine import SpineTrack
 
 RIB_HEAD_RISE_MM = 15.0
@@ -39,6 +44,17 @@ TIP_MAX_CM3 = 2.0  # a tip piece is small; a larger bone is something else
 TIP_SEARCH_BELOW_MM = 40.0
 TIP_SEARCH_ABOVE_MM = 80.0
 TIP_ROUNDS = 3  # a tip may break into a chain of pieces
+TIP_MIN_HU = 150.0  # partial-volume bone: above unenhanced soft tissue, below cortical bone
+TIP_CT_MAX_MM = 15.0
+TIP_CT_MAX_CM3 = 1.0  # one rib tip below the labelled bone is small; more is something else
+
+
+@dataclass(frozen=True)
+class TipCT:
+    """The CT, for rib tips the label map missed."""
+
+    hu: NDArray[np.generic]  # canonical (z, y, x) CT numbers at full resolution
+    trunk: NDArray[np.bool_]  # pooled trunk mask
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class LowestRib:
     label: int  # the rib component it belongs to (a tip piece counts as its rib's)
     side: str  # "right" or "left" (the patient's)
     from_tip_piece: bool  # the lowest bone is a tip piece apart from the rib's component
+    from_ct: bool  # the lowest point was followed in the CT beyond the labelled bone
     head_above_scan: bool  # the rib reaches the top of the scan, its head beyond it
 
 
@@ -77,9 +94,13 @@ def rib_heads(skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame) -> 
 
 
 def lowest_rib(
-    skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame, crest_slice: int | None
+    skeleton: Skeleton,
+    spine: SpineTrack,
+    frame: AnatomicalFrame,
+    crest_slice: int | None,
+    ct: TipCT | None = None,
 ) -> LowestRib | None:
-    """The lowest rib bone, thin tip pieces included."""
+    """The lowest rib bone, thin tip pieces included (and followed in the CT, if given)."""
     ribs = skeleton.ribs
     if not ribs:
         return None
@@ -106,6 +127,11 @@ def lowest_rib(
         # each new piece voxel belongs to the rib of the nearest voxel already taken
         owner[grown] = owner[tuple(i[grown] for i in nearest)]
         taken |= grown
+    labelled_low = int(np.flatnonzero(taken.any(axis=(1, 2)))[0])
+    if ct is not None:
+        taken, owner = _follow_in_ct(
+            taken, owner, pieces, ct, skeleton, spine, frame, crest_slice, z0
+        )
     slices = np.flatnonzero(taken.any(axis=(1, 2)))
     c_local = int(slices[0])
     rows, cols = np.nonzero(taken[c_local])
@@ -117,9 +143,57 @@ def lowest_rib(
         centre = labels.shape[2] / 2.0
     # canonical columns run from the patient's right to left
     side = "left" if float(np.mean(cols[labels_here == label])) > centre else "right"
-    from_piece = not (labels[c_local] == owner[c_local]).any(where=taken[c_local])
+    from_ct = c_local < labelled_low
+    from_piece = not from_ct and not (labels[c_local] == owner[c_local]).any(where=taken[c_local])
     top = next(r.hi for r in ribs if r.label == label) == frame.n_slices - 1
-    return LowestRib(z0 + c_local, label, side, bool(from_piece), top)
+    return LowestRib(z0 + c_local, label, side, bool(from_piece), from_ct, top)
+
+
+def _follow_in_ct(
+    taken: NDArray[np.bool_],
+    owner: NDArray[np.int32],
+    pieces: NDArray[np.bool_],
+    ct: TipCT,
+    skeleton: Skeleton,
+    spine: SpineTrack,
+    frame: AnatomicalFrame,
+    crest_slice: int | None,
+    z0: int,
+) -> tuple[NDArray[np.bool_], NDArray[np.int32]]:
+    """``taken`` grown through bone-like CT below and around the lowest labelled rib bone."""
+    dz = frame.slice_interval_mm or 1.0
+    py, px = frame.pooled_mm
+    low = int(np.flatnonzero(taken.any(axis=(1, 2)))[0])
+    reach = int(np.ceil(TIP_CT_MAX_MM / dz))
+    b0, b1 = max(0, low - reach), min(taken.shape[0], low + reach + 1)
+    band = slice(z0 + b0, z0 + b1)
+    hu = frame.pooled_mean(ct.hu[band])
+    nz, ny, nx = skeleton.labels.shape
+    column = column_mask((nz, ny, nx), spine, frame)[band]
+    seeds = taken[b0:b1]
+    # labelled bone other than the ribs and their possible tip pieces blocks the way
+    other_bone = (skeleton.labels[band] > 0) & ~seeds & ~pieces[b0:b1]
+    allowed = (hu >= TIP_MIN_HU) & ct.trunk[band] & ~column & ~other_bone
+    if crest_slice is not None:
+        allowed[: max(0, crest_slice - (z0 + b0) + 1)] = False
+    steps = int(np.ceil(TIP_CT_MAX_MM / min(dz, py, px)))
+    grown = ndi.binary_dilation(
+        seeds, structure=np.ones((3, 3, 3), dtype=bool), iterations=steps, mask=allowed | seeds
+    )
+    below = grown & ~seeds
+    below[low - b0 :] = False
+    parts, n = ndi.label(below, structure=np.ones((3, 3, 3), dtype=bool))
+    sizes_cm3 = np.bincount(parts.ravel(), minlength=n + 1) * dz * py * px / 1000.0
+    below &= (sizes_cm3 <= TIP_CT_MAX_CM3)[parts]
+    if not below.any():
+        return taken, owner
+    # the new voxels belong to the rib of the nearest labelled rib bone
+    _, nearest = ndi.distance_transform_edt(~seeds, sampling=(dz, py, px), return_indices=True)
+    taken, owner = taken.copy(), owner.copy()
+    band_owner = owner[b0:b1]
+    band_owner[below] = band_owner[tuple(i[below] for i in nearest)]
+    taken[b0:b1] |= below
+    return taken, owner
 
 
 def _tip_pieces(
@@ -152,7 +226,12 @@ def rib_description(
 ) -> str:
     """Which rib the lowest point was taken from, in words."""
     what = f"{lowest.side} rib"
-    if lowest.from_tip_piece:
+    if lowest.from_ct:
+        what += (
+            f" (its thin tip, followed in the CT at {TIP_MIN_HU:.0f} HU or more below the bone "
+            "of the label map)"
+        )
+    elif lowest.from_tip_piece:
         what += " (its thin tip, apart from the rest of the rib at this resolution)"
     head = heads.get(lowest.label)
     segment = head_segment.get(lowest.label)

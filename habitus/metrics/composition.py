@@ -30,7 +30,7 @@ def compute_body_composition(
         raise InputRefused(
             f"expected a label map of the CT's shape {volume.hu.shape}, found {labels.shape}"
         )
-    anatomy = find_anatomy(labels, volume.geometry)
+    anatomy = find_anatomy(labels, volume.geometry, volume.hu)  # the CT finds thin rib tips
     regions = measured_regions(anatomy)
     stats = trunk_slice_stats(labels, volume, anatomy, regions.all_slices())
     where = report_regions(regions, anatomy, volume.source)
