@@ -397,7 +397,9 @@ def _paint_spine(canvas: _Canvas, a: float, body: _Layout) -> None:
         paint(0, vy, r, r, HU_CORTICAL, Tissue.BONE)
         paint(0, vy, r - 2.0 * s, r - 2.0 * s, HU_CANCELLOUS, Tissue.BONE)
     if level == "S1" and a >= sacrum_hi - ALAE_HEIGHT_MM:  # the alae, out to the joints
-        paint(0, vy + 2.0 * s, ALAE_HALF_WIDTH_MM * s, 13.0 * s, HU_CANCELLOUS, Tissue.BONE)
+        # cortex round cancellous bone, as every bone has: a bright rim, not a smooth blob
+        paint(0, vy + 2.0 * s, ALAE_HALF_WIDTH_MM * s, 13.0 * s, HU_CORTICAL, Tissue.BONE)
+        paint(0, vy + 2.0 * s, (ALAE_HALF_WIDTH_MM - 2.0) * s, 11.0 * s, HU_CANCELLOUS, Tissue.BONE)
     if level is not None and level.startswith("L"):
         lo, hi = LEVELS[level]
         if abs(a - (lo + hi) / 2.0) <= 6.0:  # transverse processes
