@@ -93,9 +93,12 @@ def paravertebral_muscle(
     """
     pixel = (spacing[1], spacing[2])
     # The vertebral column's bone, also across a disc: the psoas arises from the discs too.
+    # (Measured whether the wall takes the vertebra in or not.)
     reach_slices = int(round(DISC_MM / spacing[0]))
     column = ndimage.maximum_filter1d(
-        (bone & (zone == BESIDE)).view(np.uint8), size=2 * reach_slices + 1, axis=0
+        (bone & (paravertebral_zone(bone.shape, spine, pixel) == BESIDE)).view(np.uint8),
+        size=2 * reach_slices + 1,
+        axis=0,
     ).astype(bool)
     out = np.zeros_like(soft)
     reach = max(ORGAN_REACH_MM, PSOAS_REACH_MM - PARAVERTEBRAL_REACH_MM)
