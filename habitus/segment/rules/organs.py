@@ -56,7 +56,9 @@ SADDLE_MM = 1.0  # a neck must be this much thinner than the pieces either side 
 BODY_BAND_MM = (3.0, 20.0)  # where the body's width is measured, behind its front
 DISC_MM = 8.0  # the column's bone seen from a disc: the vertebrae above and below
 VESSEL_WALL_MM = 3.0
-MIN_FREE_OUTLINE = 0.5  # a muscle belly is outlined by fat and bone, mostly
+MIN_FREE_OUTLINE = 0.5
+MAX_SHARED_OUTLINE = 0.45  # a lobe cut off an organ by the watershed shares more
+BELLY_REACH = 1.2  # a muscle belly is outlined by fat and bone, mostly
 
 
 def paravertebral_zone(
@@ -204,10 +206,12 @@ def _psoas_pieces(
     """Per piece: True where it is psoas.
 
     It arises beside the vertebral body (not in front of it, where the aorta and the vena
-    cava lie against the bone), its centre lies to the side of the body, and it is a muscle
-    belly of its own: most of its outline is fat or bone, not another piece of the same
-    organ or the body wall (a lobe of the liver cut off by the watershed is outlined by the
-    rest of the liver and the diaphragm).
+    cava lie against the bone), its centre lies to the side of the body about one radius of
+    the piece away (a belly resting on the bone, not the tip of the spleen or the liver
+    reaching in from further out), and it is a muscle belly of its own: most of its outline
+    is fat or bone and less than half of it another piece (``MAX_SHARED_OUTLINE``): a lobe
+    of the liver cut off by the watershed is outlined by the rest of the liver and the
+    diaphragm.
     """
     shape = pieces.shape
     rows = np.broadcast_to(np.arange(shape[0])[:, np.newaxis] + origin[0], shape)
@@ -234,15 +238,19 @@ def _psoas_pieces(
     edge[:, [0, -1]] = True
     on_edge = per_piece(edge) > 0
     free = _fat_or_bone_outline(pieces, fat | vertebra, n)
+    shared = _fat_or_bone_outline(pieces, pieces > 0, n)
+    half_width = _body_half_width(vertebra, spine, k, origin, pixel)
+    beyond_body = np.abs(centre_col - midline) * pixel[1] - half_width
+    area = total * pixel[0] * pixel[1]
     psoas = (
         arises
         & (centre_row >= front - PSOAS_AHEAD_MM / pixel[0])
-        & (
-            np.abs(centre_col - midline) * pixel[1]
-            >= _body_half_width(vertebra, spine, k, origin, pixel)
-        )
-        & (total * pixel[0] * pixel[1] <= MAX_PSOAS_MM2)
+        & (beyond_body >= 0.0)
+        # A belly lying against the body's side: its centre about one radius beyond it.
+        & (beyond_body <= BELLY_REACH * np.sqrt(area / np.pi))
+        & (area <= MAX_PSOAS_MM2)
         & (free >= MIN_FREE_OUTLINE)
+        & (shared <= MAX_SHARED_OUTLINE)
         & ~far
         & ~on_edge
     )
