@@ -16,9 +16,9 @@ thresholds stay where they are, so that a contrast scan keeps the bone an unenha
 
 Holes left inside bone in a slice are marrow and filled, except those that may hold
 something else: a hole of soft-tissue density inside the trunk (the spinal canal, the cranial
-cavity, fatty marrow) is left open for the nervous-system step to decide, a smooth enhanced
-hole is blood inside a calcified vessel wall, and a hole larger than any marrow cavity (the
-pelvic ring, a closed rib cage) is never filled.
+cavity, fatty marrow) is left open for the nervous-system step to decide, a hole that is
+mostly enhanced pool is blood inside a calcified vessel wall, and a hole larger than any
+marrow cavity (the pelvic ring, a closed rib cage) is never filled.
 
 Costal cartilage reads as dense soft tissue (about 100-130 HU against 30-60 HU for muscle);
 it is taken where such tissue forms sizeable pieces in or against the chest wall that
@@ -73,8 +73,8 @@ class BoneMasks:
 def enhancement_offset(hu: NDArray[np.int16], torso: Mask) -> float:
     """How far contrast lifts the soft tissue (HU above an unenhanced ~40 HU median).
 
-    It says whether the scan is enhanced (a smooth dense hole in bone is then blood inside a
-    calcified wall); the thresholds do not move with it, the enhanced pools are kept out.
+    Measured on the tissue outside the enhanced pools (muscle, mostly), it lifts the
+    cancellous threshold: enhanced muscle lifts the voxels it shares with bone.
     """
     soft = torso & (hu >= 0) & (hu <= 200)
     if not soft.any():
@@ -115,7 +115,6 @@ def complete_bone(
     torso: Mask,
     spacing: tuple[float, float, float],
     pools: Mask,
-    enhanced: bool,
 ) -> BoneMasks:
     """Add cancellous bone and fill the marrow, never into the enhanced pools."""
     pixel = (spacing[1], spacing[2])
@@ -127,7 +126,7 @@ def complete_bone(
     rim = bone & (hu <= BONE_HU_MIN)
     weak = below_half_way(hu, bone | cancellous, pixel, among=cancellous | rim)
     bone = (bone | cancellous) & ~weak & body
-    return _fill_marrow(hu, bone, torso, grainy, pixel, enhanced=enhanced)
+    return _fill_marrow(hu, bone, torso, grainy, pools, pixel)
 
 
 def below_half_way(
@@ -203,8 +202,8 @@ def _fill_marrow(
     bone: Mask,
     torso: Mask,
     grainy: Mask,
+    pools: Mask,
     pixel: tuple[float, float],
-    enhanced: bool,
 ) -> BoneMasks:
     holes = fill_holes_2d(bone) & ~bone
     labels, count = ndimage.label(holes, structure=IN_PLANE)
@@ -218,10 +217,10 @@ def _fill_marrow(
     in_torso = np.bincount(which, weights=torso[holes], minlength=count + 1) > 0
     grain = np.bincount(which, weights=grainy[holes], minlength=count + 1) / np.maximum(voxels, 1)
     is_open = in_torso & (area >= OPEN_HOLE_MIN_MM2) & (mean_hu < OPEN_HOLE_MAX_HU)
-    # With contrast, a sizeable smooth dense hole is blood inside a calcified vessel wall.
-    is_vessel = (
-        enhanced & (area >= OPEN_HOLE_MIN_MM2) & (grain < 0.5) & (mean_hu >= OPEN_HOLE_MAX_HU)
-    )
+    # A hole that is mostly enhanced pool is blood inside a calcified vessel wall; a smooth
+    # marrow (thick slices) is no pool, being ringed by cortex or bounded by marrow.
+    pooled = np.bincount(which, weights=pools[holes], minlength=count + 1) / np.maximum(voxels, 1)
+    is_vessel = (area >= OPEN_HOLE_MIN_MM2) & (pooled >= 0.5) & (grain < 0.5)
     is_marrow = (area <= MAX_MARROW_MM2) & ~is_open & ~is_vessel
     is_open[0] = is_marrow[0] = False
     return BoneMasks(bone=bone | is_marrow[labels], open_holes=is_open[labels])

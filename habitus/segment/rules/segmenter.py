@@ -21,13 +21,12 @@ from habitus.segment.rules.bone import (
     complete_bone,
     costal_cartilage,
     drop_calcifications,
-    enhancement_offset,
     fatty_marrow,
     seed_bone,
 )
 from habitus.segment.rules.classes import TissueMasks, assign_labels, box_around
 from habitus.segment.rules.cns import cns_mask
-from habitus.segment.rules.enhanced import enhanced_pools
+from habitus.segment.rules.enhanced import enhanced_pools, enhanced_vessels
 from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import bowel_content, lung_masks
 from habitus.segment.rules.morphology import dilate_2d
@@ -111,9 +110,10 @@ def find_tissue_masks(
     seeds = seed_bone(hu, body.body, spacing, pools)
     report("bone")
     wall = wall_regions(hu, body.torso, skin, seeds, spacing)
-    seeds = drop_calcifications(seeds, wall.cavity, spacing)
-    enhanced = enhancement_offset(hu, body.torso) > 0.0
-    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, pools, enhanced)
+    # Thinner enhanced vessels (iliac) are told from ribs, as thick, by lying inside the wall.
+    pools |= enhanced_vessels(hu, wall.cavity & ~lungs.lungs, spacing)
+    seeds = drop_calcifications(seeds & ~pools, wall.cavity, spacing)
+    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, pools)
     spine = find_spine(bones.bone, body.torso, pixel)
     # A calcified aorta joined to the spine is vessel, not bone; without it the spine is
     # found again, since the front of the vertebral bodies is measured from the bone.

@@ -57,7 +57,7 @@ def test_cancellous_walk_leaves_a_partial_volume_rim_outside() -> None:
     hu, rim = _vertebra(rim_hu=100.0)
     body = np.ones(hu.shape, dtype=bool)
     seeds = hu > 250
-    bones = complete_bone(hu, seeds, body, body, SPACING, pools=~body, enhanced=False)
+    bones = complete_bone(hu, seeds, body, body, SPACING, pools=~body)
     assert bones.bone[rim].mean() < 0.2
     inside = np.repeat(ellipse(0, 0, 12, 14)[np.newaxis], 3, axis=0)
     assert bones.bone[inside].mean() > 0.95  # the marrow is still filled
@@ -66,5 +66,5 @@ def test_cancellous_walk_leaves_a_partial_volume_rim_outside() -> None:
 def test_cancellous_walk_keeps_a_dense_rim() -> None:
     hu, rim = _vertebra(rim_hu=260.0)
     body = np.ones(hu.shape, dtype=bool)
-    bones = complete_bone(hu, hu > 250, body, body, SPACING, pools=~body, enhanced=False)
+    bones = complete_bone(hu, hu > 250, body, body, SPACING, pools=~body)
     assert bones.bone[rim].mean() > 0.9
