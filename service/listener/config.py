@@ -56,7 +56,9 @@ class ListenerSettings(BaseSettings):
     keep_refused_s: float = Field(default=86400.0, ge=0)
 
     max_associations: int = Field(default=32, ge=1)
-    max_pdu_bytes: int = Field(default=0, ge=0)  # 0: unlimited
+    # Largest PDU accepted, announced to peers; a peer announcing a larger one is cut off
+    # before any buffer is sized by it. 0: no limit (buffers still grow only as bytes arrive).
+    max_pdu_bytes: int = Field(default=1024 * 1024, ge=0)
     network_timeout_s: float = Field(default=60.0, gt=0)
     acse_timeout_s: float = Field(default=30.0, gt=0)
     dimse_timeout_s: float = Field(default=60.0, gt=0)

@@ -116,6 +116,10 @@ _READ_AHEAD = 1024 * 1024
 """Bytes asked of the kernel per read: several of the largest PDUs senders use (dcmtk's
 default is 128 KiB when the listener, as by default, sets no maximum)."""
 
+_ASSOCIATION_PDU_MAX = 64 * 1024
+"""Bytes a PDU may announce whatever the maximum PDU setting: association requests, with
+their presentation contexts and user identity, stay far below this."""
+
 _warned = False
 
 
@@ -218,6 +222,18 @@ class IngestSocket(AssociationSocket):
         The caller copies the result at once; the view returned is only valid until the
         next call.
         """
+        limit = _pdu_limit(self.assoc)
+        if limit and nr_bytes > limit:
+            # Refused before any buffer is sized by it; the DUL sees a PDU cut short and
+            # closes the transport.
+            log.warning(
+                "a PDU of %d bytes announced by %s exceeds the maximum of %d: connection closed",
+                nr_bytes,
+                _peer(self.socket),
+                limit,
+            )
+            self._is_connected = False
+            return bytearray()
         if self._end - self._start < nr_bytes:
             self._fill(nr_bytes)
         start = self._start
@@ -227,11 +243,15 @@ class IngestSocket(AssociationSocket):
         return memoryview(self._buffer)[start : start + count]  # type: ignore[return-value]
 
     def _fill(self, nr_bytes: int) -> None:
-        """Read until ``nr_bytes`` unread bytes are buffered, or the peer has closed."""
+        """Read until ``nr_bytes`` unread bytes are buffered, or the peer has closed.
+
+        The buffer grows with the bytes that arrive (doubling, up to ``nr_bytes``), never to
+        the length a peer announces before sending it.
+        """
         sock = self.socket
         assert sock is not None
         unread = self._end - self._start
-        capacity = max(nr_bytes, _READ_AHEAD)
+        capacity = max(min(nr_bytes, unread + _READ_AHEAD), _READ_AHEAD)
         old = self._buffer
         # a new buffer where the old one is too small, or is a huge PDU's not to be kept
         if old is None or len(old) < capacity or len(old) > max(capacity, _KEEP_BUFFER_UP_TO):
@@ -242,14 +262,32 @@ class IngestSocket(AssociationSocket):
             buffer = old
             if unread and self._start:
                 buffer[:unread] = buffer[self._start : self._end]  # the partial PDU first
-        view = memoryview(buffer)
         end = unread
         while end < nr_bytes:
-            count = sock.recv_into(view[end:], len(buffer) - end)
+            if end == len(buffer):  # full: grow by what has arrived, up to what is asked
+                grown = bytearray(min(2 * len(buffer), nr_bytes))
+                grown[:end] = buffer[:end]  # a copy: views handed out earlier stay valid
+                buffer = grown
+            count = sock.recv_into(memoryview(buffer)[end:], len(buffer) - end)
             if not count:
                 break  # connection closed: return what arrived, as stock
             end += count
         self._buffer, self._start, self._end = buffer, 0, end
+
+
+def _peer(sock: Any) -> str:
+    try:
+        peer = sock.getpeername()
+    except (AttributeError, OSError):
+        return "a peer"
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "a local peer")
+
+
+def _pdu_limit(assoc: Any) -> int:
+    """The largest PDU the listener accepts (0: no limit): its maximum PDU setting, which
+    it announces to peers, and never less than an association request needs."""
+    maximum = int(getattr(getattr(assoc, "ae", None), "maximum_pdu_size", 0) or 0)
+    return max(maximum, _ASSOCIATION_PDU_MAX) if maximum else 0
 
 
 class IngestDIMSE(DIMSEServiceProvider):

@@ -193,13 +193,49 @@ def test_other_commands_are_left_to_pynetdicom() -> None:
     assert fastpath.store_request(command[:-3]) is None  # cut short
 
 
-def reading_socket(connection: socket.socket) -> fastpath.IngestSocket:
+def reading_socket(connection: socket.socket, max_pdu: int = 0) -> fastpath.IngestSocket:
     """An IngestSocket over one end of a socket pair, without an association around it."""
     ingest = object.__new__(fastpath.IngestSocket)
     ingest.socket = connection
     ingest._is_connected = True
-    ingest._assoc = SimpleNamespace(dul=SimpleNamespace(event_queue=queue.Queue()))
+    ingest._assoc = SimpleNamespace(
+        dul=SimpleNamespace(event_queue=queue.Queue()),
+        ae=SimpleNamespace(maximum_pdu_size=max_pdu),
+    )
     return ingest
+
+
+def test_a_pdu_above_the_maximum_is_refused_before_a_buffer_is_sized_by_it() -> None:
+    sending, receiving = socket.socketpair()
+    ingest = reading_socket(receiving, max_pdu=1024 * 1024)
+    try:
+        sending.sendall(b"\x04\x00" + (512 * 1024 * 1024).to_bytes(4, "big") + b"x" * 100)
+        header = bytes(ingest.recv(6))
+        announced = int.from_bytes(header[2:], "big")
+        assert bytes(ingest.recv(announced)) == b""  # cut off: the DUL closes the transport
+        assert ingest._buffer is not None and len(ingest._buffer) <= 2 * 1024 * 1024
+        assert not ingest._is_connected
+    finally:
+        sending.close()
+        receiving.close()
+
+
+def test_without_a_maximum_the_buffer_grows_only_with_the_bytes_that_arrive() -> None:
+    sending, receiving = socket.socketpair()
+    ingest = reading_socket(receiving, max_pdu=0)
+
+    def send_and_close() -> None:  # announced 512 MiB, sends 3 MB
+        sending.sendall(b"x" * 3_000_000)
+        sending.close()
+
+    sender = threading.Thread(target=send_and_close)
+    sender.start()
+    try:
+        assert len(bytes(ingest.recv(512 * 1024 * 1024))) == 3_000_000
+        assert ingest._buffer is not None and len(ingest._buffer) <= 8 * 1024 * 1024
+    finally:
+        sender.join(timeout=10)
+        receiving.close()
 
 
 def test_read_ahead_returns_each_pdu_whole_however_the_bytes_arrive() -> None:
