@@ -14,7 +14,9 @@ back muscles. An intercostal space takes the depth interpolated between the ribs
 side, so that the liver and the spleen pressed against the ribs stay inside the wall (the
 deepest rib around, an oblique lower rib, once carried the wall into them: up to 9 % of the
 spleen of ts-petct-dicom was muscle). Behind the spine (``BACK_SECTOR_DEG``) no organ lies
-between the laminae and the transverse processes, and the deepest bone around holds.
+between the laminae and the transverse processes, and along a plate of bone (``PLATE_DEG``:
+the iliac wing, lined by the iliacus) the deepest bone around holds too, as before (shaped
+on the phantoms of model_export/phantoms, whose iliacus it keeps in the wall).
 
 Both radii are smoothed with a running median over the angle, which bridges the gaps a single
 ray can slip through (a vessel crossing the fat); where a ray finds the wall thinner than its
@@ -42,6 +44,7 @@ MAX_BONE_DEPTH_MM = 45.0  # ribs under the chest and flank muscles
 MAX_BONE_DEPTH_BACK_MM = 80.0  # laminae and transverse processes under the back muscles
 BONE_SPREAD_DEG = 9  # a rib's depth also holds for the intercostal space beside it
 BACK_SECTOR_DEG = 45.0  # rays this close to straight back cross the back muscles only
+PLATE_DEG = 40.0  # bone this long around the circle is a plate (iliac wing), not a rib
 DEFAULT_WALL_MM = 12.0  # when no ray of the slice shows where the wall ends
 ANGULAR_MEDIAN_DEG = 15
 
@@ -192,7 +195,24 @@ def _bone_depth(
     )
     angles = np.linspace(0.0, 2 * np.pi, N_ANGLES, endpoint=False)
     behind = np.sin(angles) >= np.cos(np.deg2rad(BACK_SECTOR_DEG))
-    return np.asarray(np.where(behind, deepest_around, bridged))
+    # A plate of bone (the iliac wing) is lined by muscle (the iliacus) and carries the
+    # wall over its whole arc: the deepest bone around holds there too.
+    plate = _in_long_run(~np.isnan(depth), int(round(PLATE_DEG * N_ANGLES / 360.0)))
+    return np.asarray(np.where(behind | plate, deepest_around, bridged))
+
+
+def _in_long_run(hit: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
+    """True on rays inside a run of at least ``length`` consecutive hits, around the circle."""
+    if hit.all():
+        return hit.copy()
+    if not hit.any():
+        return hit.copy()
+    start = int(np.argmin(hit))  # a miss: unroll the circle from there
+    rolled = np.roll(hit, -start)
+    runs, count = ndimage.label(rolled)
+    sizes = np.bincount(runs.ravel(), minlength=count + 1)
+    long_run = (sizes >= length) & (np.arange(count + 1) > 0)
+    return np.roll(long_run[runs], start)
 
 
 def _bridge_gaps(depth: NDArray[np.float64], reach: int) -> NDArray[np.float64]:
