@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
     """(report.json, the printed summary) of the README's first two commands."""
     folder = tmp_path_factory.mktemp("demo")
     printed = io.StringIO()
@@ -28,16 +29,16 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
         assert main(["demo", str(folder / "study")]) == 0
         assert main(["analyze", str(folder / "study"), "--out", str(folder / "result")]) == 0
     report = json.loads((folder / "result" / "report.json").read_text())
-    return report, printed.getvalue()
+    return report, printed.getvalue(), folder
 
 
-def test_the_demo_is_analysed_by_the_rules(demo_run: tuple[dict[str, Any], str]) -> None:
-    report, _ = demo_run
+def test_the_demo_is_analysed_by_the_rules(demo_run: tuple[dict[str, Any], str, Path]) -> None:
+    report, _, _ = demo_run
     assert report["model"]["model_id"] == "habitus-rules"
 
 
 def test_the_waist_runs_from_the_last_rib_to_the_iliac_crest_and_holds_l3(
-    demo_run: tuple[dict[str, Any], str],
+    demo_run: tuple[dict[str, Any], str, Path],
 ) -> None:
     composition = demo_run[0]["body_composition"]
     marks = composition["landmarks"]
@@ -54,7 +55,7 @@ def test_the_waist_runs_from_the_last_rib_to_the_iliac_crest_and_holds_l3(
 
 
 def test_areas_indices_and_flags_are_measured_and_plausible(
-    demo_run: tuple[dict[str, Any], str],
+    demo_run: tuple[dict[str, Any], str, Path],
 ) -> None:
     composition = demo_run[0]["body_composition"]
     waist, l3 = composition["waist"], composition["l3"]
@@ -71,8 +72,25 @@ def test_areas_indices_and_flags_are_measured_and_plausible(
         assert flag["measured"] == waist[index]
 
 
-def test_the_summary_prints_the_measurements(demo_run: tuple[dict[str, Any], str]) -> None:
-    _, printed = demo_run
+def test_the_summary_prints_the_measurements(demo_run: tuple[dict[str, Any], str, Path]) -> None:
+    _, printed, _ = demo_run
     assert "not measured" not in printed and "unknown" not in printed
     assert "waist (" in printed and "SMI" in printed and "BFI" in printed
     assert "low SMI: " in printed and "high BFI: " in printed
+
+
+def test_another_height_gives_another_sr_and_the_same_seg(
+    demo_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    import pydicom
+
+    report, _, folder = demo_run
+    assert report["body_composition"]["waist"]["smi_cm2_m2"] is not None
+    with contextlib.redirect_stdout(io.StringIO()):
+        out = folder / "result-150cm"
+        assert main(["analyze", str(folder / "study"), "--out", str(out), "--height", "150"]) == 0
+    before, after = folder / "result", out
+    seg_uids = {pydicom.dcmread(p / "seg.dcm").SOPInstanceUID for p in (before, after)}
+    sr_uids = {pydicom.dcmread(p / "sr.dcm").SOPInstanceUID for p in (before, after)}
+    assert len(seg_uids) == 1  # the segmentation does not depend on the height
+    assert len(sr_uids) == 2  # the SMI in the SR does

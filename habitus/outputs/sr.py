@@ -10,12 +10,15 @@ qualitative evaluations) are built by the analytics with :func:`measurement`,
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from datetime import datetime
 
 import highdicom as hd
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.sr.coding import Code
 
 from habitus import PIPELINE_VERSION, __version__
@@ -207,7 +210,12 @@ def _document(
         content=content[0],
         series_instance_uid=derived_object_uid("sr-series", source, model),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_object_uid("sr-instance", source, model),
+        # The instance UID also carries a digest of what the SR says: analyses that differ in
+        # anything that shapes the measurements (height, weight, sex given, options) never
+        # share a UID, and the same inputs still give the same UID.
+        sop_instance_uid=derived_object_uid(
+            "sr-instance", f"{source}\x1f{content_digest(content[0])}", model
+        ),
         instance_number=SR_INSTANCE_NUMBER,
         manufacturer=MANUFACTURER,
         is_complete=True,
@@ -221,6 +229,15 @@ def _document(
         content_time=when.time(),
         specific_character_set=character_set(headers[0]),
     )
+
+
+def content_digest(content: Dataset) -> str:
+    """SHA-256 of the SR's content tree as encoded (implicit VR little endian)."""
+    encoded = DicomBytesIO()
+    encoded.is_little_endian = True
+    encoded.is_implicit_VR = True
+    write_dataset(encoded, content)
+    return hashlib.sha256(encoded.getvalue()).hexdigest()
 
 
 def _observation_context(model: ModelInfo) -> hd.sr.ObservationContext:

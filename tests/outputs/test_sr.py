@@ -144,6 +144,21 @@ def test_uids_and_bytes_are_deterministic(
     assert _encoded(first) == _encoded(second)
 
 
+def test_a_different_content_gets_a_different_sr_uid_and_the_seg_keeps_its_own(
+    synthetic_outputs: tuple[Report, hd.seg.Segmentation],
+    synthetic_volume: CTVolume,
+    model: ModelInfo,
+) -> None:
+    report, seg = synthetic_outputs
+    first = build_sr(report, seg, synthetic_volume, model)
+    changed = report.model_copy(deep=True)
+    changed.classes[0].volume_cm3 += 1.0  # e.g. another option or patient input
+    second = build_sr(changed, seg, synthetic_volume, model)
+    assert first.SOPInstanceUID != second.SOPInstanceUID
+    assert first.SeriesInstanceUID == second.SeriesInstanceUID  # versions of one series
+    assert build_sr(changed, seg, synthetic_volume, model).SOPInstanceUID == second.SOPInstanceUID
+
+
 def test_extra_groups_are_added_with_their_coding_scheme(
     synthetic_outputs: tuple[Report, hd.seg.Segmentation],
     synthetic_volume: CTVolume,
