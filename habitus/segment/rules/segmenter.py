@@ -33,7 +33,7 @@ from habitus.segment.rules.morphology import dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
-from habitus.segment.rules.vessels import vessel_wall
+from habitus.segment.rules.vessels import plaque_on_pools, vessel_wall
 from habitus.segment.rules.wall import wall_regions
 from habitus.volume import CTVolume
 
@@ -118,6 +118,7 @@ def find_tissue_masks(
     # A calcified aorta joined to the spine is vessel, not bone; without it the spine is
     # found again, since the front of the vertebral bodies is measured from the bone.
     calcified_wall = vessel_wall(bones.bone, spine, pixel)
+    calcified_wall |= plaque_on_pools(bones.bone, pools, wall.cavity, pixel)
     if calcified_wall.any():
         bones = replace(bones, bone=bones.bone & ~calcified_wall)
         spine = find_spine(bones.bone, body.torso, pixel)

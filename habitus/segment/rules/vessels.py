@@ -8,6 +8,12 @@ from the bone, inside the body cavity and in front of the thick bone of the spin
 for vessel wall where its mirror image about the spine's midline is not bone: a vertebra is
 left-right symmetric, the aorta lies to one side. The ribs and vertebral arches lie in the
 body wall or behind the front of the vertebral bodies and are never judged.
+
+With contrast the lumen is an enhanced pool (``enhanced.enhanced_pools``), and plaque anywhere
+in its wall is thin bone inside the body cavity against the pool: vessel too. A cortex
+against a pool belongs to a bone thicker than that (a vertebral body with its marrow), and
+the ribs lie in the wall, not in the cavity. Shaped on the calcified aorta of the shared
+PET-CT.
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ from habitus.segment.rules.spine import MAX_OFF_MIDLINE_MM, Spine
 WALL_MM = 4.0
 VESSEL_REACH_MM = 40.0  # the aorta, up to 30 mm across, lies against the vertebral bodies
 MIRROR_TOLERANCE_MM = 4.0  # vertebrae are not exactly symmetric, nor the scan exactly square
+
+
+def plaque_on_pools(bone: Mask, pools: Mask, cavity: Mask, pixel: tuple[float, float]) -> Mask:
+    """Thin bone in the body cavity against an enhanced pool: calcified vessel wall."""
+    if not pools.any():
+        return np.zeros_like(bone)
+    thin = bone & ~open_2d(bone, WALL_MM, pixel)
+    return np.asarray(thin & cavity & dilate_2d(pools, WALL_MM, pixel))
 
 
 def vessel_wall(bone: Mask, spine: Spine, pixel: tuple[float, float]) -> Mask:

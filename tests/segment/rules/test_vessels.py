@@ -10,7 +10,11 @@ from habitus.dicom.phantoms import HU_AORTA, HU_FAT, synthetic_torso
 from habitus.dicom.synthetic import axial_geometry
 from habitus.labels import Tissue
 from habitus.segment.rules import RuleSegmenter
+from habitus.segment.rules.vessels import plaque_on_pools
 from habitus.volume import CTVolume
+
+from .shapes import SPACING as GRID
+from .shapes import ellipse
 
 SHAPE = (12, 200, 256)
 SPACING = (2.5, 1.5, 1.5)
@@ -90,3 +94,20 @@ def test_the_vertebral_body_beside_it_stays_bone(
 ) -> None:
     labels, _, body = segmented
     assert (labels[body] == Tissue.BONE).mean() > 0.95
+
+
+def test_plaque_against_an_enhanced_pool_in_the_cavity_is_vessel() -> None:
+    """Thin bone ringing a pool inside the cavity is vessel wall; a rib in the wall and a
+    vertebral body (thick) against the same pool stay bone."""
+    pixel = (GRID[1], GRID[2])
+    lumen = ellipse(0, 0, 12, 12)
+    plaque = ellipse(0, 0, 14, 14) & ~lumen
+    vertebra = ellipse(0, 32, 15, 18)  # touching the plaque
+    rib = ellipse(-60, 0, 4, 10)
+    bone = np.stack([plaque | vertebra | rib] * 3)
+    pools = np.stack([lumen] * 3)
+    cavity = np.stack([~ellipse(-60, 0, 12, 30)] * 3)
+    wall = plaque_on_pools(bone, pools, cavity, pixel)
+    assert wall[:, plaque].mean() > 0.9
+    assert wall[:, vertebra].mean() < 0.02  # a corner where the two meet, at most
+    assert not wall[:, rib].any()
