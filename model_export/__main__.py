@@ -109,6 +109,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from habitus.metrics.contrast import ContrastPhase
     from model_export.evaluate import run_evaluation
 
     report = run_evaluation(
@@ -118,6 +119,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         include_rules=not args.no_rules,
         out_json=args.json,
         record=args.record,
+        contrast=tuple(ContrastPhase(p) for p in args.contrast),
+        cases=tuple(args.case),
     )
     print(report)
     return 0
@@ -234,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rules", action="store_true", help="skip the rule-based comparison")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
     p.add_argument("--record", action="store_true", help="store a summary in --model's manifest")
+    p.add_argument(
+        "--contrast",
+        nargs="*",
+        default=[],
+        choices=["arterial", "portal_venous", "delayed"],
+        help="also evaluate each real scan with this contrast painted in",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        default=[],
+        help="only this real scan (repeatable): the held-out scan of a leave-one-out run",
+    )
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("phantom", help="write one phantom as ct.nii.gz + labels.nii.gz")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from numpy.typing import NDArray
 from scipy.ndimage import maximum_filter
 
 from habitus.labels import TISSUE_CLASSES, Tissue
+from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.base import Segmenter
 from habitus.volume import CTVolume, Geometry
+from model_export.contrast import paint_contrast, structure_masks
 from model_export.metrics import Overlap, coverage, overlap, per_class
 from model_export.phantoms import random_acquisition, random_spec, render
 from model_export.silver import prefixes_of
@@ -160,6 +162,15 @@ def load_real_cases(data_dir: Path) -> list[RealCase]:
     return cases
 
 
+def with_contrast(case: RealCase, phase: ContrastPhase, names: dict[int, str]) -> RealCase:
+    """``case`` with ``phase``'s contrast painted into its reference structures."""
+    structures = structure_masks(case.reference, names)
+    spacing = case.volume.geometry.spacing
+    painted = paint_contrast(case.volume.hu, structures, phase, spacing)
+    volume = replace(case.volume, hu=painted.hu)
+    return RealCase(f"{case.name}-{phase.value}", volume, case.reference, case.tissue)
+
+
 def evaluate_real(
     case: RealCase, predicted: NDArray[np.uint8], names: dict[int, str]
 ) -> dict[str, Any]:
@@ -223,7 +234,11 @@ def phantom_table(results: list[dict[str, Any]], title: str) -> str:
 
 
 def real_table(results: dict[str, dict[str, Any]], title: str) -> str:
-    lines = [title, f"{'case':<18}{'measure':<24}{'value':>8}{'sens':>8}{'prec':>8}{'target':>8}"]
+    width = max([18, *(len(case) + 2 for case in results)])
+    lines = [
+        title,
+        f"{'case':<{width}}{'measure':<24}{'value':>8}{'sens':>8}{'prec':>8}{'target':>8}",
+    ]
     for case, result in results.items():
         for key, value in result.items():
             if key.startswith("_"):
@@ -234,9 +249,9 @@ def real_table(results: dict[str, dict[str, Any]], title: str) -> str:
                 dice = value["dice"]
                 sens, prec = value["sensitivity"], value["precision"]
                 figures = f"{_num(dice):>8}{_num(sens):>8}{_num(prec):>8}"
-                lines.append(f"{case:<18}{key + ' Dice':<24}{figures}{tgt:>8}")
+                lines.append(f"{case:<{width}}{key + ' Dice':<24}{figures}{tgt:>8}")
             else:
-                lines.append(f"{case:<18}{key:<24}{_num(value):>8}{'':>8}{'':>8}{tgt:>8}")
+                lines.append(f"{case:<{width}}{key:<24}{_num(value):>8}{'':>8}{'':>8}{tgt:>8}")
     return "\n".join(lines)
 
 
@@ -266,16 +281,23 @@ def run_evaluation(
     include_rules: bool = True,
     out_json: Path | None = None,
     record: bool = False,
+    contrast: tuple[ContrastPhase, ...] = (),
+    cases: tuple[str, ...] = (),
 ) -> str:
     """Evaluate the model (and the rule-based segmenter) and return the printed tables.
 
-    ``record`` stores a summary in the model's manifest (``training.evaluation``).
+    ``record`` stores a summary in the model's manifest (``training.evaluation``);
+    ``contrast`` adds each real scan with that phase painted in (``NAME-PHASE``); ``cases``
+    keeps only the real scans named (the held-out ones of a leave-one-scan-out run).
     """
     data_dir = data_dir or Path(__file__).resolve().parents[2] / "shared" / "data"
     seeds = phantom_seeds if phantom_seeds is not None else [1, 2, 3, 4]
     phantoms = [phantom_case(s) for s in seeds]
     real = load_real_cases(data_dir) if data_dir.is_dir() else []
+    if cases:
+        real = [c for c in real if c.name in cases]
     names = label_names(data_dir) if real else {}
+    real += [with_contrast(c, phase, names) for c in real for phase in contrast]
     report: list[str] = []
     figures: dict[str, Any] = {"phantoms": [d for _, _, d in phantoms], "segmenters": {}}
     for label, make in _segmenters(model, include_rules).items():

@@ -106,3 +106,17 @@ def test_contrast_versions_keep_the_labels_and_enhance_the_vessels(cases) -> Non
         aorta = case.enhancing["aorta"]
         assert np.median(painted.volume.hu[aorta]) >= 250
         assert np.median(painted.volume.hu[aorta]) > np.median(case.volume.hu[aorta]) + 50
+
+
+def test_evaluation_of_one_held_out_scan_and_its_contrast_versions(shared_data: Path) -> None:
+    from model_export.evaluate import run_evaluation
+
+    printed = run_evaluation(
+        data_dir=shared_data,
+        phantom_seeds=[],
+        cases=("ts-upper-abdomen",),
+        contrast=(ContrastPhase.ARTERIAL,),
+    )
+    assert "ts-upper-abdomen-arterial" in printed
+    assert "ts-petct-dicom" not in printed  # the held-out scan only
+    assert printed.count("rule-based") == 1 and "model habitus-unet3d-cpu" in printed
