@@ -16,7 +16,9 @@ Cues (each independent of the others):
   level from the next.
 
 A count passes from one body to the next only across a plausible disc: a gap longer than
-``MAX_DISC_MM`` means a body was missed, and the count stops there.
+``MAX_DISC_MM`` means a body was missed, and the count stops there. Nor does it pass through
+a fragment, a body much shorter than its neighbour (``_fragments``): a body split at a false
+disc, or beside two bodies joined across a missed one.
 
 Policy (why a single count is not enough): L3 is named only when the sacral count and the
 last-rib count both reach it and agree, and the iliac crest, where in the scan, is consistent.
@@ -31,8 +33,9 @@ each carries the readings of the cues, the disagreement becomes a finding (which
 
 Which rule was shaped on which data: the sacral width and the rib-head rise on the synthetic
 phantom (tests/anatomy/phantom.py); the T12 count on ts-upper-abdomen (T11-L2, 3 mm) and
-ts-petct-dicom (T11-T12); the crest window and the five-lumbar rule from anatomy texts, not
-from a scan (no shared scan holds the pelvis).
+ts-petct-dicom (T11-T12); the fragment rule on ts-upper-abdomen as the rule-based segmenter
+labels it and on the phantom with a body's marrow cut out; the crest window and the
+five-lumbar rule from anatomy texts, not from a scan (no shared scan holds the pelvis).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ SACRUM_MIN_WIDTH_MM = 75.0
 SACRUM_BELOW_CREST_MM = 10.0
 MAX_DISC_MM = 20.0
 LUMBAR_HEIGHT_MM = (15.0, 45.0)
+MAX_BODY_MM = 45.0  # no single vertebral body is taller: a fused block, or bodies joined
+SHORT_BODY_RATIO = 0.6  # neighbouring bodies differ far less in height than this
 # bottom up, from the sacrum: S1, L5..L1, T12..T1. Cervical bodies are not named: no cue
 # here reaches them reliably.
 LADDER = ("S1", "L5", "L4", "L3", "L2", "L1", *(f"T{n}" for n in range(12, 0, -1)))
@@ -189,12 +194,39 @@ def _index_of(names: dict[int, str], name: str) -> int | None:
 
 def _linked_runs(segments: list[VertebralSegment], frame: AnatomicalFrame) -> list[int]:
     """Run number of each segment: neighbours share a run when the gap between them is a
-    plausible disc."""
+    plausible disc and neither is a fragment (``_fragments``)."""
+    fragment = _fragments(segments, frame)
     run = [0]
-    for lower, upper in zip(segments, segments[1:], strict=False):
+    for index, (lower, upper) in enumerate(zip(segments, segments[1:], strict=False)):
         gap = float(frame.z_mm[upper.lo] - frame.z_mm[lower.hi]) - frame.slice_interval_mm
-        run.append(run[-1] + (1 if gap > MAX_DISC_MM else 0))
+        broken = gap > MAX_DISC_MM or fragment[index] or fragment[index + 1]
+        run.append(run[-1] + (1 if broken else 0))
     return run
+
+
+def _fragments(segments: list[VertebralSegment], frame: AnatomicalFrame) -> list[bool]:
+    """Segments too short to be a vertebral body beside their neighbours: complete, and
+    shorter than ``SHORT_BODY_RATIO`` of a neighbour's height (an open segment's height is a
+    lower bound of its body's; a segment taller than ``MAX_BODY_MM``, a fused block such as
+    the sacrum, is no measure).
+
+    Neighbouring vertebral bodies differ in height far less. Such a short segment is a piece
+    of a body split at a false disc (marrow the label map left out: its profile drops as at a
+    disc), or its neighbour is two bodies joined across a missed disc; either way a count
+    through it would be off by one, so a count neither passes through a fragment nor reaches
+    beyond it (a fragment holding an anchor is still named: it lies within its vertebra).
+
+    Shaped on ts-upper-abdomen as segmented by the rule-based segmenter at 3 mm (L1 split at
+    mid-height into a 12 mm piece below a 42 mm segment joining L1's upper half to T12) and on
+    the phantom with the middle of one body's marrow removed
+    (tests/anatomy/test_vertebral_naming.py)."""
+    heights = [s.height_mm(frame) for s in segments]
+    out: list[bool] = []
+    for index, seg in enumerate(segments):
+        neighbours = [heights[j] for j in (index - 1, index + 1) if 0 <= j < len(segments)]
+        measures = [h for h in neighbours if h <= MAX_BODY_MM]
+        out.append(seg.complete and any(heights[index] < SHORT_BODY_RATIO * h for h in measures))
+    return out
 
 
 def _read(count: Count, run: list[int]) -> dict[int, str]:
