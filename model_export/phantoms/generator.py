@@ -29,6 +29,7 @@ class Phantom:
     spec: PhantomSpec
     acquisition: Acquisition
     landmarks_z_mm: dict[str, float]  # LPS z of anatomical levels (head is +z)
+    materials: NDArray[np.uint8]  # Material of every voxel, same grid (which tissue is blood)
 
 
 def _grid(
@@ -142,7 +143,12 @@ def render(spec: PhantomSpec, acq: Acquisition) -> Phantom:
         "sole": -H,
     }
     return Phantom(
-        volume=volume, labels=labels, spec=spec, acquisition=acq, landmarks_z_mm=landmarks
+        volume=volume,
+        labels=labels,
+        spec=spec,
+        acquisition=acq,
+        landmarks_z_mm=landmarks,
+        materials=np.ascontiguousarray(canvas.material[::-1]),
     )
 
 

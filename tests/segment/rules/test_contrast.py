@@ -19,11 +19,10 @@ from numpy.typing import NDArray
 from habitus.labels import Tissue
 from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.rules import RuleSegmenter
-from model_export.phantoms.body import VERTEBRA_INV, Body
-from model_export.phantoms.canvas import Canvas
-from model_export.phantoms.generator import Phantom, _grid, render
+from model_export.phantoms.body import VERTEBRA_INV
+from model_export.phantoms.generator import Phantom, render
 from model_export.phantoms.materials import Material
-from model_export.phantoms.spec import Acquisition, PhantomSpec, random_acquisition, random_spec
+from model_export.phantoms.spec import random_acquisition, random_spec
 
 from .evaluation import BONES, coverage, dice
 from .realdata import RealCase, petct, upper_abdomen, with_contrast
@@ -108,25 +107,6 @@ PHANTOM_RANGE = "chest_abdomen_pelvis"  # heart, aorta, venae cavae, kidneys, sp
 AORTIC_BIFURCATION = 22.5  # the phantom's vertebral count (L4)
 
 
-def _materials(spec: PhantomSpec, acquisition: Acquisition) -> NDArray[np.uint8]:
-    """The phantom's material map, drawn as ``render`` draws it (same seed, same order)."""
-    rng = np.random.default_rng(
-        [spec.seed, int(acquisition.noise_hu * 1000), len(acquisition.u_range)]
-    )
-    u, y, x = _grid(spec, acquisition)
-    canvas = Canvas(
-        u,
-        y,
-        x,
-        spec.height_mm,
-        rng,
-        warp_mm=float(rng.uniform(3.0, 9.0)),
-        spacing_mm=acquisition.spacing_mm,
-    )
-    Body(spec, canvas, rng).paint()
-    return np.ascontiguousarray(canvas.material[::-1])
-
-
 @pytest.fixture(scope="module")
 def phantoms() -> Phantoms:
     """The same body without contrast and in the venous and arterial phases: the phantom,
@@ -136,8 +116,7 @@ def phantoms() -> Phantoms:
     for contrast in ("none", "venous", "arterial"):
         spec = replace(random_spec(PHANTOM_SEED), contrast=contrast)
         phantom = render(spec, acquisition)
-        materials = _materials(spec, acquisition)
-        out[contrast] = (phantom, materials, RuleSegmenter().segment(phantom.volume))
+        out[contrast] = (phantom, phantom.materials, RuleSegmenter().segment(phantom.volume))
     return out
 
 
