@@ -335,3 +335,13 @@ def dciodvfy_errors(path: Path) -> list[str]:
     )
     output = result.stdout + result.stderr
     return [line for line in output.splitlines() if line.startswith("Error")]
+
+
+def content_items(container: Dataset, meaning: str) -> list[Dataset]:
+    """SR content items below ``container`` whose concept name has this meaning (recursive)."""
+    found = []
+    for item in container.get("ContentSequence", []):
+        if item.ConceptNameCodeSequence[0].CodeMeaning == meaning:
+            found.append(item)
+        found += content_items(item, meaning)
+    return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from numpy.typing import NDArray
 
@@ -18,7 +17,7 @@ from habitus.outputs.seg import build_segmentation
 from habitus.outputs.sr import build_sr
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume
-from tests.outputs.conftest import dciodvfy_errors
+from tests.outputs.conftest import content_items, dciodvfy_errors
 
 
 def test_every_phase_has_a_code_that_fits_a_code_value() -> None:
@@ -27,15 +26,6 @@ def test_every_phase_has_a_code_that_fits_a_code_value() -> None:
         assert len(code.value) <= 16  # CodeValue is SH: longer values become LongCodeValue
     assert CONTRAST_PHASES["unknown"].scheme_designator == "SCT"
     assert CONTRAST_PHASES["arterial"].scheme_designator == HABITUS_SCHEME
-
-
-def _items(container: pydicom.Dataset, meaning: str) -> list[pydicom.Dataset]:
-    found = []
-    for item in container.get("ContentSequence", []):
-        if item.ConceptNameCodeSequence[0].CodeMeaning == meaning:
-            found.append(item)
-        found += _items(item, meaning)
-    return found
 
 
 @pytest.mark.parametrize(
@@ -95,12 +85,12 @@ def test_phase_group_is_valid_with_and_without_evidence(
     sr = build_sr(report, seg, synthetic_volume, model, extra_groups=groups)
     [group] = [
         g
-        for g in _items(sr, "Measurement Group")
+        for g in content_items(sr, "Measurement Group")
         if any(getattr(i, "TextValue", "") == CONTRAST_GROUP_LABEL for i in g.ContentSequence)
     ]
-    [phase] = _items(group, "Contrast Phase")
+    [phase] = content_items(group, "Contrast Phase")
     assert phase.ConceptCodeSequence[0].CodeValue == code
-    assert len(_items(group, "Attenuation Coefficient")) == sites
+    assert len(content_items(group, "Attenuation Coefficient")) == sites
     path = tmp_path / "sr.dcm"
     sr.save_as(path, enforce_file_format=True)
     assert dciodvfy_errors(path) == []

@@ -19,19 +19,9 @@ from habitus.outputs.seg import build_segmentation
 from habitus.outputs.sr import build_sr, measurement, qualitative_evaluation, scan_measurement_group
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume
-from tests.outputs.conftest import dciodvfy_errors
+from tests.outputs.conftest import content_items, dciodvfy_errors
 
 ReportFor = Callable[[CTVolume, NDArray[np.uint8]], Report]
-
-
-def _items(container: pydicom.Dataset, meaning: str) -> list[pydicom.Dataset]:
-    """Content items below ``container`` whose concept name has this meaning (recursive)."""
-    found = []
-    for item in container.get("ContentSequence", []):
-        if item.ConceptNameCodeSequence[0].CodeMeaning == meaning:
-            found.append(item)
-        found += _items(item, meaning)
-    return found
 
 
 def _encoded(dataset: pydicom.Dataset) -> bytes:
@@ -59,25 +49,25 @@ def test_groups_reference_the_seg_segments(
 ) -> None:
     report, seg = synthetic_outputs
     sr = build_sr(report, seg, synthetic_volume, model)
-    groups = _items(sr, "Measurement Group")
+    groups = content_items(sr, "Measurement Group")
     present = [row for row in report.classes if row.voxels > 0]
     assert len(groups) == len(present) == 7
     assert synthetic_volume.source is not None
     for group, row in zip(groups, present, strict=True):
-        [segment] = _items(group, "Referenced Segment")
+        [segment] = content_items(group, "Referenced Segment")
         reference = segment.ReferencedSOPSequence[0]
         assert reference.ReferencedSOPInstanceUID == seg.SOPInstanceUID
         assert reference.ReferencedSOPClassUID == seg.SOPClassUID
         assert int(reference.ReferencedSegmentNumber) == row.label
-        [series] = _items(group, "Source Series for Segmentation")
+        [series] = content_items(group, "Source Series for Segmentation")
         assert series.get("UID") == synthetic_volume.source.series_instance_uid
-        [volume_item] = _items(group, "Volume")
+        [volume_item] = content_items(group, "Volume")
         value = volume_item.MeasuredValueSequence[0]
         assert float(value.NumericValue) == pytest.approx(row.volume_cm3)
         assert value.MeasurementUnitsCodeSequence[0].CodeValue == "cm3"
-        [mean_item] = _items(group, "Attenuation Coefficient")
+        [mean_item] = content_items(group, "Attenuation Coefficient")
         assert float(mean_item.MeasuredValueSequence[0].NumericValue) == pytest.approx(row.mean_hu)
-        [tracking] = _items(group, "Tracking Identifier")
+        [tracking] = content_items(group, "Tracking Identifier")
         assert tracking.TextValue == row.name
 
 
@@ -92,7 +82,7 @@ def test_absent_classes_get_no_group(
     sr = build_sr(report, seg, three_slice_volume, model)
     numbers = {
         int(item.ReferencedSOPSequence[0].ReferencedSegmentNumber)
-        for item in _items(sr, "Referenced Segment")
+        for item in content_items(sr, "Referenced Segment")
     }
     assert numbers == {int(t) for t in np.unique(three_slice_labels) if t > 0}
     assert Tissue.CNS not in numbers
@@ -124,9 +114,9 @@ def test_observer_is_the_device_and_model(
 ) -> None:
     report, seg = synthetic_outputs
     sr = build_sr(report, seg, synthetic_volume, model)
-    [observer_type] = _items(sr, "Observer Type")
+    [observer_type] = content_items(sr, "Observer Type")
     assert observer_type.ConceptCodeSequence[0].CodeMeaning == "Device"
-    [model_name] = _items(sr, "Device Observer Model Name")
+    [model_name] = content_items(sr, "Device Observer Model Name")
     assert model.model_id in model_name.TextValue and model.version in model_name.TextValue
     assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
 
@@ -186,8 +176,8 @@ def test_extra_groups_are_added_with_their_coding_scheme(
         ],
     )
     sr = build_sr(report, seg, synthetic_volume, model, extra_groups=[waist])
-    assert len(_items(sr, "Measurement Group")) == 8
-    [area] = _items(sr, "Average skeletal muscle area in waist")
+    assert len(content_items(sr, "Measurement Group")) == 8
+    [area] = content_items(sr, "Average skeletal muscle area in waist")
     assert float(area.MeasuredValueSequence[0].NumericValue) == pytest.approx(151.3)
     schemes = [item.CodingSchemeDesignator for item in sr.CodingSchemeIdentificationSequence]
     assert schemes == ["99HABITUS"]
