@@ -45,6 +45,8 @@ VISCERAL = Profile([0.27, 0.32, 0.42, 0.48, 0.52], [0.0, 1.0, 1.0, 0.6, 0.0])
 WALL = Profile([0.152, 0.2, 0.28, 0.32, 0.42, 0.45, 0.5], [22, 20, 14, 12, 12, 30, 40])
 BACK = Profile([0.152, 0.2, 0.3, 0.4, 0.45, 0.5], [55, 50, 52, 60, 70, 75])
 VB_A = Profile([0.088, 0.152, 0.25, 0.335, 0.445], [15, 17, 19, 22, 25])
+WING_FROM = 1.4  # radians from the front: where the iliac wings begin
+PSOAS_FAT_MM = 3.0  # the fat plane around the psoas
 CANAL_R = Profile([0.088, 0.152, 0.25, 0.335, 0.445, 0.49], [10, 8, 7, 8, 9, 5])
 
 
@@ -414,15 +416,14 @@ class Body:
             spread = Profile([f_bif, 0.49], [8, 55])(f) * W
             y = _col(self.y_vb, ks) - _col(self.b_vb, ks) - 8.0 - Profile([f_bif, 0.49], [0, 20])(f)
             for side in (-1.0, 1.0):
-                c.paint_where(
-                    ks, c.ellipse(ks, side * spread, y, 7.0, 7.0), IO, M.BLOOD, [AVF, MUSCLE, IO]
-                )
+                # In the fat beside the psoas, not inside it (they once cut into it).
+                c.paint_where(ks, c.ellipse(ks, side * spread, y, 7.0, 7.0), IO, M.BLOOD, [AVF, IO])
                 c.paint_where(
                     ks,
                     c.ellipse(ks, side * (spread + 10.0), y + 8.0, 8.0, 7.0),
                     IO,
                     M.BLOOD,
-                    [AVF, MUSCLE, IO],
+                    [AVF, IO],
                 )
         ks = c.rows(max(self.dome_apex) + 0.01, self.f_of_vertebra(23.5))
         if ks.start < ks.stop:
@@ -494,21 +495,10 @@ class Body:
         yp = float(self.y_vb[rp] - self.b_vb[rp]) - 32.0
         ks2, m = c.ellipsoid((fp * H, yp, 20.0 * W), (0.012 * H, 12.0, 55.0 * W))
         c.paint_where(ks2, m, IO, M.SOFT, [AVF, IO])
-        # Kidneys in their perirenal fat, lateral to the spine at L1-L3.
-        for side, drop in ((-1.0, 0.012), (1.0, 0.0)):
-            fk = self.f_of_vertebra(20.0) + drop
-            rk = min(c.rows(fk, fk).start, len(self.y_vb) - 1)
-            center = (fk * H, float(self.y_vb[rk]) + 5.0, side * (float(self.a_vb[rk]) + 52.0 * W))
-            radii = (0.034 * H, 26.0 * W, 32.0 * W)
-            fat = 6.0 + 12.0 * s.visceral_level
-            ks2, m = c.ellipsoid(center, tuple(r + fat for r in radii))  # type: ignore[arg-type]
-            c.paint_where(ks2, m, AVF, M.FAT, [AVF, IO, MUSCLE])
-            ks2, m = c.ellipsoid(center, radii)
-            c.paint_where(ks2, m, IO, M.KIDNEY, [AVF, IO, MUSCLE])
-            sinus = (center[0], center[1] - 4.0, center[2] - side * 14.0 * W)
-            ks2, m = c.ellipsoid(sinus, (0.015 * H, 9.0, 9.0))
-            c.paint_where(ks2, m, AVF, M.FAT, [IO])
-        # Psoas from L1 to the groin, crura of the diaphragm beside the aorta.
+        # Psoas from L1 to the groin: beside the vertebral body and in front of the
+        # transverse processes, in a gutter of its own with a fat plane between it and the
+        # back muscles, the quadratus lumborum and the bowel (it was once painted over the
+        # back muscles, half of it inside the erector spinae, and straight onto the bowel).
         ks2 = c.rows(self.f_of_vertebra(19.0), 0.5)
         if ks2.start < ks2.stop:
             f = c.frac(ks2)
@@ -523,14 +513,34 @@ class Body:
             shift = Profile([f5, 0.5], [0.0, 35.0])(f)
             x = _col(self.a_vb, ks2) + r + shift * 0.8
             y = _col(self.y_vb, ks2) - shift
+            # The front of the transverse processes (see spine()).
+            processes = _col(self.y_can, ks2) - 6.5
+            in_front = c.xy(ks2)[1] < processes - 1.0
+            plane = PSOAS_FAT_MM
             for side in (-1.0, 1.0):
-                c.paint_where(
-                    ks2,
-                    c.ellipse(ks2, side * x, y, r, r * 1.1),
-                    MUSCLE,
-                    M.MUSCLE,
-                    [AVF, IO, MUSCLE],
-                )
+                gutter = c.ellipse(ks2, side * x, y, r + plane, r * 1.1 + plane) & in_front
+                c.paint_where(ks2, gutter, AVF, M.FAT, [MUSCLE, AVF, IO])
+                psoas = c.ellipse(ks2, side * x, y, r, r * 1.1) & in_front
+                c.paint_where(ks2, psoas, MUSCLE, M.MUSCLE, [AVF, IO])
+        # Kidneys lateral to the psoas at L1-L3, in front of the quadratus lumborum (their
+        # backs at about the depth of the transverse processes: they once lay 10 mm deeper,
+        # sunk into the back muscles), each wrapped whole in its perirenal fat (Gerota's
+        # fascia): the fat displaces whatever lies there, the psoas and the wall included, and
+        # the kidney fills only that fat, so no kidney touches muscle.
+        for side, drop in ((-1.0, 0.012), (1.0, 0.0)):
+            fk = self.f_of_vertebra(20.0) + drop
+            rk = min(c.rows(fk, fk).start, len(self.y_vb) - 1)
+            center = (fk * H, float(self.y_vb[rk]) - 5.0, side * (float(self.a_vb[rk]) + 52.0 * W))
+            radii = (0.034 * H, 26.0 * W, 32.0 * W)
+            fat = 6.0 + 12.0 * s.visceral_level
+            ks2, m = c.ellipsoid(center, tuple(r + fat for r in radii))  # type: ignore[arg-type]
+            c.paint_where(ks2, m, AVF, M.FAT, [AVF, IO, MUSCLE])
+            ks2, m = c.ellipsoid(center, radii)
+            c.paint_where(ks2, m, IO, M.KIDNEY, [AVF])
+            sinus = (center[0], center[1] - 4.0, center[2] - side * 14.0 * W)
+            ks2, m = c.ellipsoid(sinus, (0.015 * H, 9.0, 9.0))
+            c.paint_where(ks2, m, AVF, M.FAT, [IO])
+        # Crura of the diaphragm beside the aorta.
         ks2 = c.rows(min(self.dome_apex) + 0.02, self.f_of_vertebra(19.5))
         if ks2.start < ks2.stop:
             y = _col(self.y_vb, ks2) - _col(self.b_vb, ks2) - 6.0
@@ -568,10 +578,14 @@ class Body:
         bone_end = np.where(rib <= 7, 0.45, np.where(rib <= 10, 0.9, 1.8))
         is_bone = on_rib & ring & (ang >= bone_end) & ~near_spine
         is_cart = on_rib & ring & (ang >= cart_end) & (ang < bone_end)
+        # The kidneys' fossae and the psoas's gutter (their fat, labelled visceral) lie in
+        # front of the ribs: neither ribs nor intercostal muscle are painted over them (they
+        # once were, and the lower ribs pressed the kidneys straight against muscle).
+        fossa = (c.labels[ks] == AVF) | (c.labels[ks] == IO)
         intercostal = ring & ~near_spine & (c.labels[ks] != BG)
-        c.paint(ks, intercostal & (c.labels[ks] != IO), MUSCLE, M.MUSCLE)
-        c.paint(ks, is_bone, BONE, M.RIB)
-        c.paint(ks, is_cart, BONE, M.CARTILAGE)
+        c.paint(ks, intercostal & ~fossa, MUSCLE, M.MUSCLE)
+        c.paint(ks, is_bone & ~fossa, BONE, M.RIB)
+        c.paint(ks, is_cart & ~fossa, BONE, M.CARTILAGE)
         # Sternum: manubrium to xiphoid in front.
         ks2 = c.rows(0.17, 0.30)
         if ks2.start < ks2.stop:
@@ -610,7 +624,10 @@ class Body:
             )
             th = np.abs(c.angle(ks, 0.0, cy_c))
             X = c.xy(ks)[0]
-            sector = (th > 0.9) & (th < 2.75) & (np.abs(X) > 30.0)
+            # The wings flare from the sacroiliac joints behind to the anterior superior
+            # spines at the sides; the front of the belly is muscle, not bone (the wings once
+            # reached 50 degrees from the front, a bony arc across the abdominal wall).
+            sector = (th > WING_FROM) & (th < 2.75) & (np.abs(X) > 30.0)
             c.paint(ks, wing & sector, BONE, M.CORTICAL)
             inner = c.ellipse(ks, 0.0, cy_c, a_c + 7.5, b_c + 7.5, 2.2) & ~c.ellipse(
                 ks, 0.0, cy_c, a_c + 3.5, b_c + 3.5, 2.2
@@ -619,7 +636,12 @@ class Body:
             iliacus = c.ellipse(ks, 0.0, cy_c, a_c + 1.0, b_c + 1.0, 2.2) & ~c.ellipse(
                 ks, 0.0, cy_c, a_c - 14.0, b_c - 14.0, 2.2
             )
-            c.paint_where(ks, iliacus & sector & (th < 2.3), MUSCLE, M.MUSCLE, [AVF, IO])
+            # The iliacus behind its fascia, with extraperitoneal fat between it and the bowel.
+            fascia = c.ellipse(ks, 0.0, cy_c, a_c + 1.0, b_c + 1.0, 2.2) & ~c.ellipse(
+                ks, 0.0, cy_c, a_c - 14.0 - PSOAS_FAT_MM, b_c - 14.0 - PSOAS_FAT_MM, 2.2
+            )
+            c.paint_where(ks, fascia & sector & (th < 2.5), AVF, M.FAT, [AVF, IO])
+            c.paint_where(ks, iliacus & sector & (th < 2.5), MUSCLE, M.MUSCLE, [AVF])
         ks = c.rows(f_s1, 0.505)
         if ks.start < ks.stop:
             f = c.frac(ks)
@@ -687,8 +709,15 @@ class Body:
         r_muscle: F64,
         sf: F64 | float,
         bones: list[tuple[F64 | float, F64 | float, F64 | float, M]],
+        merge: bool = False,
     ) -> None:
-        """A limb segment painted only where the canvas is still background."""
+        """A limb segment painted only where the canvas is still background.
+
+        With ``merge`` (the thighs at the groin) the limb's muscle also replaces the trunk's
+        skin and subcutaneous fat it overlaps: the thigh's muscles run on into the pelvis,
+        with no skin between them (the trunk's skin once ran through the root of the thigh,
+        a ring of skin and fat inside the body).
+        """
         c = self.c
         if ks.start >= ks.stop:
             return
@@ -697,7 +726,11 @@ class Body:
         r_out = r_muscle + sf + t
         c.paint(ks, c.ellipse(ks, cx, cy, r_out, r_out * 1.05) & free, SKIN, M.SKIN)
         c.paint(ks, c.ellipse(ks, cx, cy, r_out - t, (r_out - t) * 1.05) & free, SF, M.FAT)
-        c.paint(ks, c.ellipse(ks, cx, cy, r_muscle, r_muscle * 1.05) & free, MUSCLE, M.MUSCLE)
+        muscle = c.ellipse(ks, cx, cy, r_muscle, r_muscle * 1.05)
+        if merge:
+            trunk_surface = (c.labels[ks] == SKIN) | (c.labels[ks] == SF)
+            free = free | (muscle & trunk_surface)
+        c.paint(ks, muscle & free, MUSCLE, M.MUSCLE)
         for bx, by, br, marrow in bones:
             c.paint(ks, c.ellipse(ks, bx, by, br, br) & free, BONE, M.CORTICAL)
             inner = np.asarray(br) * 0.65
@@ -739,7 +772,7 @@ class Body:
                 (cx + side * 0.55 * r, y + 0.1 * r, fib_r, marrow),
                 (cx, y, foot_r, M.RED_MARROW),
             ]
-            self._limb(ks, cx, y, r, sf, bones)
+            self._limb(ks, cx, y, r, sf, bones, merge=True)
 
     def arms(self) -> None:
         c, H, W = self.c, self.H, self.W
