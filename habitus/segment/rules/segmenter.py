@@ -31,6 +31,7 @@ from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import bowel_content, lung_masks
 from habitus.segment.rules.morphology import dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
+from habitus.segment.rules.pelvis import iliacus_muscle
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
 from habitus.segment.rules.vessels import plaque_on_pools, vessel_wall
@@ -144,6 +145,7 @@ def find_tissue_masks(
         paravertebral=zone,
         spine_muscle=paravertebral_muscle(
             soft & wall.cavity, hu, all_bone, zone, wall.ring, spine, spacing
-        ),
+        )
+        | iliacus_muscle(soft & wall.cavity, hu, bones.bone, spine, spacing),
         bowel_content=bowel_content(hu, wall.cavity & ~lungs.lungs, spacing),
     )
