@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from http import HTTPMethod, HTTPStatus
@@ -136,15 +137,28 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _on_habitus_error(request: Request, exc: Exception) -> JSONResponse:
+    message = _without_server_paths(str(exc), request)
     if isinstance(exc, JobNotFoundError):
-        return problem_response(404, str(exc), request, kind="job-not-found")
+        return problem_response(404, message, request, kind="job-not-found")
     if isinstance(exc, JobConflictError):
-        return problem_response(409, str(exc), request, kind="job-conflict")
+        return problem_response(409, message, request, kind="job-conflict")
     if isinstance(exc, InputRefused):
         return problem_response(
-            422, str(exc), request, kind="input-refused", error=type(exc).__name__
+            422, message, request, kind="input-refused", error=type(exc).__name__
         )
-    return problem_response(422, str(exc), request, kind="refused", error=type(exc).__name__)
+    return problem_response(422, message, request, kind="refused", error=type(exc).__name__)
+
+
+def _without_server_paths(message: str, request: Request) -> str:
+    """``message`` with the spool's folders left out: a refusal names the files of an upload
+    as the client sent them, never where the server keeps them."""
+    settings = getattr(request.app.state, "settings", None)
+    spool = getattr(settings, "spool_dir", None)
+    if spool is None:
+        return message
+    # <spool>/uploads/<id>/files/000001.dcm -> 000001.dcm: the folders go, the name stays
+    pattern = re.escape(str(spool)) + r"(?:/[^/\s:!]+)*/"
+    return re.sub(pattern, "", message)
 
 
 async def _on_store_unreachable(request: Request, exc: Exception) -> JSONResponse:

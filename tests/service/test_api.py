@@ -270,6 +270,7 @@ def test_a_zip_entry_named_dot_is_judged_like_any_file(client: TestClient, name:
     )
     body = assert_problem(response, 422)
     assert f"{name}: not a DICOM file" in str(body["detail"])
+    assert str(client.app.state.settings.spool_dir) not in str(body)  # type: ignore[attr-defined]
 
 
 def test_upload_limits(settings: ServiceSettings, ct_study: Path) -> None:
@@ -286,6 +287,11 @@ def test_non_dicom_and_empty_uploads_are_refused(client: TestClient) -> None:
     headers = {**AUTH, "Content-Type": "application/dicom"}
     body = assert_problem(client.post("/v1/studies", content=b"hello", headers=headers), 422)
     assert "not a DICOM file" in str(body["detail"])
+    spool = str(client.app.state.settings.spool_dir)  # type: ignore[attr-defined]
+    assert spool not in str(body), body  # the client learns no server folder
+    unreadable = client.post("/v1/studies", content=b"DICM" * 40, headers=headers)
+    body = assert_problem(unreadable, 422)
+    assert "unreadable: 000001.dcm: " in str(body["detail"]) and spool not in str(body)
     body = assert_problem(client.post("/v1/studies", content=b"", headers=headers), 400)
     assert "empty" in str(body["detail"])
     body = assert_problem(
