@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
-from habitus.anatomy.ribs import TipCT, lowest_rib, rib_description, rib_heads
+from habitus.anatomy.ribs import RibHead, TipCT, lowest_rib, rib_description, rib_heads
 from habitus.anatomy.skeleton import BoneComponent, BoneGroup, Skeleton, find_skeleton
 from habitus.anatomy.spine import SpineTrack, track_spine
 from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae, segment_at
@@ -84,9 +84,10 @@ def find_anatomy(
         parts = cut_arms_at_bones(parts, np.isin(skeleton.labels, arm_labels), frame)
 
     crest, crest_slice = _iliac_crest(skeleton, spine, frame)
-    names = name_vertebrae(spine, skeleton, bone, frame, crest_slice)
+    heads = rib_heads(skeleton, spine, frame)
+    names = name_vertebrae(spine, skeleton, bone, frame, crest_slice, heads)
     tip_ct = TipCT(frame.canonical(hu), parts.trunk) if hu is not None else None
-    last_rib = _last_rib(skeleton, spine, frame, crest_slice, names, tip_ct)
+    last_rib = _last_rib(skeleton, spine, frame, crest_slice, names, heads, tip_ct)
     l3 = _l3(names, spine, frame)
     landmarks = Landmarks(
         last_rib=last_rib,
@@ -138,6 +139,7 @@ def _last_rib(
     frame: AnatomicalFrame,
     crest_slice: int | None,
     names: VertebraNames,
+    heads: dict[int, RibHead],
     tip_ct: TipCT | None,
 ) -> Landmark:
     name = LandmarkName.LAST_RIB
@@ -151,7 +153,6 @@ def _last_rib(
             "scanned range",
             RIB_METHOD,
         )
-    heads = rib_heads(skeleton, spine, frame)
     head_segment = {
         label: s
         for label, head in heads.items()

@@ -117,7 +117,22 @@ def _rib_necks(skeleton: Skeleton, frame: AnatomicalFrame) -> NDArray[np.int32]:
     pieces = _tip_pieces(labels, is_rib, skeleton, frame, None, 0)
     # every other bone competes for the pieces: a piece nearer another rib the classifier did
     # not call a rib, or any other bone, is not taken
-    owner = np.where(pieces, 0, labels).astype(np.int32)
+    owner = _attach_pieces(labels, pieces, np.where(pieces, 0, labels).astype(np.int32), frame)
+    return np.where(np.isin(owner, rib_labels), owner, 0).astype(np.int32)
+
+
+def _attach_pieces(
+    labels: NDArray[np.int32],
+    pieces: NDArray[np.bool_],
+    owner: NDArray[np.int32],
+    frame: AnatomicalFrame,
+) -> NDArray[np.int32]:
+    """``owner`` (a bone label on the voxels already taken, 0 elsewhere) grown over the
+    ``pieces`` (components of ``labels``) that lie within ``TIP_GAP_MM`` (or
+    ``TIP_GAP_SLICES`` slice intervals) of a voxel taken, in up to ``TIP_ROUNDS`` rounds (a
+    thin rib breaks into a chain of pieces): each new voxel takes the label of the nearest
+    voxel already taken."""
+    owner = owner.copy()
     taken = owner > 0
     dz = frame.slice_interval_mm or 1.0
     for _ in range(TIP_ROUNDS):
@@ -132,7 +147,7 @@ def _rib_necks(skeleton: Skeleton, frame: AnatomicalFrame) -> NDArray[np.int32]:
             break
         owner[grown] = owner[tuple(i[grown] for i in nearest)]
         taken |= grown
-    return np.where(np.isin(owner, rib_labels), owner, 0).astype(np.int32)
+    return owner
 
 
 def lowest_rib(
@@ -152,23 +167,10 @@ def lowest_rib(
     z1 = min(frame.n_slices, lowest + int(np.ceil(TIP_SEARCH_ABOVE_MM / dz)) + 1)
     labels = skeleton.labels[z0:z1]
     rib_labels = [r.label for r in ribs]
-    taken = np.isin(labels, rib_labels)
-    pieces = _tip_pieces(labels, taken, skeleton, frame, crest_slice, z0)
-    owner = np.where(taken, labels, 0)
-    for _ in range(TIP_ROUNDS):
-        if not (pieces & ~taken).any():
-            break
-        distance, nearest = ndi.distance_transform_edt(
-            owner == 0, sampling=(dz, *frame.pooled_mm), return_indices=True
-        )
-        near = pieces & ~taken & (distance <= max(TIP_GAP_MM, TIP_GAP_SLICES * dz))
-        near_labels = np.unique(labels[near])
-        grown = np.isin(labels, near_labels) & pieces & ~taken
-        if not grown.any():
-            break
-        # each new piece voxel belongs to the rib of the nearest voxel already taken
-        owner[grown] = owner[tuple(i[grown] for i in nearest)]
-        taken |= grown
+    is_rib = np.isin(labels, rib_labels)
+    pieces = _tip_pieces(labels, is_rib, skeleton, frame, crest_slice, z0)
+    owner = _attach_pieces(labels, pieces, np.where(is_rib, labels, 0).astype(np.int32), frame)
+    taken = owner > 0
     labelled_low = int(np.flatnonzero(taken.any(axis=(1, 2)))[0])
     if ct is not None:
         taken, owner = _follow_in_ct(
@@ -287,16 +289,18 @@ def rib_description(
         return f"{what}; ribs joined (by costal cartilage?), so not numbered"
     pairs = sorted({s for s in head_segment.values()})
     rank = pairs.index(segment)
-    place = ("lowest", "second-lowest", "third-lowest")[rank] if rank < 3 else f"{rank + 1}th"
+    place = ("lowest", "second-lowest", "third-lowest")[rank] if rank < 3 else ordinal(rank + 1)
     text = f"{what} of the {place} rib-bearing vertebra"
     name = names.get(segment)
     if name is not None and name.startswith("T"):
         number = int(name[1:])
-        text += f": the {number}{_suffix(number)} rib"
+        text += f": the {ordinal(number)} rib"
         if not confirmed:
             text += " (vertebral names not confirmed by two counts)"
     return text
 
 
-def _suffix(n: int) -> str:
-    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ... 11th, 12th, 13th, ... 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.anatomy.ribs import rib_heads
+from habitus.anatomy.ribs import RibHead, ordinal
 from habitus.anatomy.skeleton import Skeleton
 from habitus.anatomy.spine import SpineTrack, VertebralSegment
 
@@ -96,7 +96,10 @@ def name_vertebrae(
     bone: NDArray[np.bool_],
     frame: AnatomicalFrame,
     crest_slice: int | None,
+    heads: dict[int, RibHead],
 ) -> VertebraNames:
+    """Names of the vertebral bodies from the cues that agree (module docstring); ``heads``
+    are the rib heads placed on the spine (``habitus.anatomy.ribs.rib_heads``)."""
     segments = spine.segments
     if not segments:
         return VertebraNames(
@@ -104,7 +107,7 @@ def name_vertebrae(
         )
     run = _linked_runs(segments, frame)
     sacral = _sacral_anchor(segments, spine, bone, frame, crest_slice)
-    costal = _t12_anchor(segments, spine, skeleton, frame)
+    costal = _t12_anchor(segments, skeleton, frame, heads)
     readings = {c.cue: _read(c, run) for c in (sacral, costal) if c.anchor is not None}
     findings: list[str] = []
 
@@ -247,12 +250,7 @@ def _cue_text(count: Count, index: int) -> str:
     if steps == 0:
         return f"{anchor}: {count.how} ({count.cue})"
     where = "above" if steps > 0 else "below"
-    return f"{_ordinal(abs(steps))} body {where} {anchor} ({count.cue})"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    return f"{ordinal(abs(steps))} body {where} {anchor} ({count.cue})"
 
 
 def _merged(
@@ -356,9 +354,9 @@ def _sacral_anchor(
 
 def _t12_anchor(
     segments: list[VertebralSegment],
-    spine: SpineTrack,
     skeleton: Skeleton,
     frame: AnatomicalFrame,
+    heads: dict[int, RibHead],
 ) -> Count:
     how = "the vertebra holding the lowest rib head"
 
@@ -370,10 +368,9 @@ def _t12_anchor(
         return none("no ribs in the scan, so no T12")
     if any(r.touches_scan_bottom for r in ribs):
         return none("the ribs reach the bottom of the scan, so T12 may lie below it")
-    heads = [h.z_mm for h in rib_heads(skeleton, spine, frame).values()]
     if not heads:
         return none("no rib meets the vertebral column inside the scan")
-    t12 = segment_at(segments, min(heads), frame)
+    t12 = segment_at(segments, min(h.z_mm for h in heads.values()), frame)
     if t12 is None:
         return none("the lowest rib head lies outside the tracked spine")
     return Count(RIB_CUE, t12, T12_RUNG, how)
