@@ -39,6 +39,7 @@ from habitus.segment.rules.morphology import (
     Mask,
     dilate_2d,
     fill_holes_2d,
+    local_mean_and_spread,
     mean_2d,
     odd_window,
     open_2d,
@@ -118,7 +119,7 @@ def complete_bone(
 ) -> BoneMasks:
     """Add cancellous bone and fill the marrow, never into the enhanced pools."""
     pixel = (spacing[1], spacing[2])
-    grainy = _local_spread(hu, pixel) > MARROW_MIN_SPREAD_HU
+    grainy = local_mean_and_spread(hu, SPREAD_WINDOW_MM, pixel)[1] > MARROW_MIN_SPREAD_HU
     # Soft tissue that enhances (muscle) lifts the voxels it shares with bone; the enhanced
     # blood and organs, which seldom border bone, do not count.
     lift = enhancement_offset(hu, torso & ~pools)
@@ -186,15 +187,6 @@ def _cancellous(
     body whose rim thick slices have broken up, but stops at the muscle and fat around it.
     """
     return dilate_2d(bone, CANCELLOUS_REACH_MM, pixel, within=(hu > threshold) & grainy)
-
-
-def _local_spread(hu: NDArray[np.int16], pixel: tuple[float, float]) -> NDArray[np.float32]:
-    """Standard deviation of HU over a few millimetres around each voxel, in its slice."""
-    size = odd_window(SPREAD_WINDOW_MM, pixel, minimum=3)
-    values = hu.astype(np.float32)
-    mean = mean_2d(values, size)
-    mean_square = mean_2d(values * values, size)
-    return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
 def _fill_marrow(

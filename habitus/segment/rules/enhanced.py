@@ -43,8 +43,7 @@ from habitus.segment.rules.morphology import (
     IN_PLANE,
     Mask,
     dilate_2d,
-    mean_2d,
-    odd_window,
+    local_mean_and_spread,
     open_2d,
 )
 
@@ -91,7 +90,7 @@ def _pools(
     """Smooth pieces above each tier's HU and at least its radius thick, judged by what
     lies round them and grown back over their rim."""
     pixel = (spacing[1], spacing[2])
-    mean, spread = _local_mean_and_spread(hu, pixel)
+    mean, spread = local_mean_and_spread(hu, TEXTURE_WINDOW_MM, pixel)
     noise = _noise(mean, spread, body)
     smooth = body & (spread <= max(SMOOTH_NOISE_FACTOR * noise, MIN_SMOOTH_HU)) & (mean <= MAX_HU)
     core = np.zeros_like(smooth)
@@ -119,16 +118,6 @@ def _pools(
         grown = dilate_2d(piece, GROW_MM, pixel, within=values <= level + margin)
         out[box] |= grown & body[box]
     return out
-
-
-def _local_mean_and_spread(
-    hu: NDArray[np.int16], pixel: tuple[float, float]
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    size = odd_window(TEXTURE_WINDOW_MM, pixel, minimum=3)
-    values = hu.astype(np.float32)
-    mean = mean_2d(values, size)
-    spread = np.sqrt(np.maximum(mean_2d(values * values, size) - mean * mean, 0.0))
-    return mean, spread
 
 
 def _noise(mean: NDArray[np.float32], spread: NDArray[np.float32], body: Mask) -> float:

@@ -80,6 +80,18 @@ def mean_2d(values: NDArray[np.float32], window: tuple[int, int]) -> NDArray[np.
     return np.asarray(ndimage.uniform_filter1d(rows, window[1], axis=2))
 
 
+def local_mean_and_spread(
+    hu: NDArray[np.integer], size_mm: float, pixel: PixelSpacing
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Mean and standard deviation of HU over a window about ``size_mm`` across (at least
+    three voxels), around each voxel in its slice."""
+    size = odd_window(size_mm, pixel, minimum=3)
+    values = hu.astype(np.float32)
+    mean = mean_2d(values, size)
+    spread = np.sqrt(np.maximum(mean_2d(values * values, size) - mean * mean, 0.0))
+    return mean, spread
+
+
 IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 """Face connectivity within a slice only: labels every slice of a volume separately."""

@@ -122,7 +122,7 @@ def paravertebral_muscle(
         if not here.any():
             continue
         psoas = np.zeros_like(here)
-        pieces, count = _pieces(here, pixel)
+        pieces, count = split_at_fat_planes(here, pixel)
         if count:
             origin = (box[0].start, box[1].start)
             is_psoas = _psoas_pieces(
@@ -171,7 +171,7 @@ def _zone_muscle(
     return here & in_zone & ~organs
 
 
-def _pieces(tissue: Mask, pixel: tuple[float, float]) -> tuple[NDArray[np.int32], int]:
+def split_at_fat_planes(tissue: Mask, pixel: tuple[float, float]) -> tuple[NDArray[np.int32], int]:
     """Split a slice's soft tissue at fat planes and necks: a watershed of the distance to fat.
 
     Every piece grows from a thickest part that stands at least ``SADDLE_MM`` above the neck

@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from habitus.labels import MUSCLE_HU
 from habitus.segment.rules.morphology import Mask
-from habitus.segment.rules.organs import _pieces
+from habitus.segment.rules.organs import split_at_fat_planes
 from habitus.segment.rules.spine import Spine
 
 PLATE_MM = 60.0
@@ -70,7 +70,7 @@ def iliacus_muscle(
             slice(max(rows_hit[0] - margin[0], 0), rows_hit[-1] + margin[0] + 1),
             slice(max(cols_hit[0] - margin[1], 0), cols_hit[-1] + margin[1] + 1),
         )
-        pieces, count = _pieces(here[box], pixel)
+        pieces, count = split_at_fat_planes(here[box], pixel)
         if count == 0:
             continue
         d = distance[box]

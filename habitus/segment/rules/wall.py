@@ -203,9 +203,7 @@ def _bone_depth(
 
 def _in_long_run(hit: NDArray[np.bool_], length: int) -> NDArray[np.bool_]:
     """True on rays inside a run of at least ``length`` consecutive hits, around the circle."""
-    if hit.all():
-        return hit.copy()
-    if not hit.any():
+    if hit.all() or not hit.any():
         return hit.copy()
     start = int(np.argmin(hit))  # a miss: unroll the circle from there
     rolled = np.roll(hit, -start)
