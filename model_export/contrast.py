@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from habitus.metrics.contrast import ContrastPhase
+from habitus.segment.rules.morphology import ball
 
 Mask = NDArray[np.bool_]
 
@@ -137,7 +138,7 @@ def paint_contrast(
         target = _draw(TARGET_HU[phase][group], rng)
         targets[group] = target
         if group == "heart_blood":
-            rim = mask & ~ndi.binary_erosion(mask, _ball(MYOCARDIUM_MM, spacing))
+            rim = mask & ~ndi.binary_erosion(mask, ball(MYOCARDIUM_MM, spacing))
             _shift_to(shift, values, rim, _draw(MYOCARDIUM_HU[phase], rng))
             mask = mask & ~rim
         _shift_to(shift, values, mask, target)
@@ -150,11 +151,8 @@ def paint_contrast(
 def structure_masks(structures: NDArray[np.integer], names: Mapping[int, str]) -> dict[str, Mask]:
     """Masks of the enhancing structures present in a TotalSegmentator label map."""
     wanted = {name for group in GROUPS.values() for name in group}
-    return {
-        name: structures == value
-        for value, name in names.items()
-        if name in wanted and np.any(structures == value)
-    }
+    masks = {name: structures == value for value, name in names.items() if name in wanted}
+    return {name: mask for name, mask in masks.items() if mask.any()}
 
 
 def _shift_to(
@@ -167,10 +165,3 @@ def _shift_to(
 def _draw(bounds: tuple[float, float], rng: np.random.Generator | None) -> float:
     low, high = bounds
     return (low + high) / 2.0 if rng is None else float(rng.uniform(low, high))
-
-
-def _ball(radius_mm: float, spacing: tuple[float, float, float]) -> Mask:
-    half = [max(1, int(radius_mm / s)) for s in spacing]
-    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    distance = sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing, strict=True))
-    return np.asarray(distance <= 1.0)
