@@ -38,7 +38,7 @@ from habitus.volume import CTVolume, Geometry
 from model_export.contrast import paint_contrast, structure_masks
 from model_export.metrics import Overlap, coverage, overlap, per_class
 from model_export.phantoms import random_acquisition, random_spec, render
-from model_export.silver import prefixes_of
+from model_export.silver import prefixes_of, structure_mask
 from model_export.volumes import canonical_flips, flip_axes
 
 # The reference structures behind each figure: the silver-label mapping, one table for both.
@@ -104,14 +104,6 @@ def label_names(data_dir: Path) -> dict[int, str]:
     return {int(k): str(v) for k, v in raw.items()}
 
 
-def _mask_of(
-    reference: NDArray[np.integer], names: dict[int, str], prefixes: tuple[str, ...]
-) -> NDArray[np.bool_]:
-    values = [v for v, n in names.items() if n.startswith(prefixes)]
-    mask: NDArray[np.bool_] = np.isin(reference, values)
-    return mask
-
-
 def below_diaphragm(
     lungs: NDArray[np.bool_], spacing: tuple[float, float, float]
 ) -> NDArray[np.bool_]:
@@ -175,9 +167,9 @@ def evaluate_real(
     case: RealCase, predicted: NDArray[np.uint8], names: dict[int, str]
 ) -> dict[str, Any]:
     ref = case.reference
-    lungs = _mask_of(ref, names, ("lung_",))
+    lungs = structure_mask(ref, names, ("lung_",))
     result: dict[str, Any] = {}
-    bone = overlap(predicted == Tissue.BONE, _mask_of(ref, names, BONE_PREFIXES))
+    bone = overlap(predicted == Tissue.BONE, structure_mask(ref, names, BONE_PREFIXES))
     result["bone"] = bone.to_dict()
     if case.tissue:
         below = below_diaphragm(lungs, case.volume.geometry.spacing)
@@ -190,13 +182,13 @@ def evaluate_real(
             (predicted == Tissue.SF) & ~intrathoracic, case.tissue["subcutaneous_fat"]
         ).to_dict()
         result["avf"] = overlap((predicted == Tissue.AVF), torso_fat & below).to_dict()
-    result["io_coverage"] = coverage(predicted, _mask_of(ref, names, IO_PREFIXES), Tissue.IO)
+    result["io_coverage"] = coverage(predicted, structure_mask(ref, names, IO_PREFIXES), Tissue.IO)
     result["lung_background"] = coverage(
-        predicted, _mask_of(ref, names, LUNG_PREFIXES), Tissue.BACKGROUND
+        predicted, structure_mask(ref, names, LUNG_PREFIXES), Tissue.BACKGROUND
     )
-    result["cord_cns"] = coverage(predicted, _mask_of(ref, names, CORD), Tissue.CNS)
+    result["cord_cns"] = coverage(predicted, structure_mask(ref, names, CORD), Tissue.CNS)
     result["named_muscle_coverage"] = coverage(
-        predicted, _mask_of(ref, names, MUSCLE_PREFIXES), Tissue.MUSCLE
+        predicted, structure_mask(ref, names, MUSCLE_PREFIXES), Tissue.MUSCLE
     )
     return result
 

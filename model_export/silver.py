@@ -111,6 +111,7 @@ class SilverCase:
 def structure_mask(
     reference: NDArray[np.integer], names: dict[int, str], prefixes: tuple[str, ...]
 ) -> Mask:
+    """Union of the reference structures whose names start with one of ``prefixes``."""
     values = [v for v, n in names.items() if n.startswith(prefixes)]
     return np.asarray(np.isin(reference, values))
 

@@ -194,7 +194,8 @@ def contrast(assessment: ContrastAssessment) -> QualityCheck:
         "warn when intravenous contrast is found (aorta or liver enhanced): attenuation is then "
         "not comparable with unenhanced norms"
     )
-    value = assessment.median_hu("aorta") or assessment.median_hu("liver")
+    aorta_hu = assessment.median_hu("aorta")
+    value = aorta_hu if aorta_hu is not None else assessment.median_hu("liver")
     if assessment.enhanced:
         phase = (
             "phase unknown"
