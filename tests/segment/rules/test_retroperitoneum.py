@@ -6,7 +6,9 @@ least 90 % of their reference voxels), no organ is muscle (at most 5 % of its vo
 fat above the diaphragm is never visceral. Levels are the reference vertebrae's slices;
 the shared scans reach T11 to L2, so the lower lumbar levels and the pelvis are not covered
 here. The PET-CT is also judged resampled to 3 mm voxels (its psoas rule once took a lobe
-of the spleen and the vena cava there). The README's accuracy figures are held as floors.
+of the spleen and the vena cava there). The README's accuracy figures are compared with
+`python bench/eval_rules_real.py`, not held here at today's values; the bars a user needs
+for them are in test_real_data.py.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from habitus.segment.rules import RuleSegmenter
 from habitus.segment.rules.frame import CanonicalFrame
 from habitus.volume import CTVolume, Geometry
 
-from .evaluation import above_diaphragm, figures
+from .evaluation import above_diaphragm
 from .realdata import RealCase, petct, upper_abdomen, with_contrast
 
 MIN_MUSCLE_COVERAGE = 0.90
@@ -138,19 +140,3 @@ def test_no_visceral_fat_above_the_liver(pet: Labelled) -> None:
     liver = frame.to_canonical(case.mask("liver"))
     top = int(np.nonzero(liver.any(axis=(1, 2)))[0].max())
     assert not (frame.to_canonical(labels)[top + 1 :] == Tissue.AVF).any()
-
-
-# The README's accuracy figures (python bench/eval_rules_real.py) as floors.
-
-
-def test_abdomen_figures_hold(abdomen: Labelled) -> None:
-    found = figures(*abdomen)
-    assert found.muscle_dice >= 0.828
-    assert found.sf_dice >= 0.884
-    assert found.avf_dice >= 0.825
-    assert found.organs_io >= 0.960
-    assert found.lungs_background >= 0.986
-
-
-def test_petct_figures_hold(pet: Labelled) -> None:
-    assert figures(*pet).organs_io >= 0.940
