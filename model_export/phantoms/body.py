@@ -633,11 +633,10 @@ class Body:
                 ks, 0.0, cy_c, a_c + 3.5, b_c + 3.5, 2.2
             )
             c.paint(ks, inner & sector, BONE, M.RED_MARROW)
-            iliacus = c.ellipse(ks, 0.0, cy_c, a_c + 1.0, b_c + 1.0, 2.2) & ~c.ellipse(
-                ks, 0.0, cy_c, a_c - 14.0, b_c - 14.0, 2.2
-            )
+            lining = c.ellipse(ks, 0.0, cy_c, a_c + 1.0, b_c + 1.0, 2.2)
+            iliacus = lining & ~c.ellipse(ks, 0.0, cy_c, a_c - 14.0, b_c - 14.0, 2.2)
             # The iliacus behind its fascia, with extraperitoneal fat between it and the bowel.
-            fascia = c.ellipse(ks, 0.0, cy_c, a_c + 1.0, b_c + 1.0, 2.2) & ~c.ellipse(
+            fascia = lining & ~c.ellipse(
                 ks, 0.0, cy_c, a_c - 14.0 - PSOAS_FAT_MM, b_c - 14.0 - PSOAS_FAT_MM, 2.2
             )
             c.paint_where(ks, fascia & sector & (th < 2.5), AVF, M.FAT, [AVF, IO])
