@@ -18,7 +18,7 @@ contrast from an arm injection in the arterial phase.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,7 @@ from scipy import ndimage as ndi
 
 from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.rules.morphology import ball
+from habitus.volume import CTVolume
 
 Mask = NDArray[np.bool_]
 
@@ -146,6 +147,17 @@ def paint_contrast(
     shift = ndi.gaussian_filter(shift, sigma)
     painted = np.clip(np.rint(values + shift), -1024, 3071).astype(np.int16)
     return PaintedContrast(painted, phase, targets)
+
+
+def enhanced_volume(
+    volume: CTVolume, structures: Mapping[str, Mask], phase: ContrastPhase, seed: int | None = None
+) -> CTVolume:
+    """``volume`` with ``phase``'s contrast painted into ``structures`` (masks on its grid);
+    the geometry and everything else as it was. ``seed`` draws the targets within their
+    ranges; without it, each is the middle of its range."""
+    rng = None if seed is None else np.random.default_rng(seed)
+    painted = paint_contrast(volume.hu, structures, phase, volume.geometry.spacing, rng)
+    return replace(volume, hu=painted.hu)
 
 
 def structure_masks(structures: NDArray[np.integer], names: Mapping[int, str]) -> dict[str, Mask]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.base import Segmenter
 from habitus.volume import CTVolume, Geometry
-from model_export.contrast import paint_contrast, structure_masks
+from model_export.contrast import enhanced_volume, structure_masks
 from model_export.metrics import Overlap, coverage, overlap, per_class
 from model_export.phantoms import random_acquisition, random_spec, render
 from model_export.silver import prefixes_of, structure_mask
@@ -156,10 +156,7 @@ def load_real_cases(data_dir: Path) -> list[RealCase]:
 
 def with_contrast(case: RealCase, phase: ContrastPhase, names: dict[int, str]) -> RealCase:
     """``case`` with ``phase``'s contrast painted into its reference structures."""
-    structures = structure_masks(case.reference, names)
-    spacing = case.volume.geometry.spacing
-    painted = paint_contrast(case.volume.hu, structures, phase, spacing)
-    volume = replace(case.volume, hu=painted.hu)
+    volume = enhanced_volume(case.volume, structure_masks(case.reference, names), phase)
     return RealCase(f"{case.name}-{phase.value}", volume, case.reference, case.tissue)
 
 

@@ -32,7 +32,7 @@ from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
-from model_export.contrast import paint_contrast, structure_masks
+from model_export.contrast import enhanced_volume, structure_masks
 
 Mask = NDArray[np.bool_]
 
@@ -101,10 +101,7 @@ class SilverCase:
 
     def with_contrast(self, phase: ContrastPhase, seed: int | None = None) -> SilverCase:
         """The case with ``phase``'s contrast painted into it; the labels do not change."""
-        rng = None if seed is None else np.random.default_rng(seed)
-        spacing = self.volume.geometry.spacing
-        painted = paint_contrast(self.volume.hu, self.enhancing, phase, spacing, rng)
-        volume = replace(self.volume, hu=painted.hu)
+        volume = enhanced_volume(self.volume, self.enhancing, phase, seed)
         return replace(self, name=f"{self.name}-{phase.value}", volume=volume)
 
 

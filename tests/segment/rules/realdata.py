@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from habitus.metrics.contrast import ContrastPhase
 from habitus.volume import CTVolume, Geometry
-from model_export.contrast import paint_contrast, structure_masks
+from model_export.contrast import enhanced_volume, structure_masks
 
 Mask = NDArray[np.bool_]
 
@@ -147,7 +147,5 @@ def petct(shared_data: Path) -> RealCase:
 def with_contrast(case: RealCase, phase: ContrastPhase, seed: int | None = None) -> RealCase:
     """The case with ``phase``'s contrast painted into its reference vessels and organs."""
     structures = structure_masks(case.structures, case.names)
-    rng = None if seed is None else np.random.default_rng(seed)
-    painted = paint_contrast(case.volume.hu, structures, phase, case.volume.geometry.spacing, rng)
-    volume = replace(case.volume, hu=painted.hu)
+    volume = enhanced_volume(case.volume, structures, phase, seed)
     return replace(case, name=f"{case.name} ({phase.value})", volume=volume)
