@@ -22,17 +22,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from habitus.labels import Tissue  # noqa: E402
 from habitus.metrics.contrast import ContrastPhase  # noqa: E402
 from habitus.segment.rules import RuleSegmenter  # noqa: E402
-from tests.segment.rules.evaluation import coverage, dice  # noqa: E402
+from tests.segment.rules.evaluation import BONES, GREAT_VESSELS, coverage, dice  # noqa: E402
 from tests.segment.rules.realdata import petct, upper_abdomen, with_contrast  # noqa: E402
 
-BONES = (
-    "vertebrae*", "rib*", "costal_cartilages", "sternum", "humerus*", "scapula*",
-    "clavicula*", "hip*", "femur*", "sacrum", "skull",
-)  # fmt: skip
-BLOOD = (
-    "heart", "atrial_appendage_left", "aorta", "pulmonary_vein", "superior_vena_cava",
-    "inferior_vena_cava", "portal_vein_and_splenic_vein", "brachiocephalic*",
-)  # fmt: skip
 ORGANS = ("liver", "spleen", "kidney_left", "kidney_right", "pancreas")
 PHASES = (
     ContrastPhase.NONE,
@@ -62,7 +54,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             bone = dice(labels == Tissue.BONE, case.mask(*BONES))
             base_dice = bone if base_dice is None else base_dice
-            blood = case.mask(*BLOOD)
+            blood = case.mask(*GREAT_VESSELS)
             organs = case.mask(*ORGANS)
             name = f"{base.name} ({'as scanned' if phase == ContrastPhase.NONE else phase})"
             print(

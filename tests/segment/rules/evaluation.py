@@ -24,6 +24,11 @@ SOLID_ORGANS_AND_GREAT_VESSELS = (
     "liver", "spleen", "kidney_left", "kidney_right", "pancreas", "adrenal*", "gallbladder",
     "aorta", "inferior_vena_cava", "portal_vein_and_splenic_vein",
 )  # fmt: skip
+GREAT_VESSELS = (
+    "aorta", "inferior_vena_cava", "portal_vein_and_splenic_vein", "heart",
+    "atrial_appendage_left", "pulmonary_vein", "superior_vena_cava", "brachiocephalic*",
+)  # fmt: skip
+"""The heart chambers and great vessels: blood that contrast makes as dense as bone."""
 HOLLOW_VISCERA = ("stomach", "duodenum", "small_bowel", "colon", "esophagus")
 BACK_MUSCLES = ("autochthon*", "iliopsoas*")
 

@@ -24,17 +24,13 @@ from model_export.phantoms.generator import Phantom, render
 from model_export.phantoms.materials import Material
 from model_export.phantoms.spec import random_acquisition, random_spec
 
-from .evaluation import BONES, coverage, dice
+from .evaluation import BONES, GREAT_VESSELS, coverage, dice
 from .realdata import RealCase, petct, upper_abdomen, with_contrast
 
 MIN_BLOOD_IO = 0.95
 MAX_BONE_DICE_LOSS = 0.02
 MAX_ORGAN_BONE = 0.02
 
-GREAT_VESSELS = (
-    "aorta", "inferior_vena_cava", "portal_vein_and_splenic_vein", "heart", "pulmonary_vein",
-    "superior_vena_cava",
-)  # fmt: skip
 ORGANS = ("spleen", "kidney_left", "kidney_right", "liver")
 PHASES = (ContrastPhase.ARTERIAL, ContrastPhase.PORTAL_VENOUS, ContrastPhase.DELAYED)
 CASES = ("ts-upper-abdomen", "ts-petct-dicom")
