@@ -53,6 +53,7 @@ def _train(args: argparse.Namespace) -> int:
         schedule_start=args.schedule_start,
         lanes=args.lanes,
         refresh_every=args.refresh_every,
+        reacquire_cases=not args.no_reacquire,
     )
     runtime = Runtime(
         device=args.device,
@@ -156,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and logs")
     p.add_argument("--data", type=Path, help="folder of labelled cases (NIfTI pairs, DICOM+SEG)")
     p.add_argument("--no-phantoms", action="store_true", help="train on --data only")
+    p.add_argument(
+        "--no-reacquire",
+        action="store_true",
+        help="use --data cases as scanned (default: fresh slice thickness, pixel size, kernel, "
+        "noise, field of view, range and tilt; model_export/acquisition.py)",
+    )
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-3)

@@ -11,6 +11,12 @@ Worker ``w`` of ``n`` produces steps ``s`` with ``s % n == w``; the DataLoader h
 back in step order. When ``n`` divides ``lanes`` a worker meets only its own lanes, so each
 phantom is generated once (phantom generation is the costly part: about 0.6 s on the 4 mm
 grid and 5 s on the 2 mm grid, one CPU core).
+
+Labelled real cases are kept at their own resolution and, with a :class:`Reacquisition`,
+drawn anew in the same way: case ``c`` is re-acquired (another slice thickness, pixel size,
+kernel, noise, field of view, range and tilt; :mod:`model_export.acquisition`) every
+``refresh_every * cases`` steps, the cases staggered so that one fresh version comes in every
+``refresh_every`` steps. Version ``v`` of case ``c`` follows from ``(seed, c, v)`` alone.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from model_export.acquisition import Reacquisition, reacquire
 from model_export.dataset import Augmentation, PatchSampler, training_phantom
-from model_export.volumes import LabelledVolume
+from model_export.volumes import LabelledVolume, to_model_grid
 
 TRAINING_SEED_BASE = 100_000
 """Phantom seeds used for training start here; evaluation uses seeds below it."""
@@ -77,6 +84,12 @@ def lane_pool(spec: StreamSpec, step: int) -> list[int]:
     return seeds
 
 
+def case_version(spec: StreamSpec, step: int, case: int, cases: int) -> int:
+    """Which re-acquisition of labelled case ``case`` (of ``cases``) step ``step`` draws from."""
+    every = max(spec.refresh_every, 1)
+    return (step + case * every) // (every * cases)
+
+
 def seeds_seen(spec: StreamSpec, start: int, stop: int) -> list[int]:
     """Every phantom seed that steps ``start`` to ``stop - 1`` draw from, sorted."""
     if spec.phantoms <= 0:
@@ -114,15 +127,19 @@ class PatchStream(IterableDataset[tuple[int, torch.Tensor, torch.Tensor]]):
         stop: int,
         cases: Sequence[LabelledVolume] = (),
         augmentation: Augmentation | None = None,
+        reacquisition: Reacquisition | None = None,
     ) -> None:
         super().__init__()
         if spec.phantoms <= 0 and not cases:
             raise ValueError("nothing to train on: give a labelled folder or allow phantoms")
         self.spec = spec
         self.start, self.stop = start, stop
-        self.cases = list(cases)
+        self.reacquisition = reacquisition
+        # Without re-acquisition a case is put on the model grid once, here.
+        self.cases = [v if reacquisition else to_model_grid(v, spec.spacing_mm) for v in cases]
         self.aug = augmentation or Augmentation()
         self._cache: dict[int, LabelledVolume] = {}  # phantoms of this process, by seed
+        self._versions: dict[int, tuple[int, LabelledVolume]] = {}  # case -> (version, volume)
 
     def _phantoms(self, step: int) -> list[LabelledVolume]:
         spec = self.spec
@@ -136,6 +153,22 @@ class PatchStream(IterableDataset[tuple[int, torch.Tensor, torch.Tensor]]):
                 self._cache[seed] = training_phantom(seed, spec.spacing_mm)
         return [self._cache[s] for s in seeds]
 
+    def _cases(self, step: int) -> list[LabelledVolume]:
+        if self.reacquisition is None:
+            return self.cases
+        spec, n = self.spec, len(self.cases)
+        drawn = []
+        for c, native in enumerate(self.cases):
+            version = case_version(spec, step, c, n)
+            held = self._versions.get(c)
+            if held is None or held[0] != version:
+                rng = np.random.default_rng([spec.seed, 2, c, version])
+                fresh = reacquire(native, rng, self.reacquisition)
+                held = (version, to_model_grid(fresh, spec.spacing_mm))
+                self._versions[c] = held
+            drawn.append(held[1])
+        return drawn
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of ``step``; depends on nothing but the spec and the step."""
         spec = self.spec
@@ -145,7 +178,7 @@ class PatchStream(IterableDataset[tuple[int, torch.Tensor, torch.Tensor]]):
         hu, labels = [], []
         for _ in range(spec.batch_size):
             from_cases = bool(self.cases) and (not phantoms or rng.random() < share)
-            volumes = self.cases if from_cases else phantoms
+            volumes = self._cases(step) if from_cases else phantoms
             h, lab = PatchSampler(volumes, spec.patch_size, self.aug, rng).sample()
             hu.append(h)
             labels.append(lab)

@@ -16,12 +16,13 @@ import torch
 from torch.nn import functional as F  # noqa: N812  (the usual name)
 
 from habitus.labels import NUM_LABELS
+from model_export.acquisition import Reacquisition
 from model_export.dataset import Augmentation
 from model_export.device import autocast, resolve_device, resolve_precision
 from model_export.meter import ThroughputMeter
 from model_export.network import NetworkConfig, UNet3D, patch_multiple
 from model_export.stream import TRAINING_SEED_BASE, PatchStream, StreamSpec, batches, seeds_seen
-from model_export.volumes import IGNORE, LabelledVolume, read_labelled_folder, to_model_grid
+from model_export.volumes import IGNORE, LabelledVolume, read_labelled_folder
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class TrainConfig:
     refresh_every: int = 10  # steps between fresh phantoms (see model_export.stream)
     lanes: int = 8  # phantom pools that steps take turns on (model_export.stream)
     folder_share: float = 0.5  # share of patches from the labelled folder, when one is given
+    reacquire_cases: bool = True  # draw the folder's cases at random acquisitions (stream.py)
     checkpoint_every: int = 50
     seed: int = 0
     threads: int = 2
@@ -244,9 +246,10 @@ def train(
 
     cases: list[LabelledVolume] = []
     if folder is not None:
-        cases = [to_model_grid(v, config.spacing_mm) for v in read_labelled_folder(folder)]
+        cases = read_labelled_folder(folder)
     spec = stream_spec(config, phantoms)
-    stream = PatchStream(spec, step, config.steps, cases, Augmentation())
+    reacquisition = Reacquisition() if config.reacquire_cases else None
+    stream = PatchStream(spec, step, config.steps, cases, Augmentation(), reacquisition)
     # Workers are forked before the network touches the GPU.
     produced = batches(stream, workers, pin_memory=device.type == "cuda")
     logger.info(

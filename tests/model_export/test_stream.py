@@ -2,7 +2,12 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
+
+from habitus.labels import Tissue
+from model_export.acquisition import Reacquisition
+from model_export.volumes import LabelledVolume
 
 torch = pytest.importorskip("torch")
 
@@ -11,6 +16,7 @@ from model_export.stream import (  # noqa: E402
     PatchStream,
     StreamSpec,
     batches,
+    case_version,
     lane_pool,
     seeds_seen,
 )
@@ -90,3 +96,40 @@ def test_a_stream_started_later_continues_the_same_batches():
 def test_nothing_to_draw_from_is_refused():
     with pytest.raises(ValueError, match="nothing to train on"):
         PatchStream(_spec(phantoms=0), 0, 1)
+
+
+def _real_case(name: str, shift: int) -> LabelledVolume:
+    """A small labelled case at a scanner's resolution (2 mm slices, 1 mm pixels)."""
+    labels = np.zeros((24, 96, 96), dtype=np.uint8)
+    labels[:, 20 + shift : 76 + shift, 16:80] = Tissue.MUSCLE
+    labels[6:18, 40:56, 30 + shift : 60 + shift] = Tissue.BONE
+    hu = np.where(labels == Tissue.BONE, 900, np.where(labels == Tissue.MUSCLE, 50, -1024))
+    return LabelledVolume(hu.astype(np.int16), labels, (2.0, 1.0, 1.0), name)
+
+
+def test_each_case_is_reacquired_every_refresh_steps_times_the_cases_staggered():
+    spec = _spec(refresh_every=10)
+    versions = [[case_version(spec, s, c, 4) for c in range(4)] for s in range(400)]
+    assert versions[0] == [0, 0, 0, 0]
+    fresh = [s for s in range(1, 400) if versions[s] != versions[s - 1]]
+    assert fresh == list(range(10, 400, 10))  # one case at a time, one every 10 steps
+    assert [v[1] for v in versions].count(1) == 40  # each version lasts 40 steps
+
+
+def test_reacquired_cases_give_the_same_batches_whatever_the_workers():
+    spec = _spec(phantoms=0, refresh_every=1)
+    cases = [_real_case("a", 0), _real_case("b", 6)]
+    stream = PatchStream(spec, 0, 6, cases, reacquisition=Reacquisition())
+    alone = _drawn(stream, 0)
+    together = _drawn(PatchStream(spec, 0, 6, cases, reacquisition=Reacquisition()), 2)
+    for (_, xa, ya), (_, xb, yb) in zip(alone, together, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    # A new version of a case is another acquisition, on the model grid all the same.
+    first, later = stream._cases(0), stream._cases(5)
+    assert all(v.spacing == pytest.approx((8.0, 8.0, 8.0), rel=0.3) for v in first + later)
+    assert any(
+        a.hu.shape != b.hu.shape or not np.array_equal(a.hu, b.hu)
+        for a, b in zip(first, later, strict=True)
+    )
+    as_scanned = PatchStream(spec, 0, 1, cases)
+    assert not torch.equal(as_scanned.batch(0)[0], alone[0][1])
