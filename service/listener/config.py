@@ -55,19 +55,41 @@ class ListenerSettings(BaseSettings):
     # completion thread removes them (their record stays).
     keep_refused_s: float = Field(default=86400.0, ge=0)
 
+    # Associations at once, from all peers and from one peer host; one more is rejected
+    # (A-ASSOCIATE-RJ, local limit exceeded). TCP connections beyond twice these numbers are
+    # closed as soon as they are accepted, before a thread is started for them.
     max_associations: int = Field(default=32, ge=1)
-    # Largest PDU accepted, announced to peers; a peer announcing a larger one is cut off
-    # before any buffer is sized by it. 0: no limit (buffers still grow only as bytes arrive).
+    max_associations_per_host: int = Field(default=8, ge=1)
+    # What one association may send: data set bytes and instances (0: no limit). Beyond,
+    # each further C-STORE is answered 0xA700 (out of resources) and its bytes are dropped as
+    # they arrive; the association goes on.
+    max_association_bytes: int = Field(default=16 * 1024**3, ge=0)
+    max_association_instances: int = Field(default=20000, ge=0)
+    # The spool's disk use: at most this many bytes (0: no limit) and at least this much
+    # free space left on its file system; an instance that does not fit is answered 0xA700.
+    spool_max_bytes: int = Field(default=0, ge=0)
+    spool_min_free_bytes: int = Field(default=1024**3, ge=0)
+    # Largest PDU accepted, announced to peers; a peer announcing a larger one is answered
+    # with an A-ABORT before any buffer is sized by it. 0: no limit (buffers still grow only
+    # as bytes arrive).
     max_pdu_bytes: int = Field(default=1024 * 1024, ge=0)
-    network_timeout_s: float = Field(default=60.0, gt=0)
-    acse_timeout_s: float = Field(default=30.0, gt=0)
-    dimse_timeout_s: float = Field(default=60.0, gt=0)
+    # Silence allowed of a peer: an association idle this long is aborted, and a read or
+    # write that waits this long on the connection fails it (a half-open connection).
+    network_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    # A connection that sends no association request within this time is closed.
+    acse_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    dimse_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
     # DICOM TLS (PS3.15 B.1): a certificate and its key turn it on; a CA file besides
     # makes the listener require client certificates signed by that CA.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_ca_file: Path | None = None
+    # Client certificates of known nodes, by node name (HABITUS_DICOM_NODES):
+    # "sha256:<hex of the DER certificate's SHA-256>" or "cn:<subject common name>". A peer
+    # calling with a node's AE title must present that node's certificate, and a certificate
+    # named here is accepted only from its own node. Needs TLS with a CA file.
+    node_certificates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("ae_title")
     @classmethod
@@ -84,6 +106,15 @@ class ListenerSettings(BaseSettings):
     def _upper(cls, value: list[str]) -> list[str]:
         return [m.strip().upper() for m in value if m.strip()]
 
+    @field_validator("node_certificates")
+    @classmethod
+    def _check_certificates(cls, value: dict[str, str]) -> dict[str, str]:
+        from service.listener.peercert import CertificateIdentity
+
+        for name, identity in value.items():
+            CertificateIdentity.parse(identity, node=name)  # raises ValueError with the reason
+        return value
+
     @model_validator(mode="after")
     def _tls_complete(self) -> ListenerSettings:
         # half a TLS configuration would otherwise run as plain DICOM without a word
@@ -99,6 +130,11 @@ class ListenerSettings(BaseSettings):
                 f"DICOM TLS needs a certificate and its key: {' and '.join(missing)} "
                 f"{'is' if len(missing) == 1 else 'are'} unset, while {', '.join(present)} "
                 f"{'is' if len(present) == 1 else 'are'} set"
+            )
+        if self.node_certificates and (not self.tls_enabled or self.tls_ca_file is None):
+            raise ValueError(
+                "HABITUS_LISTENER_NODE_CERTIFICATES needs DICOM TLS with client certificates: "
+                "set HABITUS_LISTENER_TLS_CERT_FILE, _TLS_KEY_FILE and _TLS_CA_FILE"
             )
         return self
 

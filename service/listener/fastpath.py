@@ -44,6 +44,7 @@ pynetdicom, slower.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import queue
@@ -66,9 +67,12 @@ from pynetdicom._handlers import (
 )
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AssociationSocket
+
+from service.listener.limits import AssociationBudget
 
 log = logging.getLogger(__name__)
 LOGGER_DIMSE = logging.getLogger("pynetdicom.dimse")  # where pynetdicom reports the same
@@ -183,6 +187,15 @@ def install(assoc: Any) -> bool:
     return True
 
 
+def limit_data_sets(assoc: Any, budget: AssociationBudget) -> bool:
+    """Drop the data sets of a tuned association as they arrive once ``budget`` is spent,
+    instead of holding them in memory to refuse them; False where it is not tuned."""
+    if not isinstance(assoc.dimse, IngestDIMSE):
+        return False
+    assoc.dimse.budget = budget
+    return True
+
+
 class IngestSocket(AssociationSocket):
     """An association socket that waits for data instead of polling, and reads ahead.
 
@@ -224,14 +237,16 @@ class IngestSocket(AssociationSocket):
         """
         limit = _pdu_limit(self.assoc)
         if limit and nr_bytes > limit:
-            # Refused before any buffer is sized by it; the DUL sees a PDU cut short and
-            # closes the transport.
+            # Refused before any buffer is sized by it: an A-ABORT tells the peer, and the
+            # DUL, seeing a PDU cut short, closes the transport.
             log.warning(
-                "a PDU of %d bytes announced by %s exceeds the maximum of %d: connection closed",
+                "a PDU of %d bytes announced by %s exceeds the maximum of %d: A-ABORT sent, "
+                "connection closed",
                 nr_bytes,
                 _peer(self.socket),
                 limit,
             )
+            self._send_abort()
             self._is_connected = False
             return bytearray()
         if self._end - self._start < nr_bytes:
@@ -241,6 +256,15 @@ class IngestSocket(AssociationSocket):
         self._start = start + count
         assert self._buffer is not None
         return memoryview(self._buffer)[start : start + count]  # type: ignore[return-value]
+
+    def _send_abort(self) -> None:
+        """A-ABORT from the service provider, reason: invalid PDU parameter value (PS3.8
+        9.3.8), sent straight to the socket: the state machine waits for the rest of the PDU."""
+        abort = A_ABORT_RQ()
+        abort.source = 0x02
+        abort.reason_diagnostic = 0x06
+        with contextlib.suppress(OSError, AttributeError):
+            self.socket.sendall(abort.encode())  # type: ignore[union-attr]
 
     def _fill(self, nr_bytes: int) -> None:
         """Read until ``nr_bytes`` unread bytes are buffered, or the peer has closed.
@@ -297,6 +321,8 @@ class IngestDIMSE(DIMSEServiceProvider):
         super().__init__(assoc)
         self.msg_queue = _ServeStoreRequests(assoc)
         self._store: tuple[int, C_STORE, BytesIO] | None = None  # request being received
+        # what the association may still send (``limit_data_sets``); None: no limit here
+        self.budget: AssociationBudget | None = None
 
     def receive_primitive(self, primitive: P_DATA) -> None:
         """Decode a C-STORE request directly; leave every other message to pynetdicom.
@@ -329,7 +355,7 @@ class IngestDIMSE(DIMSEServiceProvider):
                 LOGGER_DIMSE.error("A command fragment arrived inside a C-STORE data set")
                 self.dul.event_queue.put("Evt19")  # invalid PDU: abort, as pynetdicom does
                 return
-            data_set.write(memoryview(data)[1:])
+            self._append(data_set, memoryview(data)[1:])
             if data[0] & 2:  # the data set's last fragment
                 self._store = None
                 request.DataSet = data_set
@@ -339,6 +365,19 @@ class IngestDIMSE(DIMSEServiceProvider):
                     rest.presentation_data_value_list = pdvs[index + 1 :]
                     self.receive_primitive(rest)
                 return
+
+    def _append(self, data_set: BytesIO, fragment: memoryview) -> None:
+        """Keep a data set fragment, unless the association's budget is spent: then only
+        its size is counted (the handler refuses the instance) and what was kept goes."""
+        budget = self.budget
+        if budget is not None and (
+            budget.dropped or not budget.may_receive(data_set.tell() + len(fragment))
+        ):
+            budget.dropped += data_set.tell() + len(fragment)
+            data_set.seek(0)
+            data_set.truncate()
+            return
+        data_set.write(fragment)
 
     def send_msg(self, primitive: Any, context_id: int) -> None:
         encoded = store_response_command(primitive)

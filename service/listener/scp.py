@@ -42,8 +42,11 @@ from habitus.jobs import Origin, OriginKind
 from service.listener import fastpath
 from service.listener.completion import CompletionTracker
 from service.listener.config import ListenerSettings
+from service.listener.diskguard import SpoolGuard
 from service.listener.filemeta import file_meta
 from service.listener.header import InstanceHeader, read_header
+from service.listener.limits import AssociationBudget, AssociationCounter
+from service.listener.peercert import CertificatePolicy, PeerCertificate
 from service.listener.spool import SeriesKey, check_uid
 from service.listener.statuses import StoreStatus
 
@@ -209,10 +212,27 @@ def check_instance(
 class StoreHandler:
     """The EVT_C_STORE handler: check, write to the spool, answer."""
 
-    def __init__(self, tracker: CompletionTracker, stored_modalities: Iterable[str]) -> None:
+    def __init__(self, tracker: CompletionTracker, settings: ListenerSettings) -> None:
         self.tracker = tracker
-        self.stored_modalities = frozenset(stored_modalities)
+        self.stored_modalities = frozenset(settings.stored_modalities)
+        self.max_association_bytes = settings.max_association_bytes
+        self.max_association_instances = settings.max_association_instances
+        self.disk = SpoolGuard(
+            tracker.spool.root, settings.spool_max_bytes, settings.spool_min_free_bytes
+        )
         self._origins: weakref.WeakKeyDictionary[Any, Origin] = weakref.WeakKeyDictionary()
+        self._budgets: weakref.WeakKeyDictionary[Any, AssociationBudget] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def budget_of(self, assoc: Any) -> AssociationBudget:
+        """What this association may still send (one budget per association)."""
+        budget = self._budgets.get(assoc)
+        if budget is None:
+            budget = self._budgets[assoc] = AssociationBudget(
+                self.max_association_bytes, self.max_association_instances
+            )
+        return budget
 
     def __call__(self, event: Event) -> int:
         request: Any = event.request
@@ -221,6 +241,18 @@ class StoreHandler:
         calling = str(event.assoc.requestor.ae_title).strip()
         transfer_syntax = UID(event.context.transfer_syntax)
         dataset: BytesIO = request.DataSet  # the bytes as received, never re-encoded
+        size = self.budget_of(event.assoc).take_dropped() or dataset.getbuffer().nbytes
+        over = self.budget_of(event.assoc).charge(size) or self.disk.refusal(size)
+        if over is not None:
+            log.warning(
+                "C-STORE from %s (%s) refused with 0x%04X (out of resources): SOP instance %s: %s",
+                calling,
+                event.assoc.requestor.address,
+                StoreStatus.REFUSED_OUT_OF_RESOURCES,
+                sop_instance,
+                over,
+            )
+            return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
         try:
             header = read_header(dataset, transfer_syntax)
             key, sop = check_instance(header, sop_class, sop_instance, self.stored_modalities)
@@ -251,6 +283,7 @@ class StoreHandler:
         except OSError as exc:
             log.error("C-STORE from %s: spool write failed: %s", calling, exc)
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
+        self.disk.added(size)
         try:
             origin = self._origins.get(event.assoc)
             if origin is None:  # one per association: built once, compared cheaply after
@@ -268,54 +301,90 @@ class StoreHandler:
         return int(StoreStatus.SUCCESS)
 
 
-class RequestGate:
-    """The EVT_REQUESTED handler: reject associations from peers not on the allow-list."""
+# A-ASSOCIATE-RJ (PS3.8 9.3.4): result, source, reason
+_REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)  # permanent, service-user, calling AE not recognised
+_REJECT_LOCAL_LIMIT = (0x02, 0x03, 0x02)  # transient, service-provider (presentation), limit
 
-    def __init__(self, policy: AccessPolicy) -> None:
+
+class RequestGate:
+    """The EVT_REQUESTED handler: who may associate, checked before anything else is done.
+
+    The calling AE title and its host, then the TLS certificate, then the number of
+    associations open in all and from the peer's host.
+    """
+
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        counter: AssociationCounter | None = None,
+        certificates: CertificatePolicy | None = None,
+    ) -> None:
         self.policy = policy
+        self.counter = counter
+        self.certificates = certificates
 
     def __call__(self, event: Event) -> None:
         primitive: Any = event.assoc.requestor.primitive
         calling = str(primitive.calling_ae_title).strip()
         host = str(event.assoc.requestor.address)
         reason = self.policy.refusal(calling, host)
+        reject = _REJECT_UNKNOWN_CALLER
+        if reason is None and self.certificates is not None:
+            sock = getattr(event.assoc.dul.socket, "socket", None)
+            reason = self.certificates.refusal(calling, PeerCertificate.of(sock))
+        if reason is None and self.counter is not None:
+            reason = self.counter.admit(event.assoc, host)
+            reject = _REJECT_LOCAL_LIMIT
         if reason is not None:
             log.warning("association from %s (%s) rejected: %s", calling, host, reason)
-            # rejected-permanent, DICOM UL service-user, calling AE title not recognised
-            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+            event.assoc.acse.send_reject(*reject)
             event.assoc.kill()  # waits until the reject has gone out, as pynetdicom's own
 
 
 class AssociationEnd:
-    """EVT_CONN_CLOSE: tell the completion tracker a sender has finished."""
+    """EVT_CONN_CLOSE: tell the completion tracker a sender has finished, and free its place."""
 
-    def __init__(self, tracker: CompletionTracker) -> None:
+    def __init__(
+        self, tracker: CompletionTracker, counter: AssociationCounter | None = None
+    ) -> None:
         self.tracker = tracker
+        self.counter = counter
 
     def __call__(self, event: Event) -> None:
         self.tracker.association_ended(id(event.assoc))
+        if self.counter is not None:
+            self.counter.ended(event.assoc)
 
 
-def on_connection_open(event: Event) -> None:
+class ConnectionOpen:
     """EVT_CONN_OPEN, before the association's threads start: tune its transport.
 
     Nagle's algorithm off, so each response leaves at once: otherwise a small C-STORE
     response waits for the peer's delayed ACK (about 40 ms), which alone would cap a sender
     at some 25 instances a second. Then pynetdicom's per-message logging off and the ingest
-    fast path on (``fastpath``).
+    fast path on (``fastpath``), which drops data sets beyond the association's budget as
+    they arrive.
     """
-    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    fastpath.quiet(event.assoc)
-    fastpath.install(event.assoc)
+
+    def __init__(self, store: StoreHandler) -> None:
+        self.store = store
+
+    def __call__(self, event: Event) -> None:
+        sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        fastpath.quiet(event.assoc)
+        if fastpath.install(event.assoc):
+            fastpath.limit_data_sets(event.assoc, self.store.budget_of(event.assoc))
 
 
 def build_ae(settings: ListenerSettings) -> AE:
     """The listener's AE; its contexts go to ``start_server`` (``presentation_contexts``)."""
     ae = AE(ae_title=settings.ae_title)
-    ae.maximum_associations = settings.max_associations
+    # The limit is the RequestGate's (counted per host too); pynetdicom's own count, which
+    # includes connections that have not asked for an association, is only a backstop.
+    ae.maximum_associations = 2 * settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_bytes
     ae.network_timeout = settings.network_timeout_s
     ae.acse_timeout = settings.acse_timeout_s
@@ -340,9 +409,14 @@ def server_ssl_context(settings: ListenerSettings) -> ssl.SSLContext | None:
 def event_handlers(
     tracker: CompletionTracker, settings: ListenerSettings, nodes: Sequence[KnownNode]
 ) -> list[Any]:
+    counter = AssociationCounter(settings.max_associations, settings.max_associations_per_host)
+    certificates = (
+        CertificatePolicy(settings.node_certificates, nodes) if settings.tls_enabled else None
+    )
+    store = StoreHandler(tracker, settings)
     return [
-        (evt.EVT_CONN_OPEN, on_connection_open),
-        (evt.EVT_CONN_CLOSE, AssociationEnd(tracker)),
-        (evt.EVT_REQUESTED, RequestGate(AccessPolicy(settings, nodes))),
-        (evt.EVT_C_STORE, StoreHandler(tracker, settings.stored_modalities)),
+        (evt.EVT_CONN_OPEN, ConnectionOpen(store)),
+        (evt.EVT_CONN_CLOSE, AssociationEnd(tracker, counter)),
+        (evt.EVT_REQUESTED, RequestGate(AccessPolicy(settings, nodes), counter, certificates)),
+        (evt.EVT_C_STORE, store),
     ]

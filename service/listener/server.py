@@ -8,8 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pynetdicom.transport import ThreadedAssociationServer
-
+from service.listener.acceptor import GuardedServer
 from service.listener.completion import CompletionTracker, CountInstances, SubmitStudy
 from service.listener.config import ListenerSettings
 from service.listener.scp import (
@@ -50,7 +49,7 @@ class Listener:
             count_instances=count_instances,
         )
         self.nodes = list(nodes)
-        self._server: ThreadedAssociationServer | None = None
+        self._server: GuardedServer | None = None
 
     @property
     def port(self) -> int:
@@ -62,13 +61,20 @@ class Listener:
     def start(self) -> Listener:
         self.tracker.start()
         ae = build_ae(self.settings)
-        self._server = ae.start_server(
+        server: GuardedServer = ae.make_server(  # type: ignore[assignment]
             (self.settings.host, self.settings.port),
-            block=False,
             ssl_context=server_ssl_context(self.settings),
             evt_handlers=event_handlers(self.tracker, self.settings, self.nodes),
             contexts=presentation_contexts(),  # as built: the AE would rebuild them
+            server_class=GuardedServer,
+            max_connections=2 * self.settings.max_associations,
+            max_connections_per_host=2 * self.settings.max_associations_per_host,
+            network_timeout_s=self.settings.network_timeout_s,
         )
+        threading.Thread(
+            target=server.serve_forever, name="dicom-listener-accept", daemon=True
+        ).start()
+        self._server = server
         log.info(
             "DICOM listener %s on %s:%d (TLS %s), spool %s (%s), quiet period %.1f s "
             "(%.1f s once the sender's association has ended)",
