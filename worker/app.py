@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
+from worker.heartbeat import publish_heartbeats
 from worker.logs import configure_logging
 from worker.settings import WorkerSettings, get_worker_settings
 
@@ -66,6 +67,7 @@ def send_delivery(app: Celery, job_id: str, node: str) -> None:
 
 
 app = create_celery_app(get_worker_settings())
+publish_heartbeats()  # the service is ready only while a worker beats
 _orphan_sweeper: OrphanSweeper | None = None
 
 

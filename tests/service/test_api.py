@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from habitus.jobs import ANALYZE_QUEUE, JobRecord, JobState, JobStore, Origin, OriginKind
+from habitus.liveness import beat
 from service.settings import ServiceSettings
 from tests.service.support import AUTH, zip_files
 
@@ -73,11 +74,12 @@ def test_routes_need_a_valid_api_key(client: TestClient, headers: dict[str, str]
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_health_needs_no_key(client: TestClient) -> None:
+def test_health_needs_no_key(client: TestClient, store: JobStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    beat(store.redis, [ANALYZE_QUEUE], "celery@test:1", ttl_s=30)  # a live worker
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"redis": "ok", "spool": "ok"}
+    assert ready.json()["checks"] == {"redis": "ok", "spool": "ok", "worker": "ok"}
 
 
 def test_readyz_fails_when_the_spool_cannot_be_written(

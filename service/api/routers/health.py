@@ -8,9 +8,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import redis
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
+from habitus.jobs import ANALYZE_QUEUE
+from habitus.liveness import live_workers
 from service.api.deps import SettingsDep, StoreDep, require_client
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from service.api.schemas import Health
@@ -28,11 +31,15 @@ def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Redis answers and the spool is writable with enough free space",
+    summary="Redis answers, the spool is writable with enough free space and a worker is alive",
     responses={503: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}},
 )
 def readyz(settings: SettingsDep, store: StoreDep) -> JSONResponse:
-    checks = {"redis": _check_redis(store.redis), "spool": _check_spool(settings)}
+    checks = {
+        "redis": _check_redis(store.redis),
+        "spool": _check_spool(settings),
+        "worker": _check_worker(store.redis),
+    }
     if all(v == "ok" for v in checks.values()):
         return JSONResponse(Health(status="ready", checks=checks).model_dump())
     failing = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
@@ -62,6 +69,16 @@ def _check_redis(client: object) -> str:
         log.warning("readyz: no answer from Redis: %s: %s", type(exc).__name__, exc)
         return "no answer from Redis"
     return "ok"
+
+
+def _check_worker(client: redis.Redis) -> str:
+    """One Redis call: jobs would wait for ever while no worker beats (worker.heartbeat)."""
+    try:
+        live = live_workers(client, ANALYZE_QUEUE)
+    except Exception as exc:  # any failure to answer means not ready
+        log.warning("readyz: worker heartbeats not read: %s: %s", type(exc).__name__, exc)
+        return "no answer from Redis"
+    return "ok" if live else "no live worker takes analysis jobs"
 
 
 def _check_spool(settings: ServiceSettings) -> str:
