@@ -1,8 +1,9 @@
-"""The deployment files parse and agree with the code: settings names, ports, extras, probes.
+"""The compose file and the Dockerfiles parse and agree with the code (settings names, ports,
+extras) and keep their safe defaults (no default key or password, non-root, read-only).
 
 They need neither a container engine nor a cluster, so they run with the rest of the suite
 and catch what would otherwise only show at deployment: a misspelt HABITUS_ variable, a
-values key a template reads but nobody sets, a route to a PACS node that is not configured.
+route to a PACS node that is not configured. The Helm chart is rendered in test_helm.py.
 """
 
 from __future__ import annotations
@@ -120,31 +121,56 @@ def test_dockerfiles_install_the_right_extra(dockerfile: str, base: str, extra: 
         assert (REPO_ROOT / copied).exists(), copied
 
 
-def test_helm_chart_values_cover_what_the_templates_read() -> None:
-    chart = load_yaml(CHART / "Chart.yaml")
-    assert chart["apiVersion"] == "v2" and chart["name"] == "habitus"
-    values = load_yaml(CHART / "values.yaml")
-    optional = {"listener.service.loadBalancerIP"}
-    for template in (CHART / "templates").iterdir():
-        text = template.read_text()
-        assert text.count("{{") == text.count("}}"), template.name
-        for path in re.findall(r"\.Values\.([\w.]+)", text):
-            if path in optional:
-                continue
-            node: Any = values
-            for part in path.split("."):
-                assert isinstance(node, dict) and part in node, f"{template.name}: {path}"
-                node = node[part]
+HABITUS_SERVICES = ("api", "habitus-listener", "worker-cpu", "worker-gpu")
 
 
-def test_helm_settings_probes_and_gpu_requests() -> None:
-    templates = CHART / "templates"
-    for template in templates.iterdir():
-        for variable in re.findall(r"HABITUS_\w+", template.read_text()):
-            assert variable in KNOWN_SETTINGS, f"{template.name}: {variable}"
-    api = (templates / "api.yaml").read_text()
-    assert "path: /healthz" in api and "path: /readyz" in api
-    worker = (templates / "worker.yaml").read_text()
-    assert "nvidia.com/gpu:" in worker
-    assert "persistentVolumeClaim" in (templates / "listener.yaml").read_text()
-    assert "ReadWriteMany" in (CHART / "values.yaml").read_text()
+def test_compose_has_no_default_key_or_password(compose: dict[str, Any]) -> None:
+    """Compose refuses to start (${VAR:?message}) until the operator sets both."""
+    services = compose["services"]
+    api_keys = service_env(services["api"])["HABITUS_API_KEYS"]
+    assert api_keys == '{"demo": "${HABITUS_API_KEY:?set HABITUS_API_KEY}"}'
+    for name in HABITUS_SERVICES:
+        url = service_env(services[name])["HABITUS_REDIS_URL"]
+        assert url.startswith("redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD}@redis:"), name
+    redis = services["redis"]
+    assert service_env(redis)["REDISCLI_AUTH"] == "${REDIS_PASSWORD:?set REDIS_PASSWORD}"
+    assert '--requirepass "$$REDISCLI_AUTH"' in " ".join(redis["command"])
+    # redis-cli exits 0 on NOAUTH: a health check must look for the PONG
+    assert "grep -q PONG" in " ".join(redis["healthcheck"]["test"])
+    text = (DOCKER / "docker-compose.yml").read_text()
+    assert "change-me" not in text
+
+
+def dockerfile_user(dockerfile: str) -> str:
+    users = re.findall(r"^USER (\S+)\s*$", (DOCKER / dockerfile).read_text(), re.MULTILINE)
+    assert users, f"{dockerfile} runs as root"
+    return users[-1]
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["Dockerfile.api", "Dockerfile.worker-cpu", "Dockerfile.worker-gpu"]
+)
+def test_dockerfiles_run_as_a_numeric_non_root_user(dockerfile: str) -> None:
+    user, _, group = dockerfile_user(dockerfile).partition(":")
+    # numeric: Kubernetes can check runAsNonRoot only on a numeric user
+    assert user.isdigit() and int(user) > 0 and group.isdigit(), dockerfile
+    text = (DOCKER / dockerfile).read_text()
+    assert f"--uid {user} --gid {group}" in text and f"chown -R {user}:{group}" in text
+
+
+def test_compose_containers_are_locked_down(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in (*HABITUS_SERVICES, "redis"):
+        service = services[name]
+        user = str(service["user"])
+        assert not user.startswith(("0", "root")), name
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+    for name in HABITUS_SERVICES:
+        service = services[name]
+        image = {"habitus-api": "Dockerfile.api"}.get(service["image"], "Dockerfile." + name)
+        assert service["user"] == dockerfile_user(image), name
+        assert "/tmp" in service["tmpfs"], name  # the only writable path besides the spool
+    for name in ("worker-cpu", "worker-gpu"):  # a running job (up to 1 h) ends before a stop
+        assert services[name]["stop_grace_period"] == "61m"

@@ -8,16 +8,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 
-{{- define "habitus.redisUrl" -}}
-{{- if .Values.redis.enabled -}}
-redis://{{ include "habitus.fullname" . }}-redis:6379/0
-{{- else -}}
-{{ required "redis.externalRedisUrl is required when redis.enabled is false" .Values.redis.externalRedisUrl }}
-{{- end -}}
-{{- end -}}
-
 {{- define "habitus.spoolClaim" -}}
 {{- default (printf "%s-spool" (include "habitus.fullname" .)) .Values.spool.existingClaim -}}
+{{- end -}}
+
+{{/* The Secret with the API keys (key HABITUS_API_KEYS). */}}
+{{- define "habitus.apiKeysSecret" -}}
+{{- default (printf "%s-api-keys" (include "habitus.fullname" .)) .Values.apiKey.existingSecret -}}
+{{- end -}}
+
+{{/* The Secret with the Redis URL (key redis-url) and, for the bundled Redis, its password
+(key redis-password). */}}
+{{- define "habitus.redisSecret" -}}
+{{- $existing := ternary .Values.redis.auth.existingSecret .Values.redis.external.existingSecret .Values.redis.enabled -}}
+{{- default (printf "%s-redis-auth" (include "habitus.fullname" .)) $existing -}}
 {{- end -}}
 
 {{/* Settings shared by every Habitus container: the ConfigMap (envFrom) ... */}}
@@ -26,18 +30,44 @@ redis://{{ include "habitus.fullname" . }}-redis:6379/0
     name: {{ include "habitus.fullname" . }}-config
 {{- end -}}
 
-{{/* ... and the API keys from their Secret (env). */}}
+{{/* ... and the Redis URL, which carries the password, from its Secret (env). */}}
 {{- define "habitus.env" -}}
-- name: HABITUS_API_KEYS
+- name: HABITUS_REDIS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ default (printf "%s-api-keys" (include "habitus.fullname" .)) .Values.existingSecret }}
-      key: HABITUS_API_KEYS
+      name: {{ include "habitus.redisSecret" . }}
+      key: redis-url
 {{- end -}}
 
-{{/* Pod annotations: a hash of the settings, so that a changed ConfigMap or API-key Secret
-rolls the pods on upgrade (they read both only at start). */}}
+{{/* Pod annotations: a hash of the settings, so that a changed ConfigMap or Redis Secret rolls
+the pods on upgrade (they read them only at start). */}}
 {{- define "habitus.podAnnotations" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
-checksum/api-keys: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+checksum/redis-auth: {{ include (print .Template.BasePath "/redis-secret.yaml") . | sha256sum }}
+{{- end -}}
+
+{{/* Pod security shared by the Habitus pods: a fixed non-root user, the runtime's default
+seccomp profile, no service-account token (nothing here talks to the Kubernetes API). */}}
+{{- define "habitus.podSecurity" -}}
+automountServiceAccountToken: false
+securityContext:
+  runAsNonRoot: true
+  {{- toYaml . | nindent 2 }}
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{/* Every container: no privileges, no capabilities, a read-only root file system (what it
+writes goes to the spool claim or an emptyDir). The argument is the pod's user and group. */}}
+{{- define "habitus.containerSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: {{ .runAsUser }}
+  runAsGroup: {{ .runAsGroup }}
+  readOnlyRootFilesystem: true
+  allowPrivilegeEscalation: false
+  capabilities:
+    drop: [ALL]
+  seccompProfile:
+    type: RuntimeDefault
 {{- end -}}
