@@ -235,6 +235,9 @@ def test_refuses_to_render_without_an_api_key(renderer: Renderer) -> None:
     assert "shorter than apiKey.minLength" in renderer.refusal(
         {"apiKey": {"keys": {"ris": "change-me"}}}
     )
+    # --set turns an all-digit key into a number, which would reach the API as one
+    number = renderer.helm.parse_set_string("apiKey.keys.ris=1234567890123456789")
+    assert "is a number: give keys with --set-string" in renderer.refusal(number)
 
 
 def test_api_keys_come_from_a_secret_the_api_alone_reads(renderer: Renderer) -> None:
