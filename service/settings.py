@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     max_upload_bytes: int = 4 * GIB  # request body
     max_unpacked_bytes: int = 8 * GIB  # total size of a zip's entries, unpacked
     max_upload_files: int = 10_000  # files in one upload (zip entries or parts)
+    max_zip_ratio: float = 200.0  # unpacked / packed size of a zip; deflate tops out near 1030
+    upload_body_timeout_s: float = 1800.0  # the whole request body must arrive within this
+    upload_idle_timeout_s: float = 30.0  # ... and never pause longer than this
     min_free_bytes: int = 2 * GIB  # /readyz fails below this free space in the spool
     dicom_nodes: list[DicomNode] = Field(default_factory=list)  # HABITUS_DICOM_NODES (JSON)
     api_host: str = "127.0.0.1"

@@ -1,8 +1,12 @@
 """Unpacking an uploaded study into a spool folder: zip, multipart/form-data, STOW-RS.
 
 The request body is first written to disk (bounded by the upload limit), then unpacked here
-into one flat folder of numbered files. Every refusal says what was expected and what was
-found; the HTTP status to answer with travels on the error.
+into one flat folder of numbered files. Everything is judged before it costs much: a zip by
+its end record and central directory (entries, declared sizes, their ratio to the archive's
+size) before any entry is extracted, each entry's extraction cut at the size its directory
+declares, and every file by its first bytes (preamble, "DICM", file meta) before anything
+parses it. Every refusal says what was expected and what was found; the HTTP status to
+answer with travels on the error.
 """
 
 from __future__ import annotations
@@ -17,17 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-import pydicom
-from pydicom.errors import InvalidDicomError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from habitus.errors import InputRefused
+from service.part10 import NotPart10, Part10Meta, read_part10_meta
+from service.zip_directory import NotAZip, read_end_record
 
 CHUNK = 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
 DICOM_MEDIA_TYPE = "application/dicom"
 ZIP_MEDIA_TYPES = {"application/zip", "application/x-zip-compressed"}
 ZIP_ENCRYPTED_FLAG = 0x1
+# the ratio limit applies above this declared size: smaller archives cost little either way
+ZIP_RATIO_FLOOR_BYTES = 64 * 1024 * 1024
+# bytes of central directory allowed per permitted entry (46 bytes of record and a name)
+ZIP_DIRECTORY_BYTES_PER_ENTRY = 512
+MULTIPART_MEDIA_TYPES = {"multipart/form-data", "multipart/related"}
 # what reading a damaged entry raises: bad headers or CRC, an offset outside the archive
 # (OSError), a truncated or corrupt deflate, bzip2 (OSError) or LZMA stream
 ZIP_READ_ERRORS = (
@@ -58,14 +67,17 @@ class _Readable(Protocol):
 class UploadLimits:
     max_unpacked_bytes: int
     max_files: int
+    max_zip_ratio: float
 
 
 @dataclass
 class UnpackedUpload:
-    """Files written into the spool folder, and entries left out with the reason."""
+    """Files written into the spool folder (with their file meta), and entries left out with
+    the reason."""
 
     files: list[Path] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    meta: dict[Path, Part10Meta] = field(default_factory=dict)
 
 
 class _Spool:
@@ -100,32 +112,33 @@ class _Spool:
             )
 
     def keep_if_dicom(self, path: Path, label: str) -> None:
-        if is_dicom(path):
-            self.result.files.append(path)
-        else:
+        """Keep a DICOM Part 10 file, judged by its first bytes; drop anything else."""
+        try:
+            self.result.meta[path] = read_part10_meta(path)
+        except NotPart10 as exc:
             path.unlink()
-            self.result.ignored.append(f"{label}: not a DICOM file")
+            self.result.ignored.append(f"{label}: {exc}")
+            return
+        self.result.files.append(path)
 
-    def copy_stream(self, source: _Readable, label: str) -> None:
+    def copy_stream(self, source: _Readable, label: str, declared: int | None = None) -> None:
+        """Copy ``source`` into a new file; past ``declared`` bytes (a zip entry's size in its
+        directory) the copy stops and the upload is refused, whatever the source would give."""
         path = self.new_path()
+        copied = 0
         with path.open("wb") as out:
             while chunk := source.read(CHUNK):
+                copied += len(chunk)
+                if declared is not None and copied > declared:
+                    raise UploadRefused(
+                        f"zip entry {label!r} unpacks to more than the {declared} bytes its "
+                        "directory declares",
+                        status=422,
+                        kind="zip-directory-lies",
+                    )
                 self.count_bytes(len(chunk))
                 out.write(chunk)
         self.keep_if_dicom(path, label)
-
-
-def is_dicom(path: Path) -> bool:
-    """A DICOM Part 10 file, or a bare dataset that names its SOP class and instance."""
-    with path.open("rb") as f:
-        head = f.read(132)
-    if len(head) == 132 and head[128:132] == b"DICM":
-        return True
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
-        return False
-    return "SOPClassUID" in ds and "SOPInstanceUID" in ds
 
 
 def safe_entry_name(name: str) -> PurePosixPath:
@@ -145,10 +158,67 @@ def safe_entry_name(name: str) -> PurePosixPath:
     return path
 
 
+def _check_end_record(archive: Path, limits: UploadLimits) -> None:
+    """Judge the entry count and directory size the end record declares, before zipfile
+    reads the directory (it keeps an object per entry)."""
+    try:
+        end = read_end_record(archive)
+    except NotAZip as exc:
+        raise UploadRefused(f"expected a zip archive; the upload is not one ({exc})") from exc
+    if end.entries > limits.max_files:
+        raise UploadRefused(
+            f"an upload may hold at most {limits.max_files} files; this archive declares "
+            f"{end.entries} entries",
+            status=413,
+            kind="upload-too-large",
+        )
+    max_directory = limits.max_files * ZIP_DIRECTORY_BYTES_PER_ENTRY
+    if end.directory_bytes > max_directory:
+        raise UploadRefused(
+            f"a zip's central directory may be at most {max_directory} bytes "
+            f"({ZIP_DIRECTORY_BYTES_PER_ENTRY} per permitted file); this one declares "
+            f"{end.directory_bytes}",
+            status=413,
+            kind="upload-too-large",
+        )
+
+
+def _check_declared_sizes(
+    archive: Path, entries: list[zipfile.ZipInfo], limits: UploadLimits
+) -> None:
+    """Refuse an archive whose directory declares too many files, too many bytes, or bytes
+    out of proportion to its own size (a zip bomb), before anything is extracted."""
+    if len(entries) > limits.max_files:
+        raise UploadRefused(
+            f"an upload may hold at most {limits.max_files} files; this archive holds "
+            f"{len(entries)}",
+            status=413,
+            kind="upload-too-large",
+        )
+    declared = sum(e.file_size for e in entries)
+    if declared > limits.max_unpacked_bytes:
+        raise UploadRefused(
+            f"an upload may unpack to at most {limits.max_unpacked_bytes} bytes; "
+            f"this archive declares {declared}",
+            status=413,
+            kind="upload-too-large",
+        )
+    packed = max(archive.stat().st_size, 1)
+    if declared > ZIP_RATIO_FLOOR_BYTES and declared > limits.max_zip_ratio * packed:
+        raise UploadRefused(
+            f"a zip may unpack to at most {limits.max_zip_ratio:g} times its size; this one "
+            f"({packed} bytes) declares {declared} bytes unpacked, {declared / packed:.0f} "
+            "times its size",
+            status=413,
+            kind="zip-ratio",
+        )
+
+
 def unpack_zip(archive: Path, spool: _Spool) -> None:
+    _check_end_record(archive, spool.limits)
     try:
         zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
+    except ZIP_READ_ERRORS as exc:
         raise UploadRefused(f"expected a zip archive; the upload is not one ({exc})") from exc
     with zf:
         entries = [e for e in zf.infolist() if not e.is_dir()]
@@ -163,14 +233,7 @@ def unpack_zip(archive: Path, spool: _Spool) -> None:
                 raise UploadRefused(
                     f"zip entries must not be encrypted; {entry.filename!r} is password-protected"
                 )
-        declared = sum(e.file_size for e in entries)
-        if declared > spool.limits.max_unpacked_bytes:
-            raise UploadRefused(
-                f"an upload may unpack to at most {spool.limits.max_unpacked_bytes} bytes; "
-                f"this archive declares {declared}",
-                status=413,
-                kind="upload-too-large",
-            )
+        _check_declared_sizes(archive, entries, spool.limits)
         for entry in entries:
             if _is_noise(entry.filename):
                 spool.result.ignored.append(f"{entry.filename}: operating-system metadata")
@@ -180,7 +243,7 @@ def unpack_zip(archive: Path, spool: _Spool) -> None:
             except ZIP_READ_ERRORS as exc:
                 raise _unreadable(entry, exc) from exc
             with source:
-                spool.copy_stream(_EntryReader(source, entry), entry.filename)
+                spool.copy_stream(_EntryReader(source, entry), entry.filename, entry.file_size)
 
 
 def _unreadable(entry: zipfile.ZipInfo, exc: Exception) -> UploadRefused:
@@ -293,36 +356,11 @@ def _starts_with(path: Path, magic: bytes) -> bool:
         return f.read(len(magic)) == magic
 
 
-def unpack_upload(
-    body: Path, content_type: str, folder: Path, limits: UploadLimits
-) -> UnpackedUpload:
-    """Unpack a request body written to ``body`` into DICOM files in ``folder``."""
+def upload_media_type(content_type: str) -> str:
+    """The media type of an upload, checked (with its parameters) before the body is read."""
     media_bytes, params = parse_options_header(content_type)
     media = media_bytes.decode("latin-1").lower()
-    spool = _Spool(folder, limits)
-    if body.stat().st_size == 0:
-        raise UploadRefused("expected DICOM files in the request body; it is empty")
-    if media in ZIP_MEDIA_TYPES:
-        unpack_zip(body, spool)
-    elif media in {"multipart/form-data", "multipart/related"}:
-        boundary = params.get(b"boundary")
-        if not boundary:
-            raise UploadRefused(f"a {media} body needs a boundary parameter; none was given")
-        if media == "multipart/related":
-            declared = params.get(b"type", b"").decode("latin-1").lower()
-            if declared and declared != DICOM_MEDIA_TYPE:
-                raise UploadRefused(
-                    f'STOW-RS uploads must be multipart/related; type="{DICOM_MEDIA_TYPE}"; '
-                    f'this one declares type="{declared}"',
-                    status=415,
-                    kind="unsupported-media-type",
-                )
-        for index, part in enumerate(_parse_multipart(body, boundary, spool)):
-            _sort_part(part, index, media, spool)
-    elif media == DICOM_MEDIA_TYPE:
-        with body.open("rb") as whole:
-            spool.copy_stream(whole, "request body")
-    else:
+    if media not in {*ZIP_MEDIA_TYPES, *MULTIPART_MEDIA_TYPES, DICOM_MEDIA_TYPE}:
         raise UploadRefused(
             "expected application/zip, multipart/form-data, "
             f'multipart/related; type="{DICOM_MEDIA_TYPE}" or {DICOM_MEDIA_TYPE}; '
@@ -330,7 +368,52 @@ def unpack_upload(
             status=415,
             kind="unsupported-media-type",
         )
-    if not spool.result.files:
+    if media in MULTIPART_MEDIA_TYPES and not params.get(b"boundary"):
+        raise UploadRefused(f"a {media} body needs a boundary parameter; none was given")
+    if media == "multipart/related":
+        declared = params.get(b"type", b"").decode("latin-1").lower()
+        if declared and declared != DICOM_MEDIA_TYPE:
+            raise UploadRefused(
+                f'STOW-RS uploads must be multipart/related; type="{DICOM_MEDIA_TYPE}"; '
+                f'this one declares type="{declared}"',
+                status=415,
+                kind="unsupported-media-type",
+            )
+    return media
+
+
+def is_stow(content_type: str) -> bool:
+    """A STOW-RS request: multipart/related (of application/dicom parts)."""
+    media, _ = parse_options_header(content_type)
+    return media.decode("latin-1").lower() == "multipart/related"
+
+
+def unpack_upload(
+    body: Path,
+    content_type: str,
+    folder: Path,
+    limits: UploadLimits,
+    require_dicom: bool = True,
+) -> UnpackedUpload:
+    """Unpack a request body written to ``body`` into DICOM files in ``folder``.
+
+    ``require_dicom``: refuse (422) an upload in which no file is DICOM; STOW-RS reports
+    each refused part in its response instead.
+    """
+    media = upload_media_type(content_type)
+    spool = _Spool(folder, limits)
+    if body.stat().st_size == 0:
+        raise UploadRefused("expected DICOM files in the request body; it is empty")
+    if media in ZIP_MEDIA_TYPES:
+        unpack_zip(body, spool)
+    elif media in MULTIPART_MEDIA_TYPES:
+        boundary = parse_options_header(content_type)[1][b"boundary"]
+        for index, part in enumerate(_parse_multipart(body, boundary, spool)):
+            _sort_part(part, index, media, spool)
+    else:
+        with body.open("rb") as whole:
+            spool.copy_stream(whole, "request body")
+    if require_dicom and not spool.result.files:
         found = "; ".join(spool.result.ignored[:10]) or "no files"
         raise UploadRefused(
             f"expected DICOM files in the upload; found none ({found})",

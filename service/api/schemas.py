@@ -125,3 +125,19 @@ class ModelList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# STOW-RS answers: the Store Instances Response Module (DICOM PS3.18 Annex I) as DICOM JSON
+# (PS3.18 F.2), keyed by tag ("00081199"); written by service.stow, described here.
+DICOM_JSON_DATASET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Store Instances Response Module (PS3.18 Annex I) in DICOM JSON (F.2)",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["vr"],
+        "properties": {
+            "vr": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "Value": {"type": "array", "items": {}},
+        },
+    },
+}

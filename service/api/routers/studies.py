@@ -1,25 +1,47 @@
-"""Studies: upload a study (zip, multipart form, STOW-RS) and get one job per chosen series."""
+"""Studies: upload a study (zip, multipart form, STOW-RS) and get one job per chosen series.
+
+A STOW-RS request (multipart/related of application/dicom parts, to ``/v1/studies`` or
+``/v1/studies/{study}``) is answered as DICOM PS3.18 10.5 says: the Store Instances Response
+as DICOM JSON, 200 / 202 / 409 (service.stow). The other forms are answered with a
+Submission. Every upload is judged by its content type and declared length before its body
+is read, received within the body limits (service.api.upload_body) and unpacked within the
+upload limits (service.uploads); what it wrote is removed whatever the answer.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from habitus.jobs import Origin, OriginKind
+from habitus.errors import InputRefused
+from habitus.jobs import JobStore, Origin, OriginKind
 from service.api.deps import ClientDep, SettingsDep, StoreDep, require_client
 from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemError
-from service.api.schemas import Submission, SubmittedJob
+from service.api.schemas import DICOM_JSON_DATASET_SCHEMA, Submission, SubmittedJob
+from service.api.upload_body import BodyLimits, receive_body
 from service.settings import ServiceSettings
+from service.stow import DICOM_JSON_MEDIA_TYPE, StoreOutcome, identify, sort_submitted
 from service.submission import JobOptions, submit_study
-from service.uploads import UploadLimits, UploadRefused, remove_tree, unpack_upload
+from service.uploads import (
+    UploadLimits,
+    UploadRefused,
+    is_stow,
+    remove_tree,
+    unpack_upload,
+    upload_media_type,
+)
 
 log = logging.getLogger("service.api")
+
+JOB_IDS_HEADER = "Habitus-Job-Ids"
+UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 
 router = APIRouter(
     prefix="/v1/studies",
@@ -28,6 +50,11 @@ router = APIRouter(
     responses={
         **PROBLEM_RESPONSES,
         400: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Bad upload"},
+        408: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": "The request body stalled or took longer than the configured limits",
+        },
         413: {
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {}},
@@ -58,48 +85,57 @@ UPLOAD_MEDIA_TYPES = {
 }
 
 
-async def _receive_body(request: Request, destination: Path, limit: int) -> None:
-    """Stream the request body to ``destination``, refusing it past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise UploadRefused(
-            f"uploads may be at most {limit} bytes; this one declares {declared}",
-            status=413,
-            kind="upload-too-large",
-        )
-    received = 0
-    with destination.open("wb") as out:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                raise UploadRefused(
-                    f"uploads may be at most {limit} bytes; this one is larger",
-                    status=413,
-                    kind="upload-too-large",
-                )
-            out.write(chunk)
+STOW_MEDIA_TYPES = {
+    'multipart/related; type="application/dicom"': {
+        "schema": {"type": "string", "format": "binary"}
+    },
+}
+_STORE_RESPONSE = {"schema": DICOM_JSON_DATASET_SCHEMA}
+_JOB_IDS = {
+    JOB_IDS_HEADER: {
+        "description": "ids of the jobs queued, comma-separated",
+        "schema": {"type": "string"},
+    }
+}
+# ReferencedSOPSequence (00081199): the stored instances; FailedSOPSequence (00081198): the
+# identified instances not stored, each with its FailureReason (00081197);
+# OtherFailuresSequence (0008119A): parts that are not DICOM. The private block HABITUS of
+# group 0011 carries the job ids (00111001) and each failure's reason in words (00111002).
+STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "STOW-RS: every instance was stored (Store Instances Response)",
+        "headers": _JOB_IDS,
+        "content": {DICOM_JSON_MEDIA_TYPE: _STORE_RESPONSE},
+    },
+    202: {
+        "description": "STOW-RS: some instances were stored, others not (Store Instances "
+        "Response); other upload forms: the jobs queued (Submission)",
+        "headers": _JOB_IDS,
+        "content": {DICOM_JSON_MEDIA_TYPE: _STORE_RESPONSE},
+    },
+    409: {
+        "description": "STOW-RS: no instance was stored (Store Instances Response); or "
+        "a problem document",
+        "content": {DICOM_JSON_MEDIA_TYPE: _STORE_RESPONSE, PROBLEM_MEDIA_TYPE: {}},
+    },
+}
 
 
-@router.post(
-    "",
-    status_code=202,
-    summary="Upload a study; one job is queued per chosen CT series",
-    response_model=Submission,
-    openapi_extra={"requestBody": {"required": True, "content": UPLOAD_MEDIA_TYPES}},
-)
-async def upload_study(
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    client: ClientDep,
-    destination: Annotated[
-        list[str] | None, Query(description="PACS node names to send the results to")
-    ] = None,
+def job_options(
     height_cm: Annotated[float | None, Query(gt=0, lt=300)] = None,
     weight_kg: Annotated[float | None, Query(gt=0, lt=700)] = None,
     sex: Annotated[Literal["M", "F"] | None, Query()] = None,
     segmenter: Annotated[Literal["auto", "model", "rules"], Query()] = "auto",
-) -> JSONResponse:
+) -> JobOptions:
+    return JobOptions(height_cm=height_cm, weight_kg=weight_kg, sex=sex, segmenter=segmenter)
+
+
+def known_destinations(
+    settings: SettingsDep,
+    destination: Annotated[
+        list[str] | None, Query(description="PACS node names to send the results to")
+    ] = None,
+) -> list[str] | None:
     unknown = [d for d in destination or [] if settings.node(d) is None]
     if unknown:
         known = ", ".join(n.name for n in settings.dicom_nodes) or "none configured"
@@ -108,31 +144,209 @@ async def upload_study(
             f"unknown destination(s) {unknown}; known DICOM nodes: {known}",
             kind="unknown-destination",
         )
+    return destination
+
+
+class DicomJSONResponse(JSONResponse):
+    media_type = DICOM_JSON_MEDIA_TYPE
+
+
+OptionsDep = Annotated[JobOptions, Depends(job_options)]
+DestinationsDep = Annotated[list[str] | None, Depends(known_destinations)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Upload a study; one job is queued per chosen CT series",
+    response_model=Submission,
+    responses=STOW_RESPONSES,
+    openapi_extra={"requestBody": {"required": True, "content": UPLOAD_MEDIA_TYPES}},
+)
+async def upload_study(
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    client: ClientDep,
+    destinations: DestinationsDep,
+    options: OptionsDep,
+) -> JSONResponse:
+    return await _upload(request, settings, store, client, destinations, options, study=None)
+
+
+@router.post(
+    "/{study}",
+    summary="Store instances of one study (STOW-RS); one job is queued per chosen CT series",
+    response_class=DicomJSONResponse,
+    responses=STOW_RESPONSES,
+    openapi_extra={"requestBody": {"required": True, "content": STOW_MEDIA_TYPES}},
+)
+async def store_study_instances(
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    client: ClientDep,
+    destinations: DestinationsDep,
+    options: OptionsDep,
+    study: Annotated[
+        str,
+        PathParam(
+            pattern=UID_PATTERN,
+            max_length=64,
+            description="Study Instance UID; instances of other studies are not stored",
+        ),
+    ],
+) -> JSONResponse:
+    return await _upload(request, settings, store, client, destinations, options, study=study)
+
+
+async def _upload(
+    request: Request,
+    settings: ServiceSettings,
+    store: JobStore,
+    client: str,
+    destinations: list[str] | None,
+    options: JobOptions,
+    study: str | None,
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    try:  # judged before a byte of the body is read
+        upload_media_type(content_type)
+        stow = is_stow(content_type)
+        if study is not None and not stow:
+            raise UploadRefused(
+                "POST /v1/studies/{study} takes STOW-RS: "
+                'multipart/related; type="application/dicom"',
+                status=415,
+                kind="unsupported-media-type",
+            )
+    except UploadRefused as exc:
+        raise _problem(exc) from exc
     upload_dir = settings.uploads_dir / uuid.uuid4().hex
     upload_dir.mkdir(parents=True, exist_ok=True)
+    origin = Origin(
+        kind=OriginKind.REST,
+        peer_host=request.client.host if request.client else None,
+        client=client,
+    )
+    work = _Upload(upload_dir, content_type, settings, store, origin, destinations, options)
     try:
-        body = upload_dir / "body"
-        await _receive_body(request, body, settings.max_upload_bytes)
-        origin = Origin(
-            kind=OriginKind.REST,
-            peer_host=request.client.host if request.client else None,
-            client=client,
-        )
-        options = JobOptions(height_cm=height_cm, weight_kg=weight_kg, sex=sex, segmenter=segmenter)
-        submission = await run_in_threadpool(
-            _unpack_and_submit,
-            body,
-            request.headers.get("content-type", ""),
-            upload_dir / "files",
-            settings,
-            origin,
-            destination,
-            options,
-        )
+        await receive_body(request, work.body, _body_limits(settings))
+        if stow:
+            outcome = await run_in_threadpool(work.store_instances, study)
+        else:
+            submission = await run_in_threadpool(work.unpack_and_submit)
     except UploadRefused as exc:
-        raise ProblemError(exc.status, str(exc), kind=exc.kind) from exc
+        raise _problem(exc) from exc
     finally:
         remove_tree(upload_dir)
+    if stow:
+        return _stow_response(outcome, client)
+    return _submission_response(submission, store, client)
+
+
+def _problem(exc: UploadRefused) -> ProblemError:
+    # a refused body may still be arriving: the connection is closed rather than drained
+    headers = {"Connection": "close"} if exc.status in {408, 413} else None
+    return ProblemError(exc.status, str(exc), kind=exc.kind, headers=headers)
+
+
+def _body_limits(settings: ServiceSettings) -> BodyLimits:
+    return BodyLimits(
+        max_bytes=settings.max_upload_bytes,
+        total_s=settings.upload_body_timeout_s,
+        idle_s=settings.upload_idle_timeout_s,
+    )
+
+
+def _upload_limits(settings: ServiceSettings) -> UploadLimits:
+    return UploadLimits(
+        max_unpacked_bytes=settings.max_unpacked_bytes,
+        max_files=settings.max_upload_files,
+        max_zip_ratio=settings.max_zip_ratio,
+    )
+
+
+class _Upload:
+    """One upload's spool folder and what its submission needs; runs in a worker thread."""
+
+    def __init__(
+        self,
+        folder: Path,
+        content_type: str,
+        settings: ServiceSettings,
+        store: JobStore,
+        origin: Origin,
+        destinations: list[str] | None,
+        options: JobOptions,
+    ) -> None:
+        self.body = folder / "body"
+        self.files = folder / "files"
+        self.content_type = content_type
+        self.settings = settings
+        self.store = store
+        self.origin = origin
+        self.destinations = destinations
+        self.options = options
+
+    def _submit(self) -> list[str]:
+        return submit_study(
+            self.files,
+            self.origin,
+            destinations=self.destinations,
+            options=self.options,
+            settings=self.settings,
+            store=self.store,
+        )
+
+    def unpack_and_submit(self) -> Submission:
+        unpacked = unpack_upload(
+            self.body, self.content_type, self.files, _upload_limits(self.settings)
+        )
+        self.body.unlink()
+        job_ids = self._submit()
+        return Submission(
+            job_ids=job_ids,
+            jobs=[],
+            files_received=len(unpacked.files),
+            files_ignored=unpacked.ignored,
+        )
+
+    def store_instances(self, study: str | None) -> StoreOutcome:
+        unpacked = unpack_upload(
+            self.body,
+            self.content_type,
+            self.files,
+            _upload_limits(self.settings),
+            require_dicom=False,
+        )
+        self.body.unlink()
+        outcome = StoreOutcome()
+        instances = identify(unpacked, outcome, study)
+        refusal = None
+        if instances:
+            try:
+                outcome.job_ids = self._submit()
+            except InputRefused as exc:  # nothing of the study can be analysed
+                refusal = str(exc).replace(f"{self.files}/", "")
+        analysed = {self.store.get(j).series_instance_uid or "" for j in outcome.job_ids}
+        sort_submitted(instances, analysed, outcome, refusal)
+        return outcome
+
+
+def _stow_response(outcome: StoreOutcome, client: str) -> JSONResponse:
+    log.info(
+        "STOW-RS from client %s: %d instances stored, %d refused, jobs %s",
+        client,
+        len(outcome.stored),
+        len(outcome.failures),
+        ",".join(outcome.job_ids),
+    )
+    headers = {JOB_IDS_HEADER: ", ".join(outcome.job_ids)} if outcome.job_ids else None
+    return DicomJSONResponse(outcome.dicom_json(), status_code=outcome.status, headers=headers)
+
+
+def _submission_response(submission: Submission, store: JobStore, client: str) -> JSONResponse:
     jobs = [store.get(job_id) for job_id in submission.job_ids]
     submission.jobs = [
         SubmittedJob(
@@ -149,25 +363,3 @@ async def upload_study(
     )
     headers = {"Location": submission.jobs[0].url} if submission.jobs else {}
     return JSONResponse(submission.model_dump(mode="json"), status_code=202, headers=headers)
-
-
-def _unpack_and_submit(
-    body: Path,
-    content_type: str,
-    files_dir: Path,
-    settings: ServiceSettings,
-    origin: Origin,
-    destinations: list[str] | None,
-    options: JobOptions,
-) -> Submission:
-    limits = UploadLimits(
-        max_unpacked_bytes=settings.max_unpacked_bytes, max_files=settings.max_upload_files
-    )
-    unpacked = unpack_upload(body, content_type, files_dir, limits)
-    body.unlink()
-    job_ids = submit_study(
-        files_dir, origin, destinations=destinations, options=options, settings=settings
-    )
-    return Submission(
-        job_ids=job_ids, jobs=[], files_received=len(unpacked.files), files_ignored=unpacked.ignored
-    )
