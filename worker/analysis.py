@@ -10,16 +10,20 @@ objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, Field
 
@@ -37,9 +41,11 @@ from habitus.jobs import (
 from habitus.pipeline import AnalysisOptions, analyze
 from habitus.segment.base import Segmenter
 from habitus.segment.loader import SegmenterChoice
-from worker.lease import JobLease
+from worker.fenced import LeasedJob
+from worker.lease import LeaseLostError, job_lease
 from worker.orphans import job_taken
-from worker.progress import JobCancelledError, JobProgress
+from worker.outage import RedisOutageError
+from worker.progress import JobCancelledError, JobProgress, JobUpdate
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("worker.analysis")
@@ -95,23 +101,41 @@ class JobRunner:
         if record.cancel_requested:
             return self._finish_cancelled(job_id, "cancelled before it started")
 
-        lease = JobLease(self.store.redis, job_id, self.settings.lease_s)
+        lease = job_lease(
+            self.store.redis, job_id, self.settings.lease_s, self.settings.redis_outage_s
+        )
         if not lease.acquire():
             raise LeaseHeldError(job_id, max(lease.remaining_s(), 1.0))
         job_taken(self.store.redis, job_id)
         try:
-            return self._run_leased(job_id, context)
+            return self._run_leased(
+                LeasedJob(self.store, job_id, lease, self.settings.redis_outage_s), context
+            )
         except JobNotFoundError:
             log.info("job %s was deleted while running", job_id, extra=context)
             return None
+        except LeaseLostError:
+            # another worker took the job over while this one was paused or cut off from
+            # Redis: that one writes the results; this attempt leaves without a trace
+            log.warning(
+                "job %s: another worker took the job over; this attempt stopped without "
+                "writing results",
+                job_id,
+                extra=context,
+            )
+            return None
         finally:
-            lease.release()
+            with contextlib.suppress(redis.RedisError):  # it lapses by itself
+                lease.release()
 
-    def _run_leased(self, job_id: str, context: dict[str, str]) -> JobState:
+    def _run_leased(self, job: LeasedJob, context: dict[str, str]) -> JobState:
+        job_id = job.job_id
         try:
-            record = self.store.update(job_id, _start)
+            record = job.update(partial(_start, max_attempts=self.settings.max_attempts))
         except JobConflictError:  # finished or cancelled between the first read and now
             return self.store.get(job_id).state
+        if record.state == JobState.FAILED:
+            log.warning("job %s: %s", job_id, record.error, extra=context)
         if record.state != JobState.RUNNING:
             return record.state
         log.info(
@@ -126,16 +150,24 @@ class JobRunner:
             log.info("job %s: outputs already complete; analysis skipped", job_id, extra=context)
         else:
             try:
-                completion = self._analyze(record)
+                completion = self._analyze(record, job)
+            except LeaseLostError:
+                raise  # the outputs now belong to the new holder: leave them
             except JobCancelledError:
-                return self._finish_cancelled(job_id, "cancelled while running")
+                job.check_current()
+                _discard_outputs(record)
+                return self._finish_cancelled(job_id, "cancelled while running", job.update)
+            except RedisOutageError as exc:
+                log.warning("job %s stopped: %s", job_id, exc, extra=context)
+                return self._fail_attempt(job, record, str(exc))
             except HabitusError as exc:
                 log.warning("job %s refused: %s", job_id, exc, extra=context)
-                return self._finish_failed(job_id, str(exc))
+                return self._fail_attempt(job, record, str(exc))
             except SoftTimeLimitExceeded:
                 log.warning("job %s exceeded the time limit", job_id, extra=context)
-                return self._finish_failed(
-                    job_id,
+                return self._fail_attempt(
+                    job,
+                    record,
                     f"the analysis took longer than the limit of "
                     f"{self.settings.task_soft_time_limit_s} s and was stopped",
                 )
@@ -144,24 +176,25 @@ class JobRunner:
                 log.exception(
                     "job %s failed unexpectedly (reference %s)", job_id, reference, extra=context
                 )
-                return self._finish_failed(
-                    job_id,
+                return self._fail_attempt(
+                    job,
+                    record,
                     f"internal error during the analysis ({type(exc).__name__}); the worker "
                     f"logs hold the details under reference {reference}",
                 )
-        state = self._finish_succeeded(job_id, completion)
+        state = self._finish_succeeded(job, completion)
         if state == JobState.SUCCEEDED:
             for stage, seconds in completion.timings_s.items():
                 self.store.observe_stage_seconds(stage, seconds)
             self.dispatch_deliveries(job_id)
         return state
 
-    def _analyze(self, record: JobRecord) -> Completion:
+    def _analyze(self, record: JobRecord, job: LeasedJob) -> Completion:
         output_dir = Path(record.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         options = analysis_options(record.options, self.settings)
         segmenter = self.segmenter_for(options.segmenter, options.device)
-        progress = JobProgress(self.store, record.id, self.settings.progress_interval_s)
+        progress = JobProgress(job.update, record.id, self.settings.progress_interval_s)
         result = analyze(
             Path(record.input_dir), output_dir, options, progress=progress, segmenter=segmenter
         )
@@ -170,10 +203,18 @@ class JobRunner:
             warnings=list(result.report.warnings),
             timings_s=dict(result.report.timings_s),
         )
+        job.check_current()  # a superseded attempt does not mark the outputs complete
         write_completion(output_dir, completion)
         return completion
 
-    def _finish_succeeded(self, job_id: str, completion: Completion) -> JobState:
+    def _fail_attempt(self, job: LeasedJob, record: JobRecord, reason: str) -> JobState:
+        """End the job failed; what this attempt wrote in its output folder goes, so a
+        failed job leaves no half set of results behind."""
+        job.check_current()
+        _discard_outputs(record)
+        return self._finish_failed(job.job_id, reason, job.update)
+
+    def _finish_succeeded(self, job: LeasedJob, completion: Completion) -> JobState:
         def finish(record: JobRecord) -> JobRecord:
             if record.state != JobState.RUNNING:
                 return record
@@ -190,8 +231,8 @@ class JobRunner:
                 timings_s=timings,
             )
 
-        record = self.store.update(job_id, finish)
-        log.info("job %s %s", job_id, record.state, extra={"job_id": job_id})
+        record = job.update(finish)
+        log.info("job %s %s", job.job_id, record.state, extra={"job_id": job.job_id})
         return record.state
 
     def fail_stopped(self, job_id: str, limit_s: float) -> JobState | None:
@@ -229,7 +270,7 @@ class JobRunner:
             f"the details under reference {reference}",
         )
 
-    def _finish_failed(self, job_id: str, reason: str) -> JobState:
+    def _finish_failed(self, job_id: str, reason: str, update: JobUpdate | None = None) -> JobState:
         def fail(record: JobRecord) -> JobRecord:
             if record.state.is_terminal:
                 return record
@@ -238,9 +279,11 @@ class JobRunner:
                 timings_s={**record.timings_s, **_wait_and_run(record)},
             )  # fmt: skip
 
-        return self.store.update(job_id, fail).state
+        return (update or partial(self.store.update, job_id))(fail).state
 
-    def _finish_cancelled(self, job_id: str, note: str) -> JobState:
+    def _finish_cancelled(
+        self, job_id: str, note: str, update: JobUpdate | None = None
+    ) -> JobState:
         def cancel(record: JobRecord) -> JobRecord:
             if record.state.is_terminal:
                 return record
@@ -249,7 +292,7 @@ class JobRunner:
                 JobState.CANCELLED, f"{note}: {reason}" if reason else note, error=reason
             )
 
-        state = self.store.update(job_id, cancel).state
+        state = (update or partial(self.store.update, job_id))(cancel).state
         log.info("job %s %s", job_id, note, extra={"job_id": job_id})
         return state
 
@@ -298,7 +341,21 @@ class JobRunner:
         return claimed == [True]
 
 
-def _start(record: JobRecord) -> JobRecord:
+def _start(record: JobRecord, max_attempts: int) -> JobRecord:
+    """The job's next attempt, or its end: every attempt so far stopped its worker without
+    finishing (an attempt that ends, ends the job), so the series is likely to do it again."""
+    if record.state == JobState.RUNNING and record.attempts >= max_attempts:
+        return record.with_state(
+            JobState.FAILED,
+            f"not started again after {record.attempts} attempts",
+            error=(
+                f"the analysis stopped its worker {record.attempts} times without finishing "
+                f"(HABITUS_MAX_ATTEMPTS={max_attempts}); it is not tried again: the series "
+                "may be one the pipeline cannot process (the worker logs tell how each "
+                "attempt ended)"
+            ),
+            timings_s={**record.timings_s, **_wait_and_run(record)},
+        )
     if record.state == JobState.QUEUED or record.state == JobState.RUNNING:
         return record.with_state(
             JobState.RUNNING,
@@ -338,6 +395,18 @@ def analysis_options(options: dict[str, Any], settings: WorkerSettings) -> Analy
         device=settings.device,
         segmenter=settings.segmenter if segmenter == "auto" else segmenter,
     )
+
+
+def _discard_outputs(record: JobRecord) -> None:
+    """Remove what an attempt wrote in the job's output folder (the folder stays)."""
+    output_dir = Path(record.output_dir)
+    if not output_dir.is_dir():
+        return
+    for path in output_dir.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def read_completion(output_dir: Path) -> Completion | None:

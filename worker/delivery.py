@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import pydicom
@@ -29,6 +28,7 @@ from pynetdicom import AE
 
 from habitus.jobs import (
     DELIVER_TASK,
+    DeliveryChange,
     DeliveryRecord,
     DeliveryState,
     DicomNode,
@@ -39,6 +39,9 @@ from habitus.jobs import (
     utc_now,
 )
 from worker.app import app
+from worker.fenced import check_current, update_delivery_if_current
+from worker.lease import LeaseLostError, delivery_lease
+from worker.outage import redis_client
 
 log = logging.getLogger("worker.delivery")
 
@@ -93,8 +96,13 @@ class Outcome:
     retry_in_s: float | None = None  # set when the task should run again
 
 
-SendInstances = Callable[[DicomNode, list[ResultInstance], Callable[[str], None]], None]
-"""Store the instances on the node, calling back with each confirmed SOP Instance UID."""
+SendInstances = Callable[
+    [DicomNode, list[ResultInstance], Callable[[str], None], Callable[[], None]], None
+]
+"""Store the instances on the node, calling back with each confirmed SOP Instance UID; the
+last argument is called before each instance and raises when sending must stop."""
+
+UpdateDelivery = Callable[[DeliveryChange], JobRecord]
 
 
 class Deliverer:
@@ -129,11 +137,13 @@ class Deliverer:
             return self._fail(
                 job_id, node_name, f"no DICOM node named {node_name!r} (known: {known})"
             )
-        lock = _DeliveryLock(self.store, job_id, node_name, self._lock_ttl_s())
-        if not lock.acquire():
-            # another attempt is sending now, or died holding the lock: look again once the
-            # lock has lapsed (the delivered list keeps a second attempt from resending)
-            wait = max(lock.remaining_s(), 1.0)
+        lease = delivery_lease(
+            self.store.redis, self.store.prefix, job_id, node_name, self._lock_ttl_s()
+        )
+        if not lease.acquire():
+            # another attempt is sending now, or died holding the lease: look again once the
+            # lease has lapsed (the delivered list keeps a second attempt from resending)
+            wait = max(lease.remaining_s(), 1.0)
             log.info(
                 "delivery of job %s to %s is under way elsewhere; looking again in %.0f s",
                 job_id,
@@ -142,17 +152,44 @@ class Deliverer:
                 extra=context,
             )
             return Outcome(current.state, [], retry_in_s=wait)
-        try:
-            return self._attempt(record, node, context)
-        finally:
-            lock.release()
-
-    def _attempt(self, record: JobRecord, node: DicomNode, context: dict[str, str]) -> Outcome:
-        job_id, node_name = record.id, node.name
+        # every write and every C-STORE of this attempt is fenced: once another attempt has
+        # taken the lease over (this one stalled past its lapse), this one stops
+        update = partial(update_delivery_if_current, self.store, job_id, node_name, lease)
         sent: list[str] = []
-        started = self.store.update_delivery(
-            job_id,
-            node_name,
+        try:
+            return self._attempt(
+                record,
+                node,
+                update,
+                lambda: check_current(lease, f"delivery of job {job_id} to {node_name}"),
+                sent,
+                context,
+            )
+        except LeaseLostError:
+            log.warning(
+                "delivery of job %s to %s stopped after %d instance(s): another attempt took "
+                "it over and sends the rest",
+                job_id,
+                node_name,
+                len(sent),
+                extra=context,
+            )
+            return Outcome(DeliveryState.SENDING, sent)
+        finally:
+            with contextlib.suppress(redis.RedisError):  # it lapses by itself
+                lease.release()
+
+    def _attempt(
+        self,
+        record: JobRecord,
+        node: DicomNode,
+        update: UpdateDelivery,
+        check: Callable[[], None],
+        sent: list[str],
+        context: dict[str, str],
+    ) -> Outcome:
+        job_id, node_name = record.id, node.name
+        started = update(
             lambda d: d.model_copy(
                 update={"state": DeliveryState.SENDING, "attempts": d.attempts + 1}
             ),
@@ -164,9 +201,7 @@ class Deliverer:
 
             def confirmed(uid: str) -> None:
                 sent.append(uid)
-                self.store.update_delivery(
-                    job_id,
-                    node_name,
+                update(
                     lambda d: d.model_copy(
                         update={
                             "delivered_sop_instance_uids": _merged(
@@ -177,12 +212,10 @@ class Deliverer:
                 )
 
             if todo:
-                self.send(node, todo, confirmed)
+                self.send(node, todo, confirmed, check)
         except DeliveryError as exc:
-            return self._failed_attempt(record, node_name, started, sent, exc)
-        self.store.update_delivery(
-            job_id,
-            node_name,
+            return self._failed_attempt(record, node_name, started, sent, exc, update)
+        update(
             lambda d: d.model_copy(
                 update={"state": DeliveryState.DONE, "last_error": None, "next_attempt_at": None}
             ),
@@ -206,6 +239,7 @@ class Deliverer:
         started: DeliveryRecord,
         sent: list[str],
         exc: DeliveryError,
+        update: UpdateDelivery,
     ) -> Outcome:
         now = self.clock()
         window_start = started.dispatched_at or record.finished_at or record.created_at
@@ -219,10 +253,8 @@ class Deliverer:
             reason = (
                 str(exc) if exc.permanent else f"gave up after {started.attempts} attempts: {exc}"
             )
-            return self._fail(record.id, node_name, reason, sent)
-        self.store.update_delivery(
-            record.id,
-            node_name,
+            return self._fail(record.id, node_name, reason, sent, update)
+        update(
             lambda d: d.model_copy(
                 update={
                     "state": DeliveryState.PENDING,
@@ -243,12 +275,16 @@ class Deliverer:
         return Outcome(DeliveryState.PENDING, sent, retry_in_s=delay)
 
     def _fail(
-        self, job_id: str, node_name: str, reason: str, sent: list[str] | None = None
+        self,
+        job_id: str,
+        node_name: str,
+        reason: str,
+        sent: list[str] | None = None,
+        update: UpdateDelivery | None = None,
     ) -> Outcome:
+        update = update or partial(self.store.update_delivery, job_id, node_name)
         with contextlib.suppress(JobNotFoundError):  # deleted meanwhile: nothing to record
-            self.store.update_delivery(
-                job_id,
-                node_name,
+            update(
                 lambda d: d.model_copy(
                     update={
                         "state": DeliveryState.FAILED,
@@ -314,7 +350,11 @@ class CStoreSender:
         self.settings = settings
 
     def send(
-        self, node: DicomNode, instances: list[ResultInstance], confirmed: Callable[[str], None]
+        self,
+        node: DicomNode,
+        instances: list[ResultInstance],
+        confirmed: Callable[[str], None],
+        check: Callable[[], None],
     ) -> None:
         ae = AE(ae_title=self.settings.delivery_ae_title)
         ae.connection_timeout = self.settings.delivery_timeout_s
@@ -337,6 +377,7 @@ class CStoreSender:
             )
         try:
             for instance in instances:
+                check()  # raises when this attempt may no longer send
                 try:
                     status = assoc.send_c_store(pydicom.dcmread(instance.path))
                 except (ValueError, RuntimeError) as exc:
@@ -362,36 +403,6 @@ class CStoreSender:
                 assoc.release()
 
 
-_RELEASE_LUA = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-)
-
-
-class _DeliveryLock:
-    """One attempt at a time per (job, node), even when the broker hands a message out twice."""
-
-    def __init__(self, store: JobStore, job_id: str, node: str, ttl_s: int) -> None:
-        self.redis = store.redis
-        self.key = f"{store.prefix}:delivery-lock:{job_id}:{node}"
-        self.token = uuid.uuid4().hex
-        self.ttl_s = ttl_s
-
-    def acquire(self) -> bool:
-        return bool(self.redis.set(self.key, self.token, nx=True, ex=self.ttl_s))
-
-    def remaining_s(self) -> float:
-        return max(float(self.redis.pttl(self.key)), 0.0) / 1000.0
-
-    def release(self) -> None:
-        # delete only our own lock (it may have expired and been taken by another attempt)
-        self.redis.eval(
-            _RELEASE_LUA,
-            1,
-            self.key,
-            self.token,
-        )
-
-
 def _merged(first: list[str], second: list[str]) -> list[str]:
     return list(dict.fromkeys([*first, *second]))
 
@@ -400,7 +411,7 @@ def _merged(first: list[str], second: list[str]) -> list[str]:
 def deliverer() -> Deliverer:
     """One per worker process: one Redis connection pool."""
     settings = get_delivery_settings()
-    store = JobStore(redis.Redis.from_url(settings.redis_url, health_check_interval=30))
+    store = JobStore(redis_client(settings.redis_url))
     return Deliverer(store, settings)
 
 

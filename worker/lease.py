@@ -1,51 +1,96 @@
-"""A job's lease: at most one worker runs a job at a time, and a crashed worker's claim lapses.
+"""Leases with fencing tokens: one holder at a time, and a holder that lost its lease knows.
 
-Redis redelivers a task whose worker died, but also (after the visibility timeout) one whose
-worker is still busy. The lease tells the two apart: the running worker renews it from a
-background thread; a second worker that finds it held waits and tries again later.
+A lease is a Redis key holding its holder's fencing token, a number taken from a counter
+(INCR) that only grows. The holder renews the key from a background thread; a crashed
+holder's key lapses and the next one takes a higher token. A holder that was only paused (a
+long garbage collection, a frozen VM, Redis away for a while) may find on its return that
+another took over: the counter has moved past its token, and every write it makes after that
+is refused (``Lease.is_current`` and the fenced writes of ``worker.fenced``). A lease that
+lapsed while nobody took it is simply taken back by its holder at the next renewal.
+
+The same class serves the analysis of a job (``job_lease``) and the delivery of its results
+to one node (``delivery_lease``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import uuid
+import time
 
 import redis
 
 from habitus.jobs import KEY_PREFIX
+from worker.outage import RedisOutageError
 
+log = logging.getLogger("worker.lease")
+
+# A fence counter outlives any holder (the hard time limit ends a task within hours), then
+# goes so that finished jobs leave no keys behind.
+FENCE_TTL_MS = 7 * 24 * 3600 * 1000
+
+_ACQUIRE = """
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+local token = redis.call('incr', KEYS[2])
+redis.call('pexpire', KEYS[2], ARGV[2])
+redis.call('set', KEYS[1], token, 'PX', ARGV[1])
+return token
+"""
+# still ours: extend it; lapsed and nobody took it since (the counter is still our token):
+# take it back; otherwise it is lost
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('pexpire', KEYS[1], ARGV[2])
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not holder and redis.call('get', KEYS[2]) == ARGV[1] then
+    redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
 end
 return 0
 """
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+class LeaseLostError(Exception):
+    """Another holder took the lease over: this one must not write or send anything more."""
 
 
 def lease_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:lease"
 
 
-class JobLease:
-    def __init__(self, client: redis.Redis, job_id: str, ttl_s: float) -> None:
+class Lease:
+    """A renewed lease on ``key`` with fencing tokens counted under ``fence_key``.
+
+    ``outage_s`` bounds how long renewals may fail in a row (Redis unreachable) before
+    ``raise_if_lost`` reports the outage; within it, renewals retry with backoff.
+    """
+
+    def __init__(
+        self, client: redis.Redis, key: str, fence_key: str, ttl_s: float, outage_s: float = 60.0
+    ) -> None:
         self.redis = client
-        self.key = lease_key(job_id)
+        self.key = key
+        self.fence_key = fence_key
         self.ttl_ms = max(int(ttl_s * 1000), 1)
-        self.token = uuid.uuid4().hex
+        self.outage_s = outage_s
+        self.token = 0  # 0: not held; tokens start at 1
+        self._lost = threading.Event()
+        self._unreachable_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        """Take the lease and start renewing it; False when another worker holds it."""
-        if not self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
+        """Take the lease and start renewing it; False when another holder has it."""
+        token = int(
+            self.redis.eval(_ACQUIRE, 2, self.key, self.fence_key, self.ttl_ms, FENCE_TTL_MS)
+        )
+        if not token:
             return False
-        self._thread = threading.Thread(target=self._renew, name="job-lease", daemon=True)
+        self.token = token
+        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
         self._thread.start()
         return True
 
@@ -53,16 +98,62 @@ class JobLease:
         """Seconds until the current holder's lease lapses unless renewed (0 if free)."""
         return max(int(self.redis.pttl(self.key)), 0) / 1000.0
 
+    def is_current(self) -> bool:
+        """Whether no one has taken the lease since this holder did (asks Redis)."""
+        current = self.redis.get(self.fence_key)
+        return self.token > 0 and current is not None and int(current) == self.token
+
+    def raise_if_lost(self) -> None:
+        """Raise when a renewal found the lease taken over, or Redis away for too long.
+
+        Cheap (no Redis call): the renewal thread keeps the answer.
+        """
+        if self._lost.is_set():
+            raise LeaseLostError(f"{self.key}: token {self.token} was superseded")
+        since = self._unreachable_since
+        if since is not None and time.monotonic() - since > self.outage_s:
+            raise RedisOutageError(
+                f"Redis was unreachable for more than {self.outage_s:g} s "
+                "(HABITUS_REDIS_OUTAGE_S); the lease could not be renewed"
+            )
+
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.redis.eval(_RELEASE, 1, self.key, self.token)
+        if self.token:
+            self.redis.eval(_RELEASE, 1, self.key, self.token)
 
     def _renew(self) -> None:
         interval = self.ttl_ms / 3000.0
-        while not self._stop.wait(interval):
+        wait, failures = interval, 0
+        while not self._stop.wait(wait):
             try:
-                self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
-            except redis.RedisError:
-                continue  # Redis briefly away: try again at the next interval
+                renewed = self.redis.eval(
+                    _RENEW, 2, self.key, self.fence_key, self.token, self.ttl_ms
+                )
+            except redis.RedisError as exc:
+                # Redis away: try again sooner, backing off up to the renewal interval
+                if self._unreachable_since is None:
+                    self._unreachable_since = time.monotonic()
+                    log.warning("lease %s not renewed (%s); retrying", self.key, exc)
+                failures += 1
+                wait = min(0.1 * 2**failures, interval)
+                continue
+            self._unreachable_since, wait, failures = None, interval, 0
+            if not renewed:
+                log.warning("lease %s was taken over (token %d superseded)", self.key, self.token)
+                self._lost.set()
+                return
+
+
+def job_lease(client: redis.Redis, job_id: str, ttl_s: float, outage_s: float = 60.0) -> Lease:
+    """The lease of one job's analysis."""
+    key = lease_key(job_id)
+    return Lease(client, key, f"{key}:fence", ttl_s, outage_s)
+
+
+def delivery_lease(client: redis.Redis, prefix: str, job_id: str, node: str, ttl_s: float) -> Lease:
+    """The lease of one job's delivery to one node."""
+    key = f"{prefix}:delivery-lock:{job_id}:{node}"
+    return Lease(client, key, f"{key}:fence", ttl_s)

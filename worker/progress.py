@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from habitus.jobs import JobRecord, JobStore
+from habitus.jobs import JobChange, JobRecord
 from habitus.progress import Stage, overall_percent
+
+JobUpdate = Callable[[JobChange], JobRecord]
+"""Applies a change to the job's record (``functools.partial(store.update, job_id)``, or the
+fenced and outage-tolerant ``LeasedJob.update`` of a running attempt)."""
 
 
 class JobCancelledError(Exception):
@@ -18,12 +22,12 @@ class JobProgress:
 
     def __init__(
         self,
-        store: JobStore,
+        update: JobUpdate,
         job_id: str,
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.update = update
         self.job_id = job_id
         self.interval_s = interval_s
         self.clock = clock
@@ -44,7 +48,7 @@ class JobProgress:
                 update={"stage": stage.value, "percent": max(record.percent, percent)}
             )
 
-        record = self.store.update(self.job_id, advance)
+        record = self.update(advance)
         self.writes += 1
         if record.cancel_requested:
             raise JobCancelledError(f"job {self.job_id} was cancelled during {stage.value}")

@@ -30,6 +30,12 @@ class WorkerSettings(BaseSettings):
     redelivery_check_s: int = Field(default=60, ge=1)
     progress_interval_s: float = Field(default=1.0, ge=0.0)  # at most one write per interval
     lease_s: float = Field(default=30.0, gt=0.0)  # a job's claim lapses this long after a crash
+    # Starts of one job's analysis before it ends failed: an analysis that kills its worker
+    # (a poison series) is otherwise handed out again without end.
+    max_attempts: int = Field(default=3, ge=1)
+    # How long job writes and lease renewals wait out an unreachable Redis (retrying with
+    # backoff) before the attempt gives up and the job fails with the reason.
+    redis_outage_s: float = Field(default=60.0, gt=0.0)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -6,7 +6,6 @@ import logging
 from functools import lru_cache, partial
 from typing import Any
 
-import redis
 from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
@@ -14,6 +13,7 @@ from celery.exceptions import TimeLimitExceeded
 from habitus.jobs import ANALYZE_TASK, JobStore
 from worker.analysis import JobRunner, LeaseHeldError
 from worker.app import app, send_delivery
+from worker.outage import RedisOutageError, redis_client
 from worker.segmenters import segmenter_for
 from worker.settings import get_worker_settings
 
@@ -24,7 +24,7 @@ log = logging.getLogger("worker.tasks")
 def job_runner() -> JobRunner:
     """One runner per process: one Redis connection pool, one segmenter cache."""
     settings = get_worker_settings()
-    store = JobStore(redis.Redis.from_url(settings.redis_url, health_check_interval=30))
+    store = JobStore(redis_client(settings.redis_url))
     return JobRunner(store, settings, segmenter_for, partial(send_delivery, app))
 
 
@@ -65,6 +65,11 @@ class AnalyzeTask(Task):
             return
         if isinstance(exc, LeaseHeldError) or isinstance(exc.__context__, LeaseHeldError):
             return  # another worker holds the job (its retry was not queued): that one ends it
+        if isinstance(exc, RedisOutageError):
+            # the record cannot be written now; once Redis is back, the orphan check finds
+            # the job running without a lease and sends it again (attempts are capped)
+            log.error("job %s stopped: %s", job_id, exc, extra={"job_id": job_id})
+            return
         runner = job_runner()
         try:
             if isinstance(exc, TimeLimitExceeded):

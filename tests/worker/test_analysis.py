@@ -16,8 +16,10 @@ from habitus.segment.base import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
 from habitus.volume import CTVolume
 from tests.worker.support import queue_job
+from worker import fenced
 from worker.analysis import COMPLETION_MARKER, JobRunner, LeaseHeldError
-from worker.lease import JobLease
+from worker.fenced import update_if_current
+from worker.lease import Lease, job_lease
 from worker.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(progress_interval_s=0.0, lease_s=5.0, segmenter="rules")
@@ -86,18 +88,20 @@ def test_a_job_runs_to_succeeded_with_results_and_deliveries(
 
 
 def test_progress_is_written_as_the_pipeline_reports_it(
-    small_ct: Path, tmp_path: Path, store: JobStore
+    small_ct: Path, tmp_path: Path, store: JobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = queue_job(small_ct, tmp_path, store)
     seen: list[tuple[str | None, float]] = []
-    original_update = store.update
 
-    def recording_update(job_id: str, change: JobChange) -> JobRecord:
-        record = original_update(job_id, change)
+    def recording_update(
+        store: JobStore, job_id: str, lease: Lease, change: JobChange
+    ) -> JobRecord:
+        record = update_if_current(store, job_id, lease, change)
         seen.append((record.stage, record.percent))
         return record
 
-    store.update = recording_update  # type: ignore[method-assign]
+    # the running attempt writes through the fenced update
+    monkeypatch.setattr(fenced, "update_if_current", recording_update)
     Runner(store).runner.run(job.id)
     stages = [stage for stage, _ in seen if stage]
     assert {"read", "volume", "segment", "outputs"} <= set(stages)
@@ -175,7 +179,7 @@ def test_a_job_held_by_another_worker_is_retried_later(
     small_ct: Path, tmp_path: Path, store: JobStore
 ) -> None:
     job = queue_job(small_ct, tmp_path, store)
-    other = JobLease(store.redis, job.id, ttl_s=5.0)
+    other = job_lease(store.redis, job.id, ttl_s=5.0)
     assert other.acquire()
     try:
         with pytest.raises(LeaseHeldError) as held:

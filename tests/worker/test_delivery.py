@@ -36,6 +36,7 @@ from tests.fixtures_orthanc import (
     orthanc_fixture,  # noqa: F401  (the orthanc fixture)
 )
 from worker.delivery import Deliverer, DeliverySettings
+from worker.lease import delivery_lease
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 PREFIX = "habitus-test-delivery"
@@ -259,10 +260,8 @@ def test_unknown_node_and_unfinished_job_fail_with_reasons(
 def test_a_second_attempt_waits_while_one_is_sending(
     store: JobStore, strict_scp: StrictSCP, shared_data: Path, tmp_path: Path
 ) -> None:
-    from worker.delivery import _DeliveryLock
-
     job = succeeded_job(store, write_results(tmp_path / "out", shared_data), "strict")
-    held = _DeliveryLock(store, job.id, "strict", ttl_s=30)
+    held = delivery_lease(store.redis, store.prefix, job.id, "strict", ttl_s=30)
     assert held.acquire()
     outcome = Deliverer(store, settings_for(strict_scp.node())).deliver(job.id, "strict")
     assert outcome.sent == [] and outcome.retry_in_s is not None and outcome.retry_in_s > 20
