@@ -9,6 +9,7 @@ that dies stops beating and drops out within ``HEARTBEAT_TTL_S``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Collection
 
 import redis
@@ -37,6 +38,12 @@ return redis.call('zcount', KEYS[1], '(' .. now, '+inf')
 
 def workers_key(queue: str) -> str:
     return f"{KEY_PREFIX}:workers:{queue}"
+
+
+def worker_member(pid: int) -> str:
+    """How the worker process ``pid`` of this host is named in the sets: whoever started it
+    can withdraw it when it dies, without waiting for its beat to lapse."""
+    return f"{socket.gethostname()}:{pid}"
 
 
 def beat(client: redis.Redis, queues: Collection[str], member: str, ttl_s: float) -> None:

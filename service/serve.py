@@ -1,10 +1,11 @@
 """`habitus serve`: the REST API, the DICOM listener and one worker on one machine.
 
 The API runs in this process (uvicorn), the listener in threads of this process, the worker
-as a child process (``python -m worker``). Ctrl-C or SIGTERM stops all three: the API and
-the listener finish what they are answering, the worker is asked for a warm shutdown and,
-after a grace period, stopped; a job it was running goes back to the queue (late
-acknowledgement) and runs again later.
+as a child process (``python -P -m worker``) that is started again whenever it stops
+(``service.supervisor``); when it cannot start at all, `habitus serve` exits with the reason.
+Ctrl-C or SIGTERM stops all three: the API and the listener finish what they are answering,
+the worker is asked for a warm shutdown and, after a grace period, stopped; a job it was
+running goes back to the queue (late acknowledgement) and runs again later.
 """
 
 from __future__ import annotations
@@ -13,23 +14,23 @@ import logging
 import os
 import secrets
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import redis
 import uvicorn
 from pydantic import SecretStr
 
 from habitus.errors import HabitusError
-from habitus.jobs import Origin
+from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, Origin
+from habitus.liveness import leave, worker_member
 from service.api import create_app
 from service.queue import job_store
 from service.settings import ServiceSettings, get_settings
+from service.supervisor import WorkerSupervisor
 
 log = logging.getLogger("service.serve")
 
@@ -46,20 +47,31 @@ def serve(settings: ServiceSettings, *, listener: bool = True, worker: bool = Tr
     _check_redis(settings.redis_url)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     settings = with_local_api_key(settings)
-    with _worker_process(settings, enabled=worker), _dicom_listener(settings, enabled=listener):
-        config = uvicorn.Config(
+    server = uvicorn.Server(
+        uvicorn.Config(
             create_app(settings),
             host=settings.api_host,
             port=settings.api_port,
             log_config=None,
             timeout_graceful_shutdown=10,
         )
+    )
+
+    def give_up(reason: str) -> None:
+        server.should_exit = True  # uvicorn's own way out: the API stops as on Ctrl-C
+
+    with (
+        _worker_process(settings, worker, give_up) as supervisor,
+        _dicom_listener(settings, enabled=listener),
+    ):
         log.info("REST API on http://%s:%d", settings.api_host, settings.api_port)
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
-            uvicorn.Server(config).run()
+            server.run()
         finally:
             signal.signal(signal.SIGTERM, previous)
+        if supervisor is not None and supervisor.failure is not None:
+            raise ServeError(supervisor.failure)
 
 
 def with_local_api_key(settings: ServiceSettings) -> ServiceSettings:
@@ -92,34 +104,28 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _worker_process(settings: ServiceSettings, enabled: bool) -> Iterator[None]:
+def _worker_process(
+    settings: ServiceSettings, enabled: bool, on_give_up: Callable[[str], None]
+) -> Iterator[WorkerSupervisor | None]:
     if not enabled:
-        yield
+        yield None
         return
     env = {**os.environ, "HABITUS_REDIS_URL": settings.redis_url}
-    # its own session: Ctrl-C in the terminal reaches this process only, which then decides
-    process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, start_new_session=True)
-    log.info("worker started (pid %d)", process.pid)
-    try:
-        yield
-    finally:
-        stop_process(process, WORKER_GRACE_S)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
 
-
-def stop_process(process: subprocess.Popen[Any], grace_s: float) -> None:
-    """SIGTERM (a Celery warm shutdown), then SIGQUIT (cold), then SIGKILL to its group."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGQUIT, 5.0)):
-        if process.poll() is not None:
-            break
-        process.send_signal(sig)
+    def withdraw(pid: int) -> None:
+        """Not ready from the moment the worker dies, not once its heartbeat lapses."""
         try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    log.info("worker stopped (exit status %s)", process.returncode)
+            leave(client, (ANALYZE_QUEUE, DELIVER_QUEUE), worker_member(pid))
+        except redis.RedisError as exc:  # its heartbeat lapses on its own
+            log.info("heartbeat of worker %d not withdrawn: %s", pid, exc)
+
+    supervisor = WorkerSupervisor(env, on_give_up, WORKER_GRACE_S, on_death=withdraw).start()
+    try:
+        yield supervisor
+    finally:
+        supervisor.stop()
+        client.close()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import redis
 from celery import signals
 
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK
-from habitus.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, beat, leave
+from habitus.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, beat, leave, worker_member
 from worker.settings import get_worker_settings
 
 log = logging.getLogger("worker.heartbeat")
@@ -80,7 +80,7 @@ def _start(sender: Any = None, **_: Any) -> None:
         return
     consumer = getattr(sender, "task_consumer", None)
     queues = [q.name for q in consumer.queues] if consumer is not None else [ANALYZE_QUEUE]
-    member = f"{sender.hostname}:{os.getpid()}"
+    member = worker_member(os.getpid())
     client = redis.Redis.from_url(get_worker_settings().redis_url, socket_timeout=5)
     _heartbeat = Heartbeat(client, queues, member).start()
     log.info("heartbeat every %.0f s on %s", HEARTBEAT_INTERVAL_S, ", ".join(queues))
