@@ -1,4 +1,6 @@
-"""The image's health check: healthy with the API or with the listener, unhealthy with neither."""
+"""The image's health check: healthy with the API or with the listener, unhealthy with neither;
+ready only while a worker is alive as well.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +8,20 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import redis
+import uvicorn
 
+from habitus.jobs import ANALYZE_QUEUE
+from habitus.liveness import beat
+from service.api import create_app
+from service.settings import ServiceSettings
 from tests.conftest import REPO_ROOT
+from tests.service.support import TEST_REDIS_URL
 
 
 def free_port() -> int:
@@ -20,10 +30,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_check(api_port: int, listener_port: int) -> subprocess.CompletedProcess[str]:
-    env = {"HABITUS_API_PORT": str(api_port), "HABITUS_LISTENER_PORT": str(listener_port)}
+def run_check(
+    api_port: int, listener_port: int, *args: str, redis_url: str = TEST_REDIS_URL
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        "HABITUS_API_PORT": str(api_port),
+        "HABITUS_LISTENER_PORT": str(listener_port),
+        "HABITUS_REDIS_URL": redis_url,
+    }
     return subprocess.run(
-        [sys.executable, "-m", "service.healthcheck"],
+        [sys.executable, "-m", "service.healthcheck", *args],
         cwd=REPO_ROOT,
         env={**env, "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -80,3 +96,55 @@ def test_unhealthy_when_the_api_reports_a_fault(api_server: HTTPServer) -> None:
         _Health.status = 200
     assert result.returncode == 1
     assert "REST API /healthz answered 503" in result.stderr
+
+
+@pytest.fixture
+def real_api(settings: ServiceSettings) -> Iterator[int]:
+    """The REST API itself (uvicorn in a thread) on the test Redis; yields its port."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_api_is_alive_but_not_ready_without_a_worker(real_api: int) -> None:
+    assert run_check(real_api, free_port()).returncode == 0  # alive: no restart for this
+    result = run_check(real_api, free_port(), "--ready")
+    assert result.returncode == 1
+    assert "REST API /readyz: not ready: worker: no live worker takes analysis jobs" in (
+        result.stderr
+    )
+
+
+def test_the_api_is_ready_while_a_worker_beats(real_api: int, redis_client: redis.Redis) -> None:
+    beat(redis_client, [ANALYZE_QUEUE], "celery@test:1", ttl_s=30)
+    result = run_check(real_api, free_port(), "--ready")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_listener_is_ready_only_while_a_worker_beats(redis_client: redis.Redis) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        idle = run_check(free_port(), port, "--ready")
+        beat(redis_client, [ANALYZE_QUEUE], "celery@test:1", ttl_s=30)
+        working = run_check(free_port(), port, "--ready")
+    assert idle.returncode == 1
+    assert "not ready:" in idle.stderr and "no live worker takes analysis jobs" in idle.stderr
+    assert working.returncode == 0, working.stderr
+
+
+def test_the_listener_is_not_ready_without_redis_and_names_no_url() -> None:
+    away = f"redis://:secret-password@127.0.0.1:{free_port()}/0"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        result = run_check(free_port(), listener.getsockname()[1], "--ready", redis_url=away)
+    assert result.returncode == 1
+    assert "Redis does not answer (ConnectionError)" in result.stderr
+    assert "secret-password" not in result.stderr
