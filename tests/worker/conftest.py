@@ -11,6 +11,10 @@ from tests.service.support import (  # noqa: F401  (fixtures)
     store_fixture,
     write_ct_series,
 )
+from tests.worker.processes import (  # noqa: F401  (fixtures)
+    private_redis_fixture,
+    start_worker_fixture,
+)
 
 
 @pytest.fixture(scope="session")

@@ -6,83 +6,26 @@ rule-based segmenter; each test stops every process it started.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from habitus.jobs import JobRecord, JobState, JobStore
-from tests.conftest import REPO_ROOT
+from habitus.jobs import JobState, JobStore
 from tests.service.support import TEST_REDIS_URL, write_ct_series
+from tests.worker.processes import (
+    WorkerFactory,
+    finished,
+    kill_group,
+    new_study,
+    pool_processes,
+    wait_for_job,
+)
 from tests.worker.support import queue_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-WorkerFactory = Callable[..., subprocess.Popen[bytes]]
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(**settings: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "HABITUS_REDIS_URL": TEST_REDIS_URL,
-            "HABITUS_SEGMENTER": "rules",
-            "HABITUS_PROGRESS_INTERVAL_S": "0.2",
-            "HABITUS_LOG_LEVEL": "INFO",
-            **{f"HABITUS_{k.upper()}": v for k, v in settings.items()},
-        }
-        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: killed with its pool processes
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        kill_group(process)
-
-
-def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError):  # the group may outlive its leader
-        os.killpg(process.pid, sig)
-    process.wait(timeout=30)
-
-
-def wait_for_job(
-    store: JobStore, job_id: str, done: Callable[[JobRecord], bool], timeout_s: float
-) -> JobRecord:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        record = store.get(job_id)
-        if done(record):
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {store.get(job_id).state} after {timeout_s} s")
-
-
-def finished(record: JobRecord) -> bool:
-    return record.state.is_terminal
-
-
-def new_study(folder: Path) -> Path:
-    """A study of its own (new UIDs), so its job is not a new version of another's."""
-    write_ct_series(folder / "ct", slices=24, size=128)
-    return folder
 
 
 def test_worker_runs_jobs_to_their_end(
@@ -135,13 +78,6 @@ def test_a_killed_worker_leaves_the_job_to_another_finished_once(
     again = store.get(job.id)
     assert again.attempts == 2
     assert [e.state for e in again.history].count(JobState.SUCCEEDED) == 1
-
-
-def pool_processes(worker: subprocess.Popen[bytes]) -> list[int]:
-    listed = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True
-    ).stdout.split()
-    return [int(pid) for pid in listed]
 
 
 def test_a_job_killed_at_the_hard_time_limit_ends_failed_with_the_reason(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from tests.fixtures_orthanc import (
     free_port,
     orthanc_fixture,  # noqa: F401  (the orthanc fixture)
 )
-from worker.delivery import Deliverer, DeliverySettings
+from worker.delivery import CStoreSender, Deliverer, DeliverySettings, ResultInstance
 from worker.lease import delivery_lease
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -270,3 +271,35 @@ def test_a_second_attempt_waits_while_one_is_sending(
     assert Deliverer(store, settings_for(strict_scp.node())).deliver(job.id, "strict").state == (
         DeliveryState.DONE
     )
+
+
+@pytest.mark.integration
+def test_a_delivery_taken_over_sends_nothing_more(
+    store: JobStore, strict_scp: StrictSCP, shared_data: Path, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    job = succeeded_job(store, write_results(tmp_path / "out", shared_data), "strict")
+    settings = settings_for(strict_scp.node())
+    key = delivery_lease(store.redis, store.prefix, job.id, "strict", 1).key
+    b_outcomes = []
+
+    def a_sends(
+        node: DicomNode,
+        instances: list[ResultInstance],
+        confirmed: Callable[[str], None],
+        check: Callable[[], None],
+    ) -> None:
+        store.redis.delete(key)  # A stalled before its first C-STORE; its lease lapsed
+        b_outcomes.append(Deliverer(store, settings).deliver(job.id, "strict"))  # B takes over
+        CStoreSender(settings).send(node, instances, confirmed, check)  # A wakes up
+
+    with caplog.at_level(logging.WARNING):
+        a = Deliverer(store, settings, send=a_sends).deliver(job.id, "strict")
+    assert a.sent == []
+    assert any("refused, the lease was taken over" in r.message for r in caplog.records)
+    assert any("another attempt took it over" in r.message for r in caplog.records)
+    [b] = b_outcomes
+    assert b.state == DeliveryState.DONE and len(b.sent) == 2
+    assert sorted(strict_scp.received) == sorted(b.sent)  # each instance once, from B
+    delivery = store.get(job.id).deliveries["strict"]
+    assert delivery.state == DeliveryState.DONE and len(delivery.delivered_sop_instance_uids) == 2
