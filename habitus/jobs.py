@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from habitus.errors import HabitusError
 
@@ -42,6 +42,9 @@ STAGE_SECONDS_BUCKETS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300
 """Upper bounds (s) of the stage-duration histogram exported by the API."""
 
 MAX_HISTORY = 50  # transitions kept per job; enough to audit redeliveries
+MAX_PAGE = 1000  # jobs in one page of a listing
+PAGE_SCAN_BUDGET = 5000  # index entries one page examines at most (a state filter skips some)
+_SCAN_BATCH = 200
 
 
 class JobNotFoundError(HabitusError):
@@ -50,6 +53,10 @@ class JobNotFoundError(HabitusError):
 
 class JobConflictError(HabitusError):
     """The job is not in a state that allows the requested change."""
+
+
+class JobCursorError(HabitusError):
+    """A listing's cursor is not one that a listing returned."""
 
 
 class JobState(StrEnum):
@@ -91,6 +98,17 @@ class Origin(BaseModel):
     called_ae_title: str | None = None  # DICOM: the AE title it addressed (ours)
     peer_host: str | None = None  # DICOM peer address or REST client address
     client: str | None = None  # REST: the API key's name, never the key itself
+
+
+ANONYMOUS_OWNER = "anonymous"  # REST jobs of a service run without API keys
+NODE_OWNER_PREFIX = "node:"  # PACS-routed jobs belong to the sending node's AE title
+
+
+def owner_of(origin: Origin) -> str:
+    """Who a job belongs to: the API key's name, or ``node:<calling AE title>`` for PACS."""
+    if origin.kind == OriginKind.DICOM:
+        return NODE_OWNER_PREFIX + (origin.calling_ae_title or "").strip()
+    return origin.client or ANONYMOUS_OWNER
 
 
 class DicomNode(BaseModel):
@@ -179,11 +197,18 @@ class JobRecord(BaseModel):
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     origin: Origin
+    owner: str = ""  # owner_of(origin) when not given (and for records stored before owners)
     options: dict[str, Any] = Field(default_factory=dict)  # AnalysisOptions fields
     destinations: list[str] = Field(default_factory=list)  # PACS node names
     deliveries: dict[str, DeliveryRecord] = Field(default_factory=dict)
     result_files: dict[str, str] = Field(default_factory=dict)  # kind -> path
     history: list[JobEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _owned(self) -> JobRecord:
+        if not self.owner:
+            self.owner = owner_of(self.origin)
+        return self
 
     def with_state(self, state: JobState, note: str = "", **changes: Any) -> JobRecord:
         """A copy in ``state``; raises JobConflictError if the state machine does not allow it."""
@@ -215,6 +240,7 @@ def _skipped(record: JobRecord, now: datetime) -> dict[str, DeliveryRecord]:
 
 
 JobChange = Callable[[JobRecord], JobRecord]
+IndexEntries = list[tuple[str, float]]  # (job id, creation time) of an index's entries
 DeliveryChange = Callable[[DeliveryRecord], DeliveryRecord]
 
 
@@ -234,6 +260,9 @@ class JobStore:
     def index_key(self) -> str:
         return f"{self.prefix}:jobs"  # sorted set: id by creation time
 
+    def owner_key(self, owner: str) -> str:
+        return f"{self.prefix}:jobs:owner:{owner}"  # sorted set: the owner's ids by creation
+
     def state_key(self, state: JobState) -> str:
         return f"{self.prefix}:jobs:state:{state.value}"  # set of ids in that state
 
@@ -251,18 +280,84 @@ class JobStore:
         return JobRecord.model_validate_json(raw)
 
     def list(
-        self, state: JobState | None = None, limit: int = 100, offset: int = 0
+        self, state: JobState | None = None, limit: int = 100, owner: str | None = None
     ) -> list[JobRecord]:
-        """Jobs, newest first, optionally only those in ``state``."""
-        ids: Iterable[Any] = self.redis.zrevrange(self.index_key, 0, -1)
-        if state is not None:
-            in_state = self.ids_in_state(state)
-            ids = [i for i in ids if _text(i) in in_state]
-        selected = [_text(i) for i in ids][offset : offset + limit]
-        if not selected:
-            return []
-        raws = self.redis.mget([self.job_key(i) for i in selected])
-        return [JobRecord.model_validate_json(r) for r in raws if r is not None]
+        """The newest jobs, optionally only those in ``state`` or of ``owner``."""
+        return self.page(state=state, owner=owner, limit=limit).jobs
+
+    def page(
+        self,
+        *,
+        state: JobState | None = None,
+        owner: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of jobs, newest first, from ``cursor`` (a previous page's ``next_cursor``).
+
+        Reads the creation-time index from the cursor on, never the whole index: a page
+        examines at most ``PAGE_SCAN_BUDGET`` entries, so a rare ``state`` may give a short
+        (even empty) page whose ``next_cursor`` goes on from where it stopped.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        key = self.owner_key(owner) if owner is not None else self.index_key
+        chosen: list[str] = []
+        position: tuple[float, str] | None = None  # the last index entry examined
+        examined = 0
+        more = False  # an entry beyond ``position`` exists
+        for batch in self._newest_first(key, cursor):
+            wanted = self._in_state(state, [member for member, _ in batch])
+            for (member, score), keep in zip(batch, wanted, strict=True):
+                if len(chosen) == limit or examined == PAGE_SCAN_BUDGET:
+                    more = True
+                    break
+                examined += 1
+                position = (score, member)
+                if keep:
+                    chosen.append(member)
+            if more:
+                break
+        next_cursor = _cursor(*position) if more and position is not None else None
+        raws = self.redis.mget([self.job_key(i) for i in chosen]) if chosen else []
+        jobs = [JobRecord.model_validate_json(r) for r in raws if r is not None]
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    def _newest_first(self, key: str, cursor: str | None) -> Iterator[IndexEntries]:
+        """The entries of a creation-time index after ``cursor``, newest first, in batches."""
+        top, seen = "+inf", None
+        if cursor is not None:
+            seen = _parse_cursor(cursor)
+            top = repr(seen[0])
+        offset = 0
+        while True:
+            rows: Sequence[Any] = self.redis.zrange(
+                key, top, "-inf", desc=True, byscore=True, offset=offset, num=_SCAN_BATCH,
+                withscores=True,
+            )  # fmt: skip
+            offset += len(rows)
+            # entries of the cursor's own score come in reverse order of id: those >= it were seen
+            entries = [
+                (_text(m), float(score))
+                for m, score in rows
+                if seen is None or float(score) != seen[0] or _text(m) < seen[1]
+            ]
+            if entries:
+                yield entries
+            if len(rows) < _SCAN_BATCH:
+                return
+
+    def _in_state(self, state: JobState | None, ids: Sequence[str]) -> tuple[bool, ...]:
+        if state is None or not ids:
+            return (True,) * len(ids)
+        return tuple(bool(f) for f in self.redis.smismember(self.state_key(state), list(ids)))
+
+    def created_before(self, cutoff: datetime, limit: int, offset: int = 0) -> tuple[str, ...]:
+        """Ids of jobs created before ``cutoff``, oldest first (``limit`` from ``offset``)."""
+        rows = self.redis.zrange(
+            self.index_key, "-inf", f"({cutoff.timestamp()!r}", byscore=True, offset=offset,
+            num=limit,
+        )  # fmt: skip
+        return tuple(_text(r) for r in rows)
 
     def ids_in_state(self, state: JobState) -> set[str]:
         return {_text(i) for i in self.redis.smembers(self.state_key(state))}
@@ -292,8 +387,10 @@ class JobStore:
         )
         if not self.redis.set(self.job_key(record.id), record.model_dump_json(), nx=True):
             raise JobConflictError(f"a job with id {record.id!r} already exists")
+        created = record.created_at.timestamp()
         with self.redis.pipeline() as pipe:
-            pipe.zadd(self.index_key, {record.id: record.created_at.timestamp()})
+            pipe.zadd(self.index_key, {record.id: created})
+            pipe.zadd(self.owner_key(record.owner), {record.id: created})
             pipe.sadd(self.state_key(record.state), record.id)
             if record.series_instance_uid and latest_of_series:
                 pipe.set(self.series_key(record.series_instance_uid), record.id)
@@ -369,6 +466,7 @@ class JobStore:
         with self.redis.pipeline() as pipe:
             pipe.delete(self.job_key(job_id))
             pipe.zrem(self.index_key, job_id)
+            pipe.zrem(self.owner_key(record.owner), job_id)
             for s in JobState:
                 pipe.srem(self.state_key(s), job_id)
             pipe.execute()
@@ -428,6 +526,28 @@ class JobStore:
                 buckets=buckets, count=int(raw.get("+Inf", 0)), sum=float(raw.get("sum", 0.0))
             )
         return result
+
+
+class JobPage(BaseModel):
+    jobs: list[JobRecord]
+    next_cursor: str | None  # None: the listing has no more jobs
+
+
+_CURSOR = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)-([0-9a-f]{32})")
+
+
+def _cursor(score: float, job_id: str) -> str:
+    return f"{score!r}-{job_id}"
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    """The index entry (score, id) that a page ended on."""
+    found = _CURSOR.fullmatch(cursor)
+    if found is None:
+        raise JobCursorError(
+            f"expected a cursor of the form a listing returns as next_cursor; got {cursor[:80]!r}"
+        )
+    return float(found.group(1)), found.group(2)
 
 
 class StageHistogram(BaseModel):

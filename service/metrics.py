@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, JobStore
 from service.queue import queue_depth
+from service.retention import AGE, DISK, deleted_counts
 
 PROMETHEUS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -42,6 +43,16 @@ class JobMetrics(Collector):
             "DICOM instances received by the listener",
             value=self.store.instances_received(),
         )
+
+        deleted = CounterMetricFamily(
+            "habitus_retention_jobs_deleted",
+            "Jobs (inputs, outputs and records) deleted by the retention sweeper",
+            labels=["reason"],
+        )
+        counts = deleted_counts(self.store.redis)
+        for reason in (AGE, DISK):
+            deleted.add_metric([reason], counts.get(reason, 0))
+        yield deleted
 
         stages = HistogramMetricFamily(
             "habitus_stage_duration_seconds",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from habitus.jobs import DicomNode
+from service.apikeys import ApiKeySetting, check_key_names
 
 GIB = 1024**3
 
@@ -22,9 +23,13 @@ class ServiceSettings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     spool_dir: Path = Field(default_factory=default_spool_dir)
-    # API keys: name -> key, e.g. HABITUS_API_KEYS='{"ris": "s3cret"}'. The name is logged
-    # and recorded as a job's client, never the key.
-    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # API keys: name -> key (all scopes) or {"sha256": ..., "scopes": [...]} (service.apikeys).
+    # The name is logged and owns the jobs the key submits, never the key.
+    api_keys: dict[str, ApiKeySetting] = Field(default_factory=dict)
+    audit_log_file: Path | None = None  # audit lines go here as well as to stderr
+    retention_days: float = Field(default=0.0, ge=0)  # finished jobs kept; 0: for ever
+    retention_disk_percent: float = Field(default=0.0, ge=0, le=100)  # spool use; 0: no limit
+    retention_interval_s: float = Field(default=3600.0, gt=0)  # how often the sweeper runs
     allow_anonymous: bool = False  # serve without keys (a closed test network only)
     metrics_require_key: bool = False  # /metrics carries counts only, no patient data
     max_upload_bytes: int = 4 * GIB  # request body
@@ -37,6 +42,12 @@ class ServiceSettings(BaseSettings):
     dicom_nodes: list[DicomNode] = Field(default_factory=list)  # HABITUS_DICOM_NODES (JSON)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+
+    @field_validator("api_keys")
+    @classmethod
+    def _owner_names(cls, keys: dict[str, ApiKeySetting]) -> dict[str, ApiKeySetting]:
+        check_key_names(keys)
+        return keys
 
     @field_validator("dicom_nodes")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from habitus.jobs import (
     DeliveryState,
     DicomNode,
     JobConflictError,
+    JobCursorError,
     JobNotFoundError,
     JobRecord,
     JobState,
@@ -179,3 +181,77 @@ def test_an_id_that_is_not_a_job_id_names_no_key(store: JobStore) -> None:
         with pytest.raises(JobNotFoundError, match="32 hexadecimal digits"):
             store.update(bad, lambda record: record)
     assert store.get(job.id).id == job.id
+
+
+# --- owners and pages -------------------------------------------------------------------------
+
+
+def test_a_job_belongs_to_its_key_or_to_the_sending_node() -> None:
+    def of(origin: Origin) -> JobRecord:
+        return JobRecord(input_dir="i", output_dir="o", origin=origin)
+
+    rest = of(Origin(kind=OriginKind.REST, client="ris"))
+    assert rest.owner == "ris"
+    assert of(Origin(kind=OriginKind.DICOM, calling_ae_title="PACS1 ")).owner == "node:PACS1"
+    assert of(Origin(kind=OriginKind.REST)).owner == "anonymous"
+    # a record stored before jobs had owners gets its owner from its origin
+    stored = rest.model_dump(mode="json")
+    del stored["owner"]
+    assert JobRecord.model_validate(stored).owner == "ris"
+
+
+def walk(store: JobStore, limit: int, **filters: object) -> list[str]:
+    """Every job id of a listing, page after page."""
+    seen: list[str] = []
+    cursor = None
+    for _ in range(1000):
+        page = store.page(limit=limit, cursor=cursor, **filters)  # type: ignore[arg-type]
+        seen += [j.id for j in page.jobs]
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+    raise AssertionError("the listing did not end")
+
+
+def test_pages_list_every_job_once_newest_first(store: JobStore) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    jobs = []
+    for n in range(230):  # more than one scan batch; every tenth shares its neighbour's time
+        created = base + timedelta(seconds=n - n % 10 // 9)
+        owner = "ris" if n % 3 == 0 else "other"
+        jobs.append(store.create(new_job(f"1.{n}", created_at=created, owner=owner)))
+    for job in jobs[::4]:
+        store.transition(job.id, JobState.RUNNING)
+    newest_first = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)]
+    for limit in (1, 7, 100, 1000):
+        assert walk(store, limit) == newest_first
+    running = {j.id for j in jobs[::4]}
+    assert walk(store, 9, state=JobState.RUNNING) == [i for i in newest_first if i in running]
+    own = {j.id for j in jobs if j.owner == "ris"}
+    assert walk(store, 5, owner="ris") == [i for i in newest_first if i in own]
+    last = store.page(limit=len(jobs))
+    assert len(last.jobs) == len(jobs) and last.next_cursor is None
+
+
+def test_a_filtered_page_reads_a_bounded_part_of_the_index(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("habitus.jobs.PAGE_SCAN_BUDGET", 10)
+    jobs = [store.create(new_job(f"2.{n}")) for n in range(25)]
+    store.transition(jobs[0].id, JobState.RUNNING)  # the oldest: 24 entries from the top
+    first = store.page(state=JobState.RUNNING, limit=5)
+    assert first.jobs == [] and first.next_cursor is not None  # short page, not the whole index
+    assert walk(store, 5, state=JobState.RUNNING) == [jobs[0].id]
+
+
+def test_a_cursor_that_a_listing_did_not_give_is_refused(store: JobStore) -> None:
+    for bad in ("", "abc", "1.5-" + "g" * 32, "1e400-" + "0" * 32, "x" * 500):
+        with pytest.raises(JobCursorError, match="expected a cursor"):
+            store.page(cursor=bad)
+
+
+def test_delete_removes_the_job_from_its_owners_pages(store: JobStore) -> None:
+    job = store.create(new_job(owner="ris"))
+    store.delete(job.id)
+    assert store.page(owner="ris").jobs == []
+    assert store.redis.exists(store.owner_key("ris")) == 0

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from habitus import __version__
 from service.api.problems import install_problem_handlers
 from service.api.routers import health, jobs, models, studies
+from service.audit import AuditMiddleware, configure_audit_log
 from service.settings import ServiceSettings, get_settings
 
 DESCRIPTION = """\
@@ -28,6 +29,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     app.state.settings = settings
+    configure_audit_log(settings.audit_log_file)
+    app.add_middleware(AuditMiddleware)
     install_problem_handlers(app)
     app.include_router(studies.router)
     app.include_router(jobs.router)

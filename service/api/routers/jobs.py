@@ -8,37 +8,64 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
+from pydantic import Field
 
-from habitus.jobs import RESULT_MEDIA_TYPES, JobRecord, JobState, ResultKind
-from service.api.deps import StoreDep, require_client
-from service.api.problems import PROBLEM_RESPONSES, ProblemError
+from habitus.jobs import MAX_PAGE, RESULT_MEDIA_TYPES, JobRecord, JobState, ResultKind
+from service.api.deps import CallerDep, StoreDep, require_caller, visible_job
+from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemError
 from service.api.schemas import JobList, JobView
+from service.apikeys import Caller
 from service.jobfiles import remove_job_files
+from service.retention import retention_lifespan
 
 log = logging.getLogger("service.api")
 
 router = APIRouter(
     prefix="/v1/jobs",
     tags=["jobs"],
-    dependencies=[Depends(require_client)],
-    responses=PROBLEM_RESPONSES,
+    dependencies=[Depends(require_caller)],
+    responses={
+        **PROBLEM_RESPONSES,
+        403: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": "The API key lacks the scope this needs",
+        },
+        404: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "description": "No such job, or one the API key may not see",
+        },
+    },
+    lifespan=retention_lifespan,  # the sweeper runs while the API serves
 )
 
 
-@router.get("", summary="List jobs, newest first")
+class JobPageView(JobList):
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null when there is none"
+    )
+
+
+@router.get("", summary="List jobs, newest first; a key without read:all sees its own")
 def list_jobs(
     store: StoreDep,
+    caller: CallerDep,
     state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> JobList:
-    jobs = [JobView.of(j) for j in store.list(state=state, limit=limit, offset=offset)]
-    return JobList(jobs=jobs, count=len(jobs))
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=100, description="the previous page's next_cursor")
+    ] = None,
+) -> JobPageView:
+    owner = None if caller.reads_all else caller.name
+    page = store.page(state=state, owner=owner, limit=limit, cursor=cursor)
+    jobs = [JobView.of(j) for j in page.jobs]
+    return JobPageView(jobs=jobs, count=len(jobs), next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", summary="A job's state, progress, timings and deliveries")
-def get_job(job_id: str, store: StoreDep) -> JobView:
-    return JobView.of(store.get(job_id))
+def get_job(job_id: str, store: StoreDep, caller: CallerDep) -> JobView:
+    return JobView.of(visible_job(store, caller, job_id))
 
 
 @router.post(
@@ -46,7 +73,9 @@ def get_job(job_id: str, store: StoreDep) -> JobView:
     status_code=202,
     summary="Cancel a job: at once when queued, at the next progress step when running",
 )
-def cancel_job(job_id: str, store: StoreDep) -> JobView:
+def cancel_job(job_id: str, store: StoreDep, caller: CallerDep) -> JobView:
+    visible_job(store, caller, job_id)  # the route needs `delete`; the job, to be visible
+
     def cancel(record: JobRecord) -> JobRecord:
         if record.state == JobState.QUEUED:
             return record.with_state(
@@ -66,8 +95,8 @@ def cancel_job(job_id: str, store: StoreDep) -> JobView:
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job and its files")
-def delete_job(job_id: str, store: StoreDep) -> Response:
-    record = store.get(job_id)
+def delete_job(job_id: str, store: StoreDep, caller: CallerDep) -> Response:
+    record = visible_job(store, caller, job_id)  # the route needs `delete`, too
     if record.state == JobState.RUNNING:
         raise ProblemError(
             409,
@@ -80,8 +109,8 @@ def delete_job(job_id: str, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-def _result(job_id: str, kind: ResultKind, store: StoreDep) -> FileResponse:
-    record = store.get(job_id)
+def _result(job_id: str, kind: ResultKind, store: StoreDep, caller: Caller) -> FileResponse:
+    record = visible_job(store, caller, job_id)
     if record.state != JobState.SUCCEEDED:
         reason = f": {record.error}" if record.error else ""
         raise ProblemError(
@@ -110,28 +139,28 @@ def _file_response(media_type: str) -> dict[int | str, dict[str, object]]:
 @router.get(
     "/{job_id}/seg", response_class=FileResponse, responses=_file_response("application/dicom")
 )
-def get_seg(job_id: str, store: StoreDep) -> FileResponse:
+def get_seg(job_id: str, store: StoreDep, caller: CallerDep) -> FileResponse:
     """The DICOM-SEG of the seven classes."""
-    return _result(job_id, "seg", store)
+    return _result(job_id, "seg", store, caller)
 
 
 @router.get(
     "/{job_id}/sr", response_class=FileResponse, responses=_file_response("application/dicom")
 )
-def get_sr(job_id: str, store: StoreDep) -> FileResponse:
+def get_sr(job_id: str, store: StoreDep, caller: CallerDep) -> FileResponse:
     """The DICOM SR (TID 1500) of the measurements."""
-    return _result(job_id, "sr", store)
+    return _result(job_id, "sr", store, caller)
 
 
 @router.get(
     "/{job_id}/report", response_class=FileResponse, responses=_file_response("application/json")
 )
-def get_report(job_id: str, store: StoreDep) -> FileResponse:
+def get_report(job_id: str, store: StoreDep, caller: CallerDep) -> FileResponse:
     """The JSON report."""
-    return _result(job_id, "report", store)
+    return _result(job_id, "report", store, caller)
 
 
 @router.get("/{job_id}/preview", response_class=FileResponse, responses=_file_response("image/png"))
-def get_preview(job_id: str, store: StoreDep) -> FileResponse:
+def get_preview(job_id: str, store: StoreDep, caller: CallerDep) -> FileResponse:
     """A PNG preview of the segmentation."""
-    return _result(job_id, "preview", store)
+    return _result(job_id, "preview", store, caller)
