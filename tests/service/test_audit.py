@@ -98,6 +98,22 @@ def test_one_audit_line_per_action(
         timeout=60,
     )
     assert upload.status_code == 202, upload.text
+    boundary = "stowboundary"
+    parts = b"".join(
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + p.read_bytes()
+        + b"\r\n"
+        for p in files
+    )  # fmt: skip
+    stow = httpx.post(
+        f"{base}/v1/studies",
+        content=parts + f"--{boundary}--\r\n".encode(),
+        headers={
+            **AUTH,
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        },
+        timeout=60,
+    )
+    assert stow.status_code == 200, stow.text  # STOW-RS: job ids in a header, not the body
     answers = [
         httpx.get(f"{base}/v1/jobs/{done.id}/seg", headers=AUTH),  # download
         httpx.get(f"{base}/v1/jobs/{done.id}/seg", headers=reader),  # not the reader's job
@@ -112,6 +128,7 @@ def test_one_audit_line_per_action(
 
     expected = [
         ("upload", "ok", "tests", None, 202),
+        ("upload", "ok", "tests", None, 200),
         ("download", "ok", "tests", done.id, 200),
         ("download", "not-found", "reader", done.id, 404),
         ("cancel", "ok", "tests", queued.id, 202),
@@ -130,6 +147,8 @@ def test_one_audit_line_per_action(
         for line in lines
     ] == expected
     assert lines[0]["job_ids"] == upload.json()["job_ids"]
+    assert lines[1]["job_ids"] == stow.headers["habitus-job-ids"].split(", ")
+    assert len(lines[1]["job_ids"]) == 1
     assert all(line["client"] == "127.0.0.1" and line["time"].endswith("Z") for line in lines)
     assert API_KEY not in stderr.read_text() and READER_KEY not in stderr.read_text()
     assert audit_lines(audit_file.read_text()) == lines  # the file holds the same lines
