@@ -26,7 +26,9 @@ _BEAT = f"""
 for _, key in ipairs(KEYS) do
     redis.call('zadd', key, now + tonumber(ARGV[2]), ARGV[1])
     redis.call('zremrangebyscore', key, '-inf', now)
-    redis.call('pexpire', key, ARGV[2])
+    if redis.call('pttl', key) < tonumber(ARGV[2]) then  -- never cut another's beat short
+        redis.call('pexpire', key, ARGV[2])
+    end
 end
 return 1
 """

@@ -20,17 +20,28 @@ def test_a_beat_counts_on_its_queues_only(redis_client: redis.Redis) -> None:
     assert live_workers(redis_client, "analyze") == 1
 
 
-def test_a_beat_lapses_and_its_key_expires(redis_client: redis.Redis) -> None:
+def test_a_lapsed_beat_no_longer_counts(redis_client: redis.Redis) -> None:
     beat(redis_client, ["analyze"], "celery@a:1", ttl_s=0.3)
     beat(redis_client, ["analyze"], "celery@b:2", ttl_s=30)
     assert live_workers(redis_client, "analyze") == 2
     time.sleep(0.5)
     assert live_workers(redis_client, "analyze") == 1
-    beat(redis_client, ["analyze"], "celery@b:2", ttl_s=0.3)  # a beat prunes lapsed members
+    beat(redis_client, ["analyze"], "celery@b:2", ttl_s=30)  # a beat prunes lapsed members
     assert redis_client.zcard(workers_key("analyze")) == 1
+
+
+def test_the_set_of_lapsed_workers_expires(redis_client: redis.Redis) -> None:
+    beat(redis_client, ["analyze"], "celery@a:1", ttl_s=0.3)
     time.sleep(0.5)
     assert live_workers(redis_client, "analyze") == 0
     assert not redis_client.exists(workers_key("analyze"))  # nothing left behind
+
+
+def test_a_short_beat_does_not_cut_a_longer_one_short(redis_client: redis.Redis) -> None:
+    beat(redis_client, ["analyze"], "celery@b:2", ttl_s=30)
+    beat(redis_client, ["analyze"], "celery@a:1", ttl_s=0.3)
+    time.sleep(0.5)
+    assert live_workers(redis_client, "analyze") == 1
 
 
 def test_leaving_counts_at_once(redis_client: redis.Redis) -> None:

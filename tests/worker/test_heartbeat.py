@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from types import SimpleNamespace
 
@@ -11,6 +13,7 @@ import redis
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE
 from habitus.liveness import live_workers
 from tests.service.support import TEST_REDIS_URL
+from tests.worker.processes import WorkerFactory
 from worker import heartbeat
 from worker.heartbeat import Heartbeat
 from worker.settings import WorkerSettings
@@ -62,3 +65,21 @@ def test_a_worker_without_the_analysis_task_does_not_beat(
     heartbeat._start(sender=ready_consumer({}))  # its task modules did not load
     assert heartbeat._heartbeat is None
     assert live_workers(redis_client, ANALYZE_QUEUE) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_real_worker_beats_when_ready_and_lapses_within_10_s_of_a_sigkill(
+    redis_client: redis.Redis, start_worker: WorkerFactory
+) -> None:
+    worker = start_worker()
+    deadline = time.monotonic() + 90
+    while live_workers(redis_client, ANALYZE_QUEUE) == 0:
+        assert worker.poll() is None and time.monotonic() < deadline, "no heartbeat"
+        time.sleep(0.2)
+    assert live_workers(redis_client, DELIVER_QUEUE) == 1
+    os.kill(worker.pid, signal.SIGKILL)  # its main process: nothing can withdraw the beat
+    killed_at = time.monotonic()
+    while live_workers(redis_client, ANALYZE_QUEUE) > 0:
+        assert time.monotonic() - killed_at < 10, "a dead worker still counts as live"
+        time.sleep(0.2)
