@@ -104,9 +104,10 @@ class CertificatePolicy:
         named = {name for name in claimed if name in self.identities}
         shown = cert.describe() if cert else "no client certificate"
         if named and not owners & named:
+            whose = f", the certificate of node {', '.join(sorted(owners))}" if owners else ""
             return (
                 f"calling AE title {calling_ae_title!r} belongs to node "
-                f"{', '.join(sorted(named))}, whose certificate is not the peer's ({shown})"
+                f"{', '.join(sorted(named))}, whose certificate is not the peer's ({shown}{whose})"
             )
         if owners and not owners & claimed:
             return (

@@ -20,6 +20,7 @@ from pynetdicom.dimse_primitives import C_ECHO, C_STORE
 from pynetdicom.dsutils import decode, encode
 
 from service.listener import fastpath
+from service.listener.limits import AssociationBudget
 from service.listener.scp import presentation_contexts
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
@@ -215,6 +216,8 @@ def test_a_pdu_above_the_maximum_is_refused_before_a_buffer_is_sized_by_it() -> 
         assert bytes(ingest.recv(announced)) == b""  # cut off: the DUL closes the transport
         assert ingest._buffer is not None and len(ingest._buffer) <= 2 * 1024 * 1024
         assert not ingest._is_connected
+        # the peer is told: A-ABORT, service provider, invalid PDU parameter value
+        assert sending.recv(64) == b"\x07\x00\x00\x00\x00\x04\x00\x00\x02\x06"
     finally:
         sending.close()
         receiving.close()
@@ -300,3 +303,19 @@ def test_what_was_read_ahead_is_dropped_when_the_connection_closes() -> None:
         assert not ingest.ready
     finally:
         sending.close()
+
+
+def test_a_data_set_beyond_the_association_budget_is_dropped_as_it_arrives() -> None:
+    dimse = object.__new__(fastpath.IngestDIMSE)
+    dimse.budget = AssociationBudget(max_bytes=1000, max_instances=0)
+    kept = BytesIO()
+    for _ in range(3):
+        dimse._append(kept, memoryview(b"x" * 300))
+    assert kept.getvalue() == b"x" * 900  # within the budget: kept
+    dropped = BytesIO()
+    dimse.budget.charge(900)
+    for _ in range(1000):  # 300 kB more: nothing of it is held
+        dimse._append(dropped, memoryview(b"y" * 300))
+        assert dropped.tell() <= 100
+    assert dimse.budget.take_dropped() == 300_000
+    assert dimse.budget.take_dropped() == 0  # counted once
