@@ -44,7 +44,7 @@ STAGE_SECONDS_BUCKETS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300
 MAX_HISTORY = 50  # transitions kept per job; enough to audit redeliveries
 MAX_PAGE = 1000  # jobs in one page of a listing
 PAGE_SCAN_BUDGET = 5000  # index entries one page examines at most (a state filter skips some)
-_SCAN_BATCH = 200
+_SCAN_BATCH = 1000  # most index entries read in one round trip
 
 
 class JobNotFoundError(HabitusError):
@@ -305,7 +305,7 @@ class JobStore:
         position: tuple[float, str] | None = None  # the last index entry examined
         examined = 0
         more = False  # an entry beyond ``position`` exists
-        for batch in self._newest_first(key, cursor):
+        for batch in self._newest_first(key, cursor, first_batch=limit + 1):
             wanted = self._in_state(state, [member for member, _ in batch])
             for (member, score), keep in zip(batch, wanted, strict=True):
                 if len(chosen) == limit or examined == PAGE_SCAN_BUDGET:
@@ -322,16 +322,19 @@ class JobStore:
         jobs = [JobRecord.model_validate_json(r) for r in raws if r is not None]
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
-    def _newest_first(self, key: str, cursor: str | None) -> Iterator[IndexEntries]:
-        """The entries of a creation-time index after ``cursor``, newest first, in batches."""
+    def _newest_first(
+        self, key: str, cursor: str | None, first_batch: int
+    ) -> Iterator[IndexEntries]:
+        """The entries of a creation-time index after ``cursor``, newest first, in batches
+        that start at ``first_batch`` (what an unfiltered page needs) and double."""
         top, seen = "+inf", None
         if cursor is not None:
             seen = _parse_cursor(cursor)
             top = repr(seen[0])
-        offset = 0
+        offset, size = 0, min(first_batch, _SCAN_BATCH)
         while True:
             rows: Sequence[Any] = self.redis.zrange(
-                key, top, "-inf", desc=True, byscore=True, offset=offset, num=_SCAN_BATCH,
+                key, top, "-inf", desc=True, byscore=True, offset=offset, num=size,
                 withscores=True,
             )  # fmt: skip
             offset += len(rows)
@@ -343,8 +346,9 @@ class JobStore:
             ]
             if entries:
                 yield entries
-            if len(rows) < _SCAN_BATCH:
+            if len(rows) < size:
                 return
+            size = min(2 * size, _SCAN_BATCH)
 
     def _in_state(self, state: JobState | None, ids: Sequence[str]) -> tuple[bool, ...]:
         if state is None or not ids:
