@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.uploads import UploadLimits, UploadRefused, unpack_upload
+from service.uploads import UploadLimits, UploadRefused, _Spool, unpack_upload
 from tests.service.support import write_ct_series
 
 LIMITS = UploadLimits(max_unpacked_bytes=50_000_000, max_files=100, max_zip_ratio=200)
@@ -158,3 +158,51 @@ def test_stow_rs_of_another_type_is_refused(tmp_path: Path) -> None:
 def test_multipart_without_boundary_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UploadRefused, match="boundary"):
         unpack_upload(write_body(tmp_path, b"x"), "multipart/form-data", tmp_path / "o", LIMITS)
+
+
+def test_a_zip_declaring_too_many_entries_is_refused_before_its_directory_is_read(
+    tmp_path: Path,
+) -> None:
+    body = write_body(tmp_path, make_zip({f"{i}.dcm": b"" for i in range(5)}))
+    with pytest.raises(UploadRefused, match="at most 4 files; this archive declares 5") as refused:
+        unpack_upload(body, "application/zip", tmp_path / "out", UploadLimits(10**9, 4, 200))
+    assert refused.value.status == 413
+
+
+def test_a_zip_with_an_oversized_directory_is_refused(tmp_path: Path) -> None:
+    body = write_body(tmp_path, make_zip({"x" * 2000 + ".dcm": b""}))  # 2 kB of name
+    with pytest.raises(UploadRefused, match="central directory may be at most 512 bytes"):
+        unpack_upload(body, "application/zip", tmp_path / "out", UploadLimits(10**9, 1, 200))
+
+
+def test_a_zip_64_archive_is_counted_from_its_zip64_end_record(tmp_path: Path) -> None:
+    body = write_body(tmp_path, make_zip({f"{i}": b"" for i in range(70_000)}))
+    with pytest.raises(UploadRefused, match="this archive declares 70000 entries"):
+        unpack_upload(body, "application/zip", tmp_path / "out", UploadLimits(10**9, 100, 200))
+
+
+def test_an_entry_giving_more_than_its_declared_size_is_cut(tmp_path: Path) -> None:
+    spool = _Spool(tmp_path / "out", LIMITS)
+    with pytest.raises(UploadRefused, match="more than the 1000 bytes its directory") as refused:
+        spool.copy_stream(io.BytesIO(bytes(2 * 1024 * 1024)), "a.dcm", declared=1000)
+    assert refused.value.status == 422
+    assert (tmp_path / "out" / "000001.dcm").stat().st_size == 0  # nothing past the cap
+
+
+def test_dicom_is_recognised_by_preamble_and_file_meta(
+    tmp_path: Path, dicom_files: list[Path]
+) -> None:
+    bare = dicom_files[0].read_bytes()[132:]  # no preamble: a bare stream is not accepted
+    cases = {
+        "bare.dcm": bare,
+        "no-group-length.dcm": bytes(128) + b"DICM" + bare[12:],
+        "good.dcm": dicom_files[0].read_bytes(),
+    }
+    body = write_body(tmp_path, make_zip(cases))
+    result = unpack_upload(body, "application/zip", tmp_path / "out", LIMITS)
+    assert len(result.files) == 1
+    [meta] = result.meta.values()
+    assert meta.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
+    reasons = "\n".join(result.ignored)
+    assert "bare.dcm: not a DICOM file: expected a 128-byte preamble" in reasons
+    assert "no-group-length.dcm: not a readable DICOM file" in reasons

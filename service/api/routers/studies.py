@@ -247,8 +247,7 @@ async def _upload(
 
 def _problem(exc: UploadRefused) -> ProblemError:
     # a refused body may still be arriving: the connection is closed rather than drained
-    headers = {"Connection": "close"} if exc.status in {408, 413} else None
-    return ProblemError(exc.status, str(exc), kind=exc.kind, headers=headers)
+    return ProblemError(exc.status, str(exc), kind=exc.kind, headers={"Connection": "close"})
 
 
 def _body_limits(settings: ServiceSettings) -> BodyLimits:
