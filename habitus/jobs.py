@@ -355,6 +355,34 @@ class JobStore:
             return (True,) * len(ids)
         return tuple(bool(f) for f in self.redis.smismember(self.state_key(state), list(ids)))
 
+    @property
+    def owners_indexed_key(self) -> str:
+        return f"{self.prefix}:jobs:owners-indexed"  # set once index_owners has run
+
+    def index_owners(self) -> int:
+        """Put the jobs stored before jobs had owners in their owner's index, once per store;
+        returns how many jobs it indexed. New jobs are indexed by ``create``."""
+        if self.redis.exists(self.owners_indexed_key):
+            return 0
+        indexed = 0
+        for start in range(0, int(self.redis.zcard(self.index_key)), _SCAN_BATCH):
+            rows: Sequence[Any] = self.redis.zrange(
+                self.index_key, start, start + _SCAN_BATCH - 1, withscores=True
+            )
+            raws = self.redis.mget([self.job_key(_text(m)) for m, _ in rows]) if rows else []
+            with self.redis.pipeline(transaction=False) as pipe:
+                for (member, score), raw in zip(rows, raws, strict=True):
+                    try:
+                        owner = JobRecord.model_validate_json(raw).owner if raw else None
+                    except ValueError:  # a damaged record: listed by no owner
+                        owner = None
+                    if owner is not None:
+                        pipe.zadd(self.owner_key(owner), {_text(member): float(score)})
+                        indexed += 1
+                pipe.execute()
+        self.redis.set(self.owners_indexed_key, indexed)
+        return indexed
+
     def created_before(self, cutoff: datetime, limit: int, offset: int = 0) -> tuple[str, ...]:
         """Ids of jobs created before ``cutoff``, oldest first (``limit`` from ``offset``)."""
         rows = self.redis.zrange(

@@ -255,3 +255,15 @@ def test_delete_removes_the_job_from_its_owners_pages(store: JobStore) -> None:
     store.delete(job.id)
     assert store.page(owner="ris").jobs == []
     assert store.redis.exists(store.owner_key("ris")) == 0
+
+
+def test_jobs_stored_before_owners_are_indexed_by_owner_once(store: JobStore) -> None:
+    old = store.create(new_job("3.1", owner="ris"))
+    store.redis.delete(store.owner_key("ris"))  # as a store written before owners existed
+    store.redis.set(store.job_key("f" * 32), "{damaged")
+    store.redis.zadd(store.index_key, {"f" * 32: 1.0})
+    assert store.page(owner="ris").jobs == []
+    assert store.index_owners() == 1
+    assert [j.id for j in store.page(owner="ris").jobs] == [old.id]
+    store.redis.delete(store.owner_key("ris"))
+    assert store.index_owners() == 0  # once per store: new jobs are indexed as created

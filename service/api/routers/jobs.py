@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+import redis
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import Field
 
@@ -16,9 +19,26 @@ from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem,
 from service.api.schemas import JobList, JobView
 from service.apikeys import Caller
 from service.jobfiles import remove_job_files
+from service.queue import job_store
 from service.retention import retention_lifespan
+from service.settings import ServiceSettings
 
 log = logging.getLogger("service.api")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Index the owners of jobs stored before owners existed; sweep while serving."""
+    settings: ServiceSettings = app.state.settings
+    try:
+        indexed = job_store(settings.redis_url).index_owners()
+        if indexed:
+            log.info("%d jobs stored before owners indexed by owner", indexed)
+    except redis.RedisError as exc:  # the next start tries again
+        log.warning("jobs not indexed by owner: Redis does not answer (%s)", exc)
+    async with retention_lifespan(app):
+        yield
+
 
 router = APIRouter(
     prefix="/v1/jobs",
@@ -37,7 +57,7 @@ router = APIRouter(
             "description": "No such job, or one the API key may not see",
         },
     },
-    lifespan=retention_lifespan,  # the sweeper runs while the API serves
+    lifespan=_lifespan,
 )
 
 
