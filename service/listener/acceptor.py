@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import weakref
 from collections import Counter
 from socketserver import BaseServer
 from typing import Any
@@ -42,7 +43,9 @@ class GuardedServer(ThreadedAssociationServer):
         self.max_connections = max_connections
         self.max_connections_per_host = max_connections_per_host
         self.network_timeout_s = network_timeout_s
-        self._open: dict[socket.socket, str] = {}  # accepted and not yet closed -> peer host
+        # accepted and not yet closed -> peer host; weak, so that a connection whose
+        # association is gone is not counted even if its socket was never closed
+        self._open: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
         self._refusals = RateLimitedLog()
         super().__init__(*args, **kwargs)
 
@@ -61,7 +64,8 @@ class GuardedServer(ThreadedAssociationServer):
         """Admit a connection within the limits; runs on the accepting thread only."""
         host = str(client_address[0])
         # a connection whose socket is closed has ended, whichever way it ended
-        self._open = {s: h for s, h in self._open.items() if s.fileno() != -1}
+        for closed in [s for s in list(self._open) if s.fileno() == -1]:
+            self._open.pop(closed, None)
         per_host = Counter(self._open.values())
         if len(self._open) >= self.max_connections:
             reason = f"{len(self._open)} connections open (maximum {self.max_connections})"

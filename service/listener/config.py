@@ -59,7 +59,7 @@ class ListenerSettings(BaseSettings):
     # (A-ASSOCIATE-RJ, local limit exceeded). TCP connections beyond twice these numbers are
     # closed as soon as they are accepted, before a thread is started for them.
     max_associations: int = Field(default=32, ge=1)
-    max_associations_per_host: int = Field(default=8, ge=1)
+    max_associations_per_host: int = Field(default=16, ge=1)
     # What one association may send: data set bytes and instances (0: no limit). Beyond,
     # each further C-STORE is answered 0xA700 (out of resources) and its bytes are dropped as
     # they arrive; the association goes on.

@@ -257,6 +257,10 @@ def test_attacks_are_refused_while_a_study_arrives_whole(
         sock.sendall(b"\x01\x00\x00\x00\x03\xe8" + b"\x00" * 10)  # 1000 bytes announced
     assert not wait_closed(idle + half_open, timeout=8)
     listener.wait_for_log("connection from 127.0.0.2 closed at once: 8 connections open")
+    # their places are free again once they are closed
+    again, _ = associate(listener, "FLOOD", source="127.0.0.2")
+    assert again.is_established
+    again.release()
 
     # a flood of associations from one host: four are admitted, the rest rejected
     flood = [associate(listener, "FLOOD", source="127.0.0.3") for _ in range(6)]
