@@ -45,7 +45,7 @@ from service.listener.config import ListenerSettings
 from service.listener.diskguard import SpoolGuard
 from service.listener.filemeta import file_meta
 from service.listener.header import InstanceHeader, read_header
-from service.listener.limits import AssociationBudget, AssociationCounter
+from service.listener.limits import AssociationBudget, AssociationCounter, RateLimitedLog
 from service.listener.peercert import CertificatePolicy, PeerCertificate
 from service.listener.spool import SeriesKey, check_uid
 from service.listener.statuses import StoreStatus
@@ -224,6 +224,7 @@ class StoreHandler:
         self._budgets: weakref.WeakKeyDictionary[Any, AssociationBudget] = (
             weakref.WeakKeyDictionary()
         )
+        self._refusals = RateLimitedLog()
 
     def budget_of(self, assoc: Any) -> AssociationBudget:
         """What this association may still send (one budget per association)."""
@@ -241,17 +242,25 @@ class StoreHandler:
         calling = str(event.assoc.requestor.ae_title).strip()
         transfer_syntax = UID(event.context.transfer_syntax)
         dataset: BytesIO = request.DataSet  # the bytes as received, never re-encoded
-        size = self.budget_of(event.assoc).take_dropped() or dataset.getbuffer().nbytes
-        over = self.budget_of(event.assoc).charge(size) or self.disk.refusal(size)
+        budget = self.budget_of(event.assoc)
+        size = budget.take_dropped() or dataset.getbuffer().nbytes
+        over, kind = budget.charge(size), "association"
+        if over is None:
+            over, kind = self.disk.refusal(size), "spool"
         if over is not None:
-            log.warning(
-                "C-STORE from %s (%s) refused with 0x%04X (out of resources): SOP instance %s: %s",
-                calling,
-                event.assoc.requestor.address,
-                StoreStatus.REFUSED_OUT_OF_RESOURCES,
-                sop_instance,
-                over,
-            )
+            host = str(event.assoc.requestor.address)
+            unsaid = self._refusals.due(f"{kind} {host}")  # a peer cannot flood the log
+            if unsaid is not None:
+                log.warning(
+                    "C-STORE from %s (%s) refused with 0x%04X (out of resources): "
+                    "SOP instance %s: %s%s",
+                    calling,
+                    host,
+                    StoreStatus.REFUSED_OUT_OF_RESOURCES,
+                    sop_instance,
+                    over,
+                    f" ({unsaid} more refused since the last such line)" if unsaid else "",
+                )
             return int(StoreStatus.REFUSED_OUT_OF_RESOURCES)
         try:
             header = read_header(dataset, transfer_syntax)
