@@ -45,7 +45,9 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # a running analysis outlives a broker outage (its job writes and lease wait Redis
+        # out, worker.outage); cancelling it would throw away minutes of work for seconds
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # each queue its own exchange and routing key, as the service's producer declares them
         task_queues=tuple(
             Queue(name, Exchange(name, type="direct"), routing_key=name)

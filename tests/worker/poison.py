@@ -1,9 +1,7 @@
-"""A worker plug-in for tests: the analysis of a series described ``KILLS ITS WORKER`` ends
-its own process in the middle of segmenting, as a series that crashes native code would.
-
-A worker loads it with Celery's own option ``--include tests.worker.poison``; production
-workers never do. It wraps the segmenters the worker loads; any other series is segmented
-as usual.
+"""A segmenter for tests: the analysis of a series described ``KILLS ITS WORKER`` ends its
+own process in the middle of segmenting, as a series that crashes native code would; any
+other series is segmented by the segmenter it wraps. ``tests.worker.poison_plugin`` puts it
+into a worker.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from numpy.typing import NDArray
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo, Segmenter
 from habitus.volume import CTVolume
-from worker import tasks
 
 POISON_DESCRIPTION = "KILLS ITS WORKER"
 
@@ -35,14 +32,3 @@ class KillingSegmenter:
                 progress(0.1)  # the attempt shows in the job's progress first
             os._exit(70)
         return self.inner.segment(volume, progress)
-
-
-_segmenter_for = tasks.segmenter_for
-
-
-def _killing_segmenter_for(kind: str, device: str) -> Segmenter:
-    return KillingSegmenter(_segmenter_for(kind, device))
-
-
-# read when the pool process builds its job runner, after this module is imported
-tasks.segmenter_for = _killing_segmenter_for

@@ -129,8 +129,10 @@ class RedisServer:
         """Save the data and stop the server: clients find the port closed."""
         if self.process is None:
             return
-        with contextlib.suppress(redis.ConnectionError):  # it closes the connection
-            redis.Redis(port=self.port).shutdown(save=True)
+        # redis-cli, not redis-py: redis-py would retry the command once the server closed
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", "save"], capture_output=True, timeout=30
+        )
         self.process.wait(timeout=30)
         self.process = None
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from habitus.jobs import JobState, JobStore
+from habitus.jobs import ANALYZE_QUEUE, JobState, JobStore
 from tests.service.support import TEST_REDIS_URL, write_ct_series
+from tests.worker.poison import POISON_DESCRIPTION
 from tests.worker.processes import (
     WorkerFactory,
     finished,
@@ -121,3 +122,29 @@ def test_a_job_left_running_without_a_message_is_run_again(
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.attempts == 2
     assert any(event.note.startswith("sent again") for event in done.history)
+
+
+def test_a_series_that_kills_its_worker_fails_after_the_attempt_cap(
+    tmp_path: Path, store: JobStore, start_worker: WorkerFactory
+) -> None:
+    spool = tmp_path / "spool"
+    study = tmp_path / "poison"
+    write_ct_series(study / "ct", slices=24, size=128, description=POISON_DESCRIPTION)
+    poison = queue_job(study, spool, store, send=True)
+    # each attempt ends the pool process; Celery gives the message back and starts a new one
+    start_worker("--include", "tests.worker.poison_plugin")
+
+    failed = wait_for_job(store, poison.id, finished, 300)
+    assert failed.state == JobState.FAILED
+    assert failed.attempts == 3  # HABITUS_MAX_ATTEMPTS by default
+    assert "the analysis stopped its worker 3 times" in (failed.error or "")
+
+    # the same worker goes on with the next job
+    normal = queue_job(new_study(tmp_path / "normal"), spool, store, send=True)
+    done = wait_for_job(store, normal.id, finished, 180)
+    assert done.state == JobState.SUCCEEDED, done.error
+    # the poison job was not sent again: its message is gone and its record unchanged
+    assert store.redis.llen(ANALYZE_QUEUE) == 0
+    assert store.get(poison.id).model_dump() == failed.model_dump()
+    log = (tmp_path / "worker-0.log").read_text()
+    assert log.count(f"job {poison.id} attempt") == 3
