@@ -1,16 +1,18 @@
 """Running jobs that no worker runs any more are sent to the queue again.
 
 A worker holds a job's lease from the start of an attempt to its end and renews it while it
-works (``worker.lease``). When Redis goes away in the middle of a job, Celery cancels the
-task and, once Redis is back, acknowledges its message, while the worker could not record
-that the job stopped: the record says running, nothing holds its lease and no message will
-bring it back. A worker that dies is covered by redelivery; this covers what redelivery
-cannot. Every ``redelivery_check_s`` the worker's main process looks for running jobs whose
-lease has lapsed and whose last change is a lease period old, notes it in the job's history
-and sends the job again, once: a marker stops further sends until a worker takes the job
-(``job_taken``) or the visibility timeout has passed. The job stays running, so a worker that
-was only slow to renew its lease finishes it as usual; the extra message then finds the job
-ended, or held, and does nothing.
+works (``worker.lease``). When Redis stays away longer than a worker waits for it
+(``worker.outage``), the attempt gives up while it cannot record that the job stopped, and
+its message may be acknowledged or lost with the broker's connection: the record says
+running, nothing holds its lease and no message will bring it back. A worker that dies is
+covered by redelivery; this covers what redelivery cannot. Every ``redelivery_check_s`` the
+worker's main process looks for running jobs whose lease has lapsed and whose last change is
+a lease period old, notes it in the job's history and sends the job again, once: a marker
+stops further sends until a worker takes the job (``job_taken``) or the visibility timeout
+has passed. The job stays running, so a worker that was only slow to renew its lease
+finishes it as usual; the extra message then finds the job ended, or held, and does nothing.
+A job sent again counts one more attempt when a worker starts it, so the attempt cap
+(``HABITUS_MAX_ATTEMPTS``) bounds it too.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def test_a_job_killed_at_the_hard_time_limit_ends_failed_with_the_reason(
 def test_a_job_left_running_without_a_message_is_run_again(
     tmp_path: Path, store: JobStore, start_worker: WorkerFactory
 ) -> None:
-    # as after Redis went away mid-job: the task cancelled and acknowledged, the record
-    # still running, no lease, nothing in the queue
+    # as after Redis stayed away past HABITUS_REDIS_OUTAGE_S mid-job: the attempt gave up
+    # without recording it, the record still running, no lease, nothing in the queue
     job = queue_job(new_study(tmp_path / "study"), tmp_path / "spool", store, send=False)
     store.transition(job.id, JobState.RUNNING, note="attempt 1", attempts=1)
     time.sleep(2.5)  # past the lease period below
