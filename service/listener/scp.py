@@ -331,6 +331,7 @@ class RequestGate:
         self.policy = policy
         self.counter = counter
         self.certificates = certificates
+        self._refusals = RateLimitedLog()
 
     def __call__(self, event: Event) -> None:
         primitive: Any = event.assoc.requestor.primitive
@@ -345,7 +346,15 @@ class RequestGate:
             reason = self.counter.admit(event.assoc, host)
             reject = _REJECT_LOCAL_LIMIT
         if reason is not None:
-            log.warning("association from %s (%s) rejected: %s", calling, host, reason)
+            unsaid = self._refusals.due(f"{host} {calling} {reject}")  # no log flood
+            if unsaid is not None:
+                log.warning(
+                    "association from %s (%s) rejected: %s%s",
+                    calling,
+                    host,
+                    reason,
+                    f" ({unsaid} more rejected since the last such line)" if unsaid else "",
+                )
             event.assoc.acse.send_reject(*reject)
             event.assoc.kill()  # waits until the reject has gone out, as pynetdicom's own
 

@@ -271,6 +271,7 @@ def test_attacks_are_refused_while_a_study_arrives_whole(
         [LOCAL_LIMIT],
     ]
     listener.wait_for_log("4 associations already open from 127.0.0.3 (maximum 4 per host)")
+    assert listener.log().count("associations already open from 127.0.0.3") == 1  # no flood
     for assoc in admitted:
         assoc.release()
 
