@@ -135,6 +135,16 @@ def ready(base: str) -> bool:
     return bool(checks) and all(v == "ok" for v in checks.values())
 
 
+def wait_until_ready(served: Served, timeout_s: float) -> None:
+    """Until /readyz says ready; fails at once, with the log, if `habitus serve` ended."""
+
+    def ready_or_ended() -> bool:
+        return ready(served.base) or served.process.poll() is not None
+
+    wait_for(ready_or_ended, timeout_s, "/readyz to say ready (Redis, spool and a live worker)")
+    assert served.process.poll() is None, served.output()[-3000:]
+
+
 def upload(base: str, study: Path, slices: int, size: int) -> str:
     """A synthetic CT study posted to the API; the URL of its job."""
     files = write_ct_series(study, slices=slices, size=size)
@@ -168,7 +178,7 @@ def test_serve_starts_everything_and_stops_on_ctrl_c(
     (beside_clone / "habitus" / "README.md").write_text("a clone, not the package\n")
     served = serve(cwd=beside_clone)
     base = served.base
-    wait_for(lambda: ready(base), 90, "/readyz to say ready (Redis, spool and a live worker)")
+    wait_until_ready(served, 90)
     assert httpx.get(f"{base}/v1/jobs").status_code == 401
     assert httpx.get(f"{base}/v1/jobs", headers=AUTH).json()["count"] == 0
 
@@ -204,7 +214,7 @@ def test_a_killed_worker_is_replaced_and_its_job_finished(
     # a lapsed lease is noticed within seconds (the defaults take a minute or two)
     served = serve(lease_s="3", redelivery_check_s="1", progress_interval_s="0.2")
     base = served.base
-    wait_for(lambda: ready(base), 90, "/readyz to say ready")
+    wait_until_ready(served, 90)
     first = wait_for(lambda: children_of(served.process.pid), 30, "the worker process")[0]
     pool = children_of(first)
     job_url = upload(base, tmp_path / "study", slices=40, size=160)  # long enough to be killed
