@@ -75,6 +75,17 @@ class WorkerSupervisor:
             stop_process(self._process, self.grace_s)
 
     def _run(self) -> None:
+        try:
+            self._supervise()
+        except Exception as exc:  # a supervisor that ended silently would leave no worker
+            self._give_up(f"the worker cannot be started: {type(exc).__name__}: {exc}")
+
+    def _give_up(self, reason: str) -> None:
+        self.failure = reason
+        log.error("%s", reason)
+        self.on_give_up(reason)
+
+    def _supervise(self) -> None:
         delay, quick_stops = FIRST_DELAY_S, 0
         while not self._stopping.is_set():
             started = time.monotonic()
@@ -91,12 +102,10 @@ class WorkerSupervisor:
             reason = exit_reason(process.returncode)
             quick_stops = quick_stops + 1 if ran_s < START_S else 0
             if quick_stops >= START_RETRIES:
-                self.failure = (
+                self._give_up(
                     f"the worker cannot start: it stopped {quick_stops} times in a row within "
                     f"{START_S:.0f} s of starting (last: {reason}); its log above says why"
                 )
-                log.error("%s", self.failure)
-                self.on_give_up(self.failure)
                 return
             if ran_s >= STABLE_S:
                 delay = FIRST_DELAY_S

@@ -88,3 +88,11 @@ def test_a_worker_that_cannot_start_is_given_up_with_the_reason(
         if "starting another" in r.getMessage()
     ]
     assert pauses == ["1 s", "2 s", "4 s"][: START_RETRIES - 1]
+
+
+def test_a_worker_command_that_cannot_run_is_given_up_at_once(tmp_path: Path) -> None:
+    gave_up: list[str] = []
+    supervisor = supervise((str(tmp_path / "no-such-python"), "-m", "worker"), gave_up)
+    wait_for(lambda: gave_up, 10, "the supervisor to give up")
+    supervisor.stop()
+    assert gave_up[0].startswith("the worker cannot be started: FileNotFoundError")
