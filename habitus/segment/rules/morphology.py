@@ -175,3 +175,22 @@ def close_2d(mask: Mask, radius_mm: float, pixel: PixelSpacing) -> Mask:
     """Bridge gaps narrower than about twice ``radius_mm`` in every slice."""
     grown = dilate_2d(mask, radius_mm, pixel)
     return erode_2d(grown, radius_mm, pixel, border_value=1) | mask
+
+
+def bridge_slices(mask: Mask, allowed: Mask, max_gap_mm: float, slice_mm: float) -> Mask:
+    """``mask`` with the slices it skips filled in where ``allowed``.
+
+    A voxel of ``allowed`` joins the mask when the mask holds at the same row and column
+    in a slice above and in a slice below it, both within ``max_gap_mm``: a structure that
+    runs along the body (a muscle) does not vanish for a slice or two, so a slice where a
+    per-slice rule lost it takes it back from its neighbours.
+    """
+    reach = int(np.floor(max_gap_mm / slice_mm))
+    if reach < 1 or mask.shape[0] < 3:
+        return mask.copy()
+    above = np.zeros_like(mask)  # the mask holds within ``reach`` slices before k
+    below = np.zeros_like(mask)  # ... and after k
+    for step in range(1, min(reach, mask.shape[0] - 1) + 1):
+        above[step:] |= mask[:-step]
+        below[:-step] |= mask[step:]
+    return mask | (above & below & allowed)

@@ -14,6 +14,9 @@ bowel and blood all read 30 to 60 HU):
   ``PSOAS_AHEAD_MM`` in front of it, is muscle however far it spreads to the side (the
   psoas of L4-L5 is 5 cm across). Pieces larger than any psoas (``MAX_PSOAS_MM2``) are
   organs glued to it.
+- The muscles run the length of the lumbar spine: a slice where the judgement above lost
+  one (at a disc, or where it was glued to a neighbour for a slice) takes it back from the
+  slices above and below it (``SLICE_GAP_MM``).
 - The crura and the thin upper psoas lie in the zone that starts just in front of the
   vertebral body and reaches ``PARAVERTEBRAL_REACH_MM`` to either side of the spine's
   midline, and the quadratus lumborum further out (``POSTERIOR_REACH_MM``) behind the level
@@ -36,7 +39,7 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from habitus.labels import FAT_HU, MUSCLE_HU
-from habitus.segment.rules.morphology import Mask, dilate_2d, open_2d
+from habitus.segment.rules.morphology import Mask, bridge_slices, dilate_2d, open_2d
 from habitus.segment.rules.spine import Spine
 
 BESIDE, BEHIND = 1, 2
@@ -58,7 +61,8 @@ DISC_MM = 8.0  # the column's bone seen from a disc: the vertebrae above and bel
 VESSEL_WALL_MM = 3.0
 MIN_FREE_OUTLINE = 0.5
 MAX_SHARED_OUTLINE = 0.45  # a lobe cut off an organ by the watershed shares more
-BELLY_REACH = 1.2  # a muscle belly is outlined by fat and bone, mostly
+BELLY_REACH = 1.6  # a belly rests on the bone: its centre about one radius and a half beyond it
+SLICE_GAP_MM = 6.0  # slices where the psoas was lost are bridged from those around
 
 
 def paravertebral_zone(
@@ -138,7 +142,10 @@ def paravertebral_muscle(
             )
             psoas = is_psoas[pieces]
         out[k][box] = psoas | _zone_muscle(soft[k][box], zone[k][box], wall[k][box], pixel)
-    return out
+    # The muscles run along the spine: a slice where a per-slice judgement lost one (a disc,
+    # a piece glued to a neighbour for a slice) takes it back from the slices around it.
+    unenhanced = soft & (hu <= MUSCLE_HU[1]) & ~column
+    return bridge_slices(out, unenhanced, SLICE_GAP_MM, spacing[0])
 
 
 def _zone_muscle(

@@ -1,10 +1,17 @@
-"""Mask helpers: slice-wise hole filling, millimetre-sized steps, the coarse grid."""
+"""Mask helpers: slice-wise holes, millimetre-sized steps, bridged slices, the coarse grid."""
 
 import numpy as np
 from scipy import ndimage
 
 from habitus.segment.rules.coarse import CoarseGrid
-from habitus.segment.rules.morphology import close_2d, dilate_2d, erode_2d, fill_holes_2d, open_2d
+from habitus.segment.rules.morphology import (
+    bridge_slices,
+    close_2d,
+    dilate_2d,
+    erode_2d,
+    fill_holes_2d,
+    open_2d,
+)
 
 
 def _random_masks(seed: int = 0) -> np.ndarray:
@@ -68,3 +75,21 @@ def test_coarse_grid_blocks_and_back() -> None:
     assert back.shape == fine.shape
     assert np.array_equal(back[1, 2:4, 2:4], fine[1, 2:4, 2:4])
     assert CoarseGrid.for_spacing((3.0, 3.0, 3.0), (2, 7, 9)).factor == 1
+
+
+def test_bridged_slices_fill_short_gaps_only_where_allowed() -> None:
+    rod = np.zeros((12, 5, 5), dtype=bool)
+    rod[:, 2, 2] = True
+    rod[3] = False  # a gap of one slice
+    rod[6:8] = False  # two slices
+    rod[9:12] = False  # the rod ends: nothing below it to bridge to
+    allowed = np.ones_like(rod)
+    allowed[3, 2, 2] = False  # not soft tissue there: stays out
+    bridged = bridge_slices(rod, allowed, max_gap_mm=6.0, slice_mm=3.0)
+    assert not bridged[3, 2, 2]
+    assert bridged[6:8, 2, 2].all()
+    assert not bridged[9:, 2, 2].any()
+    # Only the rod's own column: a gap is bridged in place, not widened.
+    assert bridged.sum() == rod.sum() + 2
+    # Beyond the reach (6 mm at 3 mm slices: two slices away on each side), no bridge.
+    assert not bridge_slices(rod, allowed, max_gap_mm=2.0, slice_mm=3.0)[6:8].any()
