@@ -14,8 +14,8 @@ bowel and blood all read 30 to 60 HU):
   ``PSOAS_AHEAD_MM`` in front of it, is muscle however far it spreads to the side (the
   psoas of L4-L5 is 5 cm across). Pieces larger than any psoas (``MAX_PSOAS_MM2``) are
   organs glued to it.
-- The muscles run the length of the lumbar spine: a slice where the judgement above lost
-  one (at a disc, or where it was glued to a neighbour for a slice) takes it back from the
+- The psoas runs the length of the lumbar spine: a slice where the judgement above lost it
+  (at a disc, or where it was glued to a neighbour for a slice) takes it back from the
   slices above and below it (``SLICE_GAP_MM``).
 - The crura and the thin upper psoas lie in the zone that starts just in front of the
   vertebral body and reaches ``PARAVERTEBRAL_REACH_MM`` to either side of the spine's
@@ -107,6 +107,7 @@ def paravertebral_muscle(
         axis=0,
     ).astype(bool)
     out = np.zeros_like(soft)
+    psoas_all = np.zeros_like(soft)
     reach = max(ORGAN_REACH_MM, PSOAS_REACH_MM - PARAVERTEBRAL_REACH_MM)
     margin = (int(reach / pixel[0]), int(reach / pixel[1]))
     for k in map(int, np.nonzero(zone.any(axis=(1, 2)))[0]):
@@ -141,11 +142,12 @@ def paravertebral_muscle(
                 pixel,
             )
             psoas = is_psoas[pieces]
-        out[k][box] = psoas | _zone_muscle(soft[k][box], zone[k][box], wall[k][box], pixel)
-    # The muscles run along the spine: a slice where a per-slice judgement lost one (a disc,
+        psoas_all[k][box] = psoas
+        out[k][box] = _zone_muscle(soft[k][box], zone[k][box], wall[k][box], pixel)
+    # The psoas runs along the spine: a slice where the per-slice judgement lost it (a disc,
     # a piece glued to a neighbour for a slice) takes it back from the slices around it.
     unenhanced = soft & (hu <= MUSCLE_HU[1]) & ~column
-    return bridge_slices(out, unenhanced, SLICE_GAP_MM, spacing[0])
+    return out | bridge_slices(psoas_all, unenhanced, SLICE_GAP_MM, spacing[0])
 
 
 def _zone_muscle(
