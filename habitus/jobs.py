@@ -2,8 +2,9 @@
 
 A job analyses one CT series. The service creates it (REST upload or DICOM listener), the
 worker runs it and delivers its results to PACS nodes; both read and change the record here,
-and neither imports the other. Records are JSON under ``habitus:job:<id>``; every change goes
-through an optimistic WATCH/MULTI transaction, so concurrent workers never lose an update.
+and neither imports the other. Records are JSON under ``<prefix>job:<id>`` (the key names are
+in ``habitus.redis_keys``, under ``HABITUS_REDIS_PREFIX``); every change goes through an
+optimistic WATCH/MULTI transaction, so concurrent workers never lose an update.
 
 Celery messages carry ids only; the task names and queues are constants below so producers
 send them by name:
@@ -27,16 +28,14 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, Field, model_validator
 
+from habitus.config import redis_keys
 from habitus.errors import HabitusError
+from habitus.redis_keys import RedisKeys
 
 ANALYZE_TASK = "habitus.analyze"
 DELIVER_TASK = "habitus.deliver"
 ANALYZE_QUEUE = "habitus.analyze"
 DELIVER_QUEUE = "habitus.deliver"
-
-KEY_PREFIX = "habitus"
-INSTANCES_RECEIVED_KEY = f"{KEY_PREFIX}:metrics:instances_received"
-"""Counter of DICOM instances the listener has received; the API exports it as a metric."""
 
 STAGE_SECONDS_BUCKETS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 """Upper bounds (s) of the stage-duration histogram exported by the API."""
@@ -245,32 +244,35 @@ DeliveryChange = Callable[[DeliveryRecord], DeliveryRecord]
 
 
 class JobStore:
-    """Jobs in Redis; every write is an atomic read-modify-write (WATCH/MULTI, retried)."""
+    """Jobs in Redis; every write is an atomic read-modify-write (WATCH/MULTI, retried).
 
-    def __init__(self, client: redis.Redis, prefix: str = KEY_PREFIX, max_retries: int = 50):
+    Its keys start with ``prefix``: ``HABITUS_REDIS_PREFIX`` unless given.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str | None = None, max_retries: int = 50):
         self.redis = client
-        self.prefix = prefix
+        self.keys: RedisKeys = RedisKeys(prefix) if prefix is not None else redis_keys()
         self.max_retries = max_retries
 
     # keys
     def job_key(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}"
+        return self.keys.job(job_id)
 
     @property
     def index_key(self) -> str:
-        return f"{self.prefix}:jobs"  # sorted set: id by creation time
+        return self.keys.jobs
 
     def owner_key(self, owner: str) -> str:
-        return f"{self.prefix}:jobs:owner:{owner}"  # sorted set: the owner's ids by creation
+        return self.keys.jobs_of_owner(owner)
 
     def state_key(self, state: JobState) -> str:
-        return f"{self.prefix}:jobs:state:{state.value}"  # set of ids in that state
+        return self.keys.jobs_in_state(state.value)
 
     def series_key(self, series_instance_uid: str) -> str:
-        return f"{self.prefix}:series:{series_instance_uid}"  # latest job id of a series
+        return self.keys.series(series_instance_uid)
 
     def study_key(self, study_instance_uid: str) -> str:
-        return f"{self.prefix}:study:{study_instance_uid}"  # set of series UIDs with a job
+        return self.keys.study(study_instance_uid)
 
     # reads
     def get(self, job_id: str) -> JobRecord:
@@ -357,7 +359,7 @@ class JobStore:
 
     @property
     def owners_indexed_key(self) -> str:
-        return f"{self.prefix}:jobs:owners-indexed"  # set once index_owners has run
+        return self.keys.owners_indexed
 
     def index_owners(self) -> int:
         """Put the jobs stored before jobs had owners in their owner's index, once per store;
@@ -520,17 +522,18 @@ class JobStore:
 
     # metrics shared by the listener, the worker and the API
     def increment_instances_received(self, count: int = 1) -> int:
-        return int(self.redis.incrby(INSTANCES_RECEIVED_KEY, count))
+        """Count DICOM instances the listener received; the API exports it as a metric."""
+        return int(self.redis.incrby(self.keys.instances_received, count))
 
     def instances_received(self) -> int:
-        return int(self.redis.get(INSTANCES_RECEIVED_KEY) or 0)
+        return int(self.redis.get(self.keys.instances_received) or 0)
 
     def stage_seconds_key(self, stage: str) -> str:
-        return f"{self.prefix}:metrics:stage_seconds:{stage}"
+        return self.keys.stage_seconds(stage)
 
     @property
     def stage_seconds_stages_key(self) -> str:
-        return f"{self.prefix}:metrics:stage_seconds_stages"
+        return self.keys.stage_seconds_stages
 
     def observe_stage_seconds(self, stage: str, seconds: float) -> None:
         """Add one stage duration to the histogram (cumulative bucket counts in a hash)."""

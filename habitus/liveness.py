@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 import redis
 
-from habitus.jobs import KEY_PREFIX
+from habitus.config import redis_keys
 
 HEARTBEAT_INTERVAL_S = 2.0
 HEARTBEAT_TTL_S = 6.0  # three beats: one late beat does not make a live worker look dead
@@ -39,7 +39,7 @@ return redis.call('zcount', KEYS[1], '(' .. now, '+inf')
 
 
 def workers_key(queue: str) -> str:
-    return f"{KEY_PREFIX}:workers:{queue}"
+    return redis_keys().workers(queue)
 
 
 def worker_member(pid: int) -> str:

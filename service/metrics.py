@@ -49,7 +49,7 @@ class JobMetrics(Collector):
             "Jobs (inputs, outputs and records) deleted by the retention sweeper",
             labels=["reason"],
         )
-        counts = deleted_counts(self.store.redis)
+        counts = deleted_counts(self.store)
         for reason in (AGE, DISK):
             deleted.add_metric([reason], counts.get(reason, 0))
         yield deleted

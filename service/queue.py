@@ -7,6 +7,7 @@ from functools import lru_cache
 import redis
 from celery import Celery
 
+from habitus.config import redis_keys
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, JobStore
 
 
@@ -19,6 +20,9 @@ def producer(broker_url: str) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         task_default_queue=ANALYZE_QUEUE,
+        # the queues under HABITUS_REDIS_PREFIX, where the workers consume them
+        broker_transport_options=redis_keys().celery_transport_options(),
+        result_backend_transport_options=redis_keys().celery_transport_options(),
     )
     return app
 
@@ -38,4 +42,4 @@ def job_store(url: str) -> JobStore:
 
 def queue_depth(url: str, queue: str = ANALYZE_QUEUE) -> int:
     """Messages waiting in a Celery queue on the Redis broker (not those being worked on)."""
-    return int(redis_client(url).llen(queue))
+    return int(redis_client(url).llen(redis_keys().queue(queue)))

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 from fastapi import FastAPI
 
-from habitus.jobs import KEY_PREFIX, DeliveryState, JobNotFoundError, JobRecord, JobStore, utc_now
+from habitus.jobs import DeliveryState, JobNotFoundError, JobRecord, JobStore, utc_now
 from service.audit import RETENTION_CLIENT, audit
 from service.jobfiles import remove_job_files
 from service.queue import job_store
@@ -39,8 +39,6 @@ from service.settings import ServiceSettings
 
 log = logging.getLogger("service.retention")
 
-DELETED_KEY = f"{KEY_PREFIX}:metrics:retention_deleted"  # hash: reason -> jobs deleted
-LOCK_KEY = f"{KEY_PREFIX}:retention:lock"
 LOCK_S = 600  # a sweeper that died holding the lock holds it no longer than this
 _BATCH = 200
 AGE, DISK = "age", "disk"  # why a job was deleted: the metric's label
@@ -76,7 +74,7 @@ def sweep(
 ) -> SweepResult:
     """One round of both rules; does nothing while another process holds the lock."""
     token = uuid.uuid4().hex
-    if not store.redis.set(LOCK_KEY, token, nx=True, ex=LOCK_S):
+    if not store.redis.set(store.keys.retention_lock, token, nx=True, ex=LOCK_S):
         return SweepResult()
     try:
         now = now or utc_now()
@@ -93,7 +91,7 @@ def sweep(
             disk = _delete_oldest(store, now, over_watermark, DISK, stop_when_false=True)
         return SweepResult(expired=expired, disk=disk)
     finally:
-        _release(store.redis, token)
+        _release(store.redis, store.keys.retention_lock, token)
 
 
 def _finished_before(record: JobRecord, cutoff: datetime) -> bool:
@@ -135,28 +133,28 @@ def _delete(store: JobStore, record: JobRecord, reason: str) -> None:
         store.delete(record.id)
     except JobNotFoundError:
         return  # deleted by a client meanwhile: theirs is the audited deletion
-    store.redis.hincrby(DELETED_KEY, reason, 1)
+    store.redis.hincrby(store.keys.retention_deleted, reason, 1)
     audit("delete", "ok", key=None, client=RETENTION_CLIENT, job_id=record.id, reason=reason)
     log.info("job %s deleted by retention (%s)", record.id, reason, extra={"job_id": record.id})
 
 
-def _release(client: redis.Redis, token: str) -> None:
+def _release(client: redis.Redis, lock: str, token: str) -> None:
     """Give the lock back if it is still ours (it may have lapsed and be another's)."""
     with client.pipeline() as pipe:
         try:
-            pipe.watch(LOCK_KEY)
-            held = pipe.get(LOCK_KEY)
+            pipe.watch(lock)
+            held = pipe.get(lock)
             if held is not None and (held.decode() if isinstance(held, bytes) else held) == token:
                 pipe.multi()
-                pipe.delete(LOCK_KEY)
+                pipe.delete(lock)
                 pipe.execute()
         except redis.WatchError:
             pass
 
 
-def deleted_counts(client: redis.Redis) -> dict[str, int]:
+def deleted_counts(store: JobStore) -> dict[str, int]:
     """Jobs deleted by retention so far, by reason (``age``, ``disk``)."""
-    raw: dict[Any, Any] = client.hgetall(DELETED_KEY)
+    raw: dict[Any, Any] = store.redis.hgetall(store.keys.retention_deleted)
     return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from habitus.config import redis_keys
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
 from worker.heartbeat import publish_heartbeats
 from worker.logs import configure_logging
@@ -26,6 +27,7 @@ TASK_MODULES = ("worker.tasks", "worker.delivery")
 
 def create_celery_app(settings: WorkerSettings) -> Celery:
     app = Celery("habitus", broker=settings.redis_url)
+    prefixed = redis_keys().celery_transport_options()  # HABITUS_REDIS_PREFIX on Celery's keys
     app.conf.update(
         include=[m for m in TASK_MODULES if importlib.util.find_spec(m) is not None],
         task_serializer="json",
@@ -43,7 +45,9 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
             # kombu sweeps every interval x throttle seconds (10 x 10 by default); one knob
             "unacked_restore_interval": settings.redelivery_check_s,
             "unacked_restore_throttle": 1,
+            **prefixed,
         },
+        result_backend_transport_options=prefixed,
         broker_connection_retry_on_startup=True,
         # a running analysis outlives a broker outage (its job writes and lease wait Redis
         # out, worker.outage); cancelling it would throw away minutes of work for seconds

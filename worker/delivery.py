@@ -138,7 +138,7 @@ class Deliverer:
                 job_id, node_name, f"no DICOM node named {node_name!r} (known: {known})"
             )
         lease = delivery_lease(
-            self.store.redis, self.store.prefix, job_id, node_name, self._lock_ttl_s()
+            self.store.redis, self.store.keys, job_id, node_name, self._lock_ttl_s()
         )
         if not lease.acquire():
             # another attempt is sending now, or died holding the lease: look again once the

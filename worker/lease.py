@@ -20,7 +20,8 @@ import time
 
 import redis
 
-from habitus.jobs import KEY_PREFIX
+from habitus.config import redis_keys
+from habitus.redis_keys import RedisKeys
 from worker.outage import RedisOutageError
 
 log = logging.getLogger("worker.lease")
@@ -58,7 +59,7 @@ class LeaseLostError(Exception):
 
 
 def lease_key(job_id: str) -> str:
-    return f"{KEY_PREFIX}:job:{job_id}:lease"
+    return redis_keys().job_lease(job_id)
 
 
 class Lease:
@@ -150,10 +151,12 @@ class Lease:
 def job_lease(client: redis.Redis, job_id: str, ttl_s: float, outage_s: float = 60.0) -> Lease:
     """The lease of one job's analysis."""
     key = lease_key(job_id)
-    return Lease(client, key, f"{key}:fence", ttl_s, outage_s)
+    return Lease(client, key, RedisKeys.fence(key), ttl_s, outage_s)
 
 
-def delivery_lease(client: redis.Redis, prefix: str, job_id: str, node: str, ttl_s: float) -> Lease:
+def delivery_lease(
+    client: redis.Redis, keys: RedisKeys, job_id: str, node: str, ttl_s: float
+) -> Lease:
     """The lease of one job's delivery to one node."""
-    key = f"{prefix}:delivery-lock:{job_id}:{node}"
-    return Lease(client, key, f"{key}:fence", ttl_s)
+    key = keys.delivery_lease(job_id, node)
+    return Lease(client, key, RedisKeys.fence(key), ttl_s)

@@ -24,8 +24,9 @@ from datetime import timedelta
 
 import redis
 
+from habitus.config import redis_keys
 from habitus.errors import HabitusError
-from habitus.jobs import KEY_PREFIX, JobRecord, JobState, JobStore, utc_now
+from habitus.jobs import JobRecord, JobState, JobStore, utc_now
 from worker.lease import lease_key
 
 log = logging.getLogger("worker.orphans")
@@ -36,7 +37,7 @@ REQUEUE_NOTE = "sent again: its worker stopped without ending it (lease lapsed)"
 
 
 def resent_key(job_id: str) -> str:
-    return f"{KEY_PREFIX}:job:{job_id}:resent"
+    return redis_keys().job_resent(job_id)
 
 
 def job_taken(client: redis.Redis, job_id: str) -> None:

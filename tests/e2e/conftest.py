@@ -19,12 +19,11 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import REPO_ROOT, missing
+from tests.conftest import REPO_ROOT, TEST_REDIS_URL, delete_keys, missing
 from tests.fixtures_orthanc import ORTHANC, ROUTE_CT_LUA, Orthanc, free_port
 
 T = TypeVar("T")
 
-E2E_REDIS_URL = "redis://127.0.0.1:6379/12"  # this suite's own database, flushed around it
 API_KEY = "e2e-key-0123456789abcdef"
 STORESCU = Path("/usr/bin/storescu")
 ECHOSCU = Path("/usr/bin/echoscu")
@@ -46,7 +45,7 @@ class HabitusStack:
     orthanc: Orthanc
     api_port: int = field(default_factory=free_port)
     listener_port: int = field(default_factory=free_port)
-    redis_url: str = E2E_REDIS_URL
+    redis_url: str = TEST_REDIS_URL  # the processes inherit the run's HABITUS_REDIS_PREFIX
     overrides: dict[str, str] = field(default_factory=dict)  # more HABITUS_ settings
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -178,12 +177,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HabitusStack]:
     for tool in (ORTHANC, STORESCU, ECHOSCU):
         if not tool.exists():
             missing(f"{tool} is not installed")
-    client = redis.Redis.from_url(E2E_REDIS_URL)
+    client = redis.Redis.from_url(TEST_REDIS_URL)
     try:
         client.ping()
     except redis.RedisError:
-        missing(f"Redis is not reachable at {E2E_REDIS_URL}")
-    client.flushdb()
+        missing(f"Redis is not reachable at {TEST_REDIS_URL}")
+    delete_keys(client)
     root = tmp_path_factory.mktemp("e2e")
     listener_port = free_port()
     orthanc = Orthanc(
@@ -197,4 +196,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HabitusStack]:
     finally:
         habitus.stop()
         orthanc.stop()
-        client.flushdb()
+        delete_keys(client)

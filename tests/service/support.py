@@ -1,4 +1,4 @@
-"""Helpers shared by the service and worker tests: a Redis database, synthetic studies."""
+"""Helpers shared by the service and worker tests: the run's Redis keys, synthetic studies."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import redis
 from habitus.dicom.phantoms import synthetic_torso
 from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.jobs import JobStore
-from tests.conftest import missing
+from tests.conftest import TEST_REDIS_URL, delete_keys, missing
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/13"  # this suite's own database, flushed per test
 API_KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -29,13 +28,13 @@ def redis_available(url: str = TEST_REDIS_URL) -> bool:
 
 @pytest.fixture(name="redis_client")
 def redis_client_fixture() -> Iterator[redis.Redis]:
-    """A client of the test database, emptied before and after the test."""
+    """A client of the test Redis; the run's keys are deleted before and after the test."""
     if not redis_available():
         missing(f"Redis is not reachable at {TEST_REDIS_URL}")
     client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
+    delete_keys(client)
     yield client
-    client.flushdb()
+    delete_keys(client)
 
 
 @pytest.fixture(name="store")

@@ -154,7 +154,7 @@ def test_zip_upload_queues_one_job_per_series(
     assert record.options == {"height_cm": 180.0, "segmenter": "rules"}
     assert record.origin.client == "tests"
     assert len(list(Path(record.input_dir).iterdir())) == 24
-    assert store.redis.llen(ANALYZE_QUEUE) == 1
+    assert store.redis.llen(store.keys.queue(ANALYZE_QUEUE)) == 1
     assert not any(settings.uploads_dir.iterdir())  # the upload spool is cleaned up
     view = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
     assert view["state"] == "queued" and view["results"] == {}

@@ -20,7 +20,7 @@ from habitus.jobs import ANALYZE_QUEUE
 from habitus.liveness import beat
 from service.api import create_app
 from service.settings import ServiceSettings
-from tests.conftest import REPO_ROOT
+from tests.conftest import REDIS_PREFIX, REPO_ROOT
 from tests.service.support import TEST_REDIS_URL
 
 
@@ -37,6 +37,7 @@ def run_check(
         "HABITUS_API_PORT": str(api_port),
         "HABITUS_LISTENER_PORT": str(listener_port),
         "HABITUS_REDIS_URL": redis_url,
+        "HABITUS_REDIS_PREFIX": REDIS_PREFIX,
     }
     return subprocess.run(
         [sys.executable, "-m", "service.healthcheck", *args],

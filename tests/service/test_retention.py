@@ -23,7 +23,7 @@ from habitus.jobs import (
     utc_now,
 )
 from service.api import create_app
-from service.retention import LOCK_KEY, sweep
+from service.retention import sweep
 from service.settings import ServiceSettings
 
 NOW = datetime.fromisoformat("2026-06-01T12:00:00+00:00")
@@ -89,8 +89,9 @@ def test_expired_jobs_are_deleted_and_nothing_else(
             deliveries={"pacs": DeliveryRecord(state=DeliveryState.SENDING)},
         ),  # fmt: skip
     ]
-    redis_client.set("someone:else", "keep")
-    redis_client.set("habitus:not-a-job", "keep")
+    someone_else, not_a_job = f"{store.keys.prefix}someone:else", f"{store.keys.prefix}not-a-job"
+    redis_client.set(someone_else, "keep")
+    redis_client.set(not_a_job, "keep")
     foreign = settings.jobs_dir / "not-a-job"
     foreign.mkdir()
 
@@ -102,8 +103,8 @@ def test_expired_jobs_are_deleted_and_nothing_else(
         assert not gone(store, record)
         assert (Path(record.input_dir) / "x.dcm").exists()
         assert store.get(record.id).state == record.state
-    assert redis_client.get("someone:else") == b"keep"
-    assert redis_client.get("habitus:not-a-job") == b"keep"
+    assert redis_client.get(someone_else) == b"keep"
+    assert redis_client.get(not_a_job) == b"keep"
     assert foreign.is_dir()
     assert sweep(store, week, now=NOW).expired == 0  # nothing left to do
 
@@ -131,10 +132,10 @@ def test_another_sweeper_holding_the_lock_is_left_alone(
     settings: ServiceSettings, store: JobStore
 ) -> None:
     expired = job(store, settings, JobState.SUCCEEDED, 30)
-    store.redis.set(LOCK_KEY, "another process")
+    store.redis.set(store.keys.retention_lock, "another process")
     week = settings.model_copy(update={"retention_days": 7.0})
     assert sweep(store, week, now=NOW).expired == 0 and not gone(store, expired)
-    assert store.redis.get(LOCK_KEY) == b"another process"  # not released by us
+    assert store.redis.get(store.keys.retention_lock) == b"another process"  # not released by us
 
 
 def test_the_api_sweeps_and_counts_while_it_serves(

@@ -23,7 +23,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from service.supervisor import START_RETRIES
-from tests.conftest import REPO_ROOT, missing
+from tests.conftest import REPO_ROOT, TEST_REDIS_URL, delete_keys, missing
 from tests.service.support import API_KEY, AUTH, redis_available, write_ct_series, zip_files
 
 T = TypeVar("T")
@@ -61,8 +61,7 @@ def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
 
 
 HABITUS_SCRIPT = Path(sys.executable).with_name("habitus")  # the installed console script
-# a database of these tests' own: each runs for a minute, beside other suites that flush theirs
-SERVE_REDIS_URL = "redis://127.0.0.1:6379/9"
+SERVE_REDIS_URL = TEST_REDIS_URL  # habitus serve inherits the run's HABITUS_REDIS_PREFIX
 
 
 @dataclass
@@ -78,12 +77,12 @@ class Served:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    """Starts `habitus serve` as a user does (its console script), on free ports and an empty
-    database; kills it, its worker's group included, after the test."""
+    """Starts `habitus serve` as a user does (its console script), on free ports and none of
+    the run's Redis keys; kills it, its worker's group included, after the test."""
     if not redis_available(SERVE_REDIS_URL):
         missing(f"Redis is not reachable at {SERVE_REDIS_URL}")
     client = redis.Redis.from_url(SERVE_REDIS_URL)
-    client.flushdb()
+    delete_keys(client)
     started: list[Served] = []
 
     def start(cwd: Path = REPO_ROOT, env: dict[str, str] | None = None, **settings: str) -> Served:
@@ -118,7 +117,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         for pid in workers:  # each worker leads its own process group
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-    client.flushdb()
+    delete_keys(client)
 
 
 def readiness(base: str) -> dict[str, str]:

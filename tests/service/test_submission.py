@@ -58,7 +58,7 @@ def test_sends_the_analyze_task_to_the_broker(
     study: Path, settings: ServiceSettings, store: JobStore
 ) -> None:
     submit_study(study, Origin(kind=OriginKind.REST), settings=settings, store=store)
-    assert store.redis.llen(ANALYZE_QUEUE) == 1
+    assert store.redis.llen(store.keys.queue(ANALYZE_QUEUE)) == 1
 
 
 def analysed_job(study: Path, settings: ServiceSettings, store: JobStore) -> str:

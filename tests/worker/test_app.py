@@ -6,6 +6,7 @@ import json
 
 import redis
 
+from habitus.config import redis_keys
 from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, DELIVER_TASK
 from service.queue import send_analyze
 from tests.service.support import TEST_REDIS_URL
@@ -34,7 +35,8 @@ def test_each_task_lands_in_its_own_queue(redis_client: redis.Redis) -> None:
     app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL))
     send_delivery(app, "job-1", "pacs")
     send_analyze(TEST_REDIS_URL, "job-2")
-    assert redis_client.llen(DELIVER_QUEUE) == 1 and redis_client.llen(ANALYZE_QUEUE) == 1
-    message = json.loads(redis_client.lindex(DELIVER_QUEUE, 0))  # type: ignore[arg-type]
+    deliver, analyze = redis_keys().queue(DELIVER_QUEUE), redis_keys().queue(ANALYZE_QUEUE)
+    assert redis_client.llen(deliver) == 1 and redis_client.llen(analyze) == 1
+    message = json.loads(redis_client.lindex(deliver, 0))  # type: ignore[arg-type]
     assert message["headers"]["task"] == DELIVER_TASK
     assert message["headers"]["argsrepr"] == "['job-1', 'pacs']"

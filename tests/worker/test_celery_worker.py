@@ -144,7 +144,7 @@ def test_a_series_that_kills_its_worker_fails_after_the_attempt_cap(
     done = wait_for_job(store, normal.id, finished, 180)
     assert done.state == JobState.SUCCEEDED, done.error
     # the poison job was not sent again: its message is gone and its record unchanged
-    assert store.redis.llen(ANALYZE_QUEUE) == 0
+    assert store.redis.llen(store.keys.queue(ANALYZE_QUEUE)) == 0
     assert store.get(poison.id).model_dump() == failed.model_dump()
     log = (tmp_path / "worker-0.log").read_text()
     assert log.count(f"job {poison.id} attempt") == 3

@@ -30,7 +30,7 @@ from habitus.jobs import (
     Origin,
     OriginKind,
 )
-from tests.conftest import missing
+from tests.conftest import REDIS_PREFIX, TEST_REDIS_URL, delete_keys, missing
 from tests.fixtures_orthanc import (
     Orthanc,
     free_port,
@@ -39,8 +39,8 @@ from tests.fixtures_orthanc import (
 from worker.delivery import CStoreSender, Deliverer, DeliverySettings, ResultInstance
 from worker.lease import delivery_lease
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
-PREFIX = "habitus-test-delivery"
+REDIS_URL = TEST_REDIS_URL
+PREFIX = f"{REDIS_PREFIX}delivery:"  # a store of its own within the run's keys
 
 
 @pytest.fixture
@@ -52,8 +52,7 @@ def store() -> Iterator[JobStore]:
         missing(f"Redis is not reachable at {REDIS_URL}")
     store = JobStore(client, prefix=PREFIX)
     yield store
-    for key in client.scan_iter(f"{PREFIX}:*"):
-        client.delete(key)
+    delete_keys(client, PREFIX)
 
 
 def write_results(folder: Path, shared_data: Path) -> dict[str, str]:
@@ -262,7 +261,7 @@ def test_a_second_attempt_waits_while_one_is_sending(
     store: JobStore, strict_scp: StrictSCP, shared_data: Path, tmp_path: Path
 ) -> None:
     job = succeeded_job(store, write_results(tmp_path / "out", shared_data), "strict")
-    held = delivery_lease(store.redis, store.prefix, job.id, "strict", ttl_s=30)
+    held = delivery_lease(store.redis, store.keys, job.id, "strict", ttl_s=30)
     assert held.acquire()
     outcome = Deliverer(store, settings_for(strict_scp.node())).deliver(job.id, "strict")
     assert outcome.sent == [] and outcome.retry_in_s is not None and outcome.retry_in_s > 20
@@ -280,7 +279,7 @@ def test_a_delivery_taken_over_sends_nothing_more(
 ) -> None:  # fmt: skip
     job = succeeded_job(store, write_results(tmp_path / "out", shared_data), "strict")
     settings = settings_for(strict_scp.node())
-    key = delivery_lease(store.redis, store.prefix, job.id, "strict", 1).key
+    key = delivery_lease(store.redis, store.keys, job.id, "strict", 1).key
     b_outcomes = []
 
     def a_sends(

@@ -22,7 +22,7 @@ from pydicom.uid import (
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from habitus.jobs import DicomNode
+from habitus.jobs import DicomNode, JobStore
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, restore_uids, secondary_capture
@@ -254,15 +254,9 @@ def test_storescu_sends_the_real_jpeg2000_series(
 
 
 @pytest.mark.integration
-def test_instances_received_counter_is_incremented(tmp_path: Path) -> None:
-    import redis
-
-    from habitus.jobs import JobStore
+def test_instances_received_counter_is_incremented(tmp_path: Path, store: JobStore) -> None:
     from service.listener import Listener, ListenerSettings
 
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
-    store = JobStore(client, prefix="habitus-test-listener")
-    client.delete("habitus:metrics:instances_received")
     settings = ListenerSettings(
         host="127.0.0.1",
         port=0,
@@ -282,4 +276,3 @@ def test_instances_received_counter_is_incremented(tmp_path: Path) -> None:
         wait_for(lambda: store.instances_received() == 5)
     finally:
         listener.stop()
-        client.delete("habitus:metrics:instances_received")
