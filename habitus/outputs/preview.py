@@ -1,9 +1,16 @@
 """A one-page PNG to check a segmentation at a glance.
 
 Layout: a title line (model, series, no patient identifiers); a grid of axial slices in the
-soft-tissue window with the classes overlaid; a coronal overview through the body centre at
-true aspect, head up, with the axial levels ticked and the analytics' marks (lines such as L3,
-bands such as the waist); a legend and an optional block of text (numbers from the analytics).
+soft-tissue window with the classes overlaid; a coronal overview through the body centre,
+head up, with the axial levels ticked and the analytics' marks (lines such as L3, bands such
+as the waist); a legend and an optional block of text (numbers from the analytics). The
+limbs that the trunk measures exclude (``habitus.outputs.preview_limbs``) are hatched on
+every view, as the legend shows.
+
+The coronal view keeps true aspect unless the scan is so short that its marks would crowd:
+it is then stretched head to foot, and its caption says by how much. Labels of marks and
+ticks stack beside the view with leader lines to their levels; every text is fitted to its
+box (``habitus.outputs.preview_text``), and the image grows to hold the whole text block.
 Images follow the radiological convention: patient's right on the viewer's left, anterior up
 in axial slices.
 """
@@ -17,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+from scipy import ndimage as ndi
 
 from habitus.errors import OutputError
 from habitus.labels import COLORS, NUM_LABELS, TISSUE_CLASSES
+from habitus.outputs.preview_limbs import excluded_limbs
+from habitus.outputs.preview_text import Box, draw_fitted, ellipsize, font, spread, wrap
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume
 
@@ -30,17 +40,29 @@ SOFT_TISSUE_WINDOW = (40.0, 400.0)  # level, width (HU)
 OVERLAY_ALPHA = 0.45
 PANEL_PX = 256  # side of one axial panel
 CORONAL_BOX_PX = 512  # the coronal view fits in a square of this side (or the grid's height)
+CORONAL_MIN_HEIGHT_PX = 160  # a shorter coronal view is stretched head to foot to this
 SIDE_PX = 300  # legend and text column
 MARGIN_PX = 12
 TITLE_PX = 34
 CAPTION_PX = 18
 TICK_PX = 30  # left of the coronal view: numbered ticks at the axial levels
 MARK_LABEL_PX = 90  # right of the coronal view: labels of lines and bands
+LEADER_PX = 14  # room for the leader line between a level and its label
+LABEL_ROW_PX = 15  # height of one stacked label
+TEXT_ROW_PX = 17  # height of one row of the text block
+LEGEND_ROW_PX = 20
+LEGEND_HEAD_PX = 22
+SWATCH_PX = 15
+
+TITLE_SIZE, LABEL_SIZE, TEXT_SIZE, MIN_SIZE = 16, 12, 14, 9
 
 BACKGROUND: RGB = (16, 16, 20)
 TEXT: RGB = (235, 235, 235)
 MUTED: RGB = (150, 150, 160)
 TICK: RGB = (120, 200, 255)
+LIMB_COLOR: RGB = (255, 0, 255)  # the hatching of excluded limbs; no class uses it
+HATCH_PERIOD_PX, HATCH_WIDTH_PX = 6, 2
+LIMB_LEGEND = "Limbs (excluded from trunk measures)"
 
 
 @dataclass(frozen=True)
@@ -91,11 +113,17 @@ def render_preview(
     marks: Sequence[Mark] = (),
     text_lines: Sequence[str] = (),
     model: ModelInfo | None = None,
+    limbs: NDArray[np.bool_] | None = None,
 ) -> Image.Image:
-    """The preview image; ``axial_slices`` default to four evenly spaced levels."""
+    """The preview image; ``axial_slices`` default to four evenly spaced levels. ``limbs``,
+    the voxels the trunk measures exclude, is found from ``labels`` when not given."""
     if labels.shape != volume.shape:
         raise OutputError(
             f"expected a label map of the volume's shape {volume.shape}, found {labels.shape}"
+        )
+    if limbs is not None and limbs.shape != volume.shape:
+        raise OutputError(
+            f"expected a limb mask of the volume's shape {volume.shape}, found {limbs.shape}"
         )
     n_slices = volume.shape[0]
     slices = list(axial_slices) if axial_slices is not None else default_axial_slices(volume)
@@ -104,35 +132,39 @@ def render_preview(
             raise OutputError(f"expected slice indices 0 to {n_slices - 1}, found {k}")
     if not slices:
         raise OutputError("expected at least one axial slice to show, found none")
+    if limbs is None:
+        limbs = excluded_limbs(volume, labels)
 
-    font = _font(14)
-    small = _font(12)
+    small = font(LABEL_SIZE)
+    text_rows = [row for line in text_lines for row in wrap(_plain(line), small, _text_width())]
     columns = 2 if len(slices) <= 4 else 3
     grid_rows = math.ceil(len(slices) / columns)
     grid_w = columns * PANEL_PX
     grid_h = grid_rows * (PANEL_PX + CAPTION_PX)
     box = max(CORONAL_BOX_PX, grid_h)
     width = MARGIN_PX * 4 + grid_w + box + SIDE_PX
-    height = TITLE_PX + MARGIN_PX * 2 + max(grid_h, box)
+    height = TITLE_PX + MARGIN_PX * 2 + max(grid_h, box, _legend_height(len(text_rows)))
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    draw.text((MARGIN_PX, 8), _title(volume, model), fill=TEXT, font=_font(16))
+    title_box = Box(MARGIN_PX, 8, width - 2 * MARGIN_PX, TITLE_PX - 8)
+    draw_fitted(draw, _title(volume, model), title_box, TEXT, TITLE_SIZE, MIN_SIZE + 2)
 
     top = TITLE_PX + MARGIN_PX
     line_labels = {mark.k: mark.label for mark in marks if isinstance(mark, Line)}
     for index, k in enumerate(slices):
         x = MARGIN_PX + (index % columns) * PANEL_PX
         y = top + (index // columns) * (PANEL_PX + CAPTION_PX)
-        panel = _axial_panel(volume, labels, k)
+        panel = _axial_panel(volume, labels, limbs, k)
         canvas.paste(panel, (x + (PANEL_PX - panel.width) // 2, y))
         caption = f"#{index + 1}  k={k}  z={volume.geometry.z_of_slice(k):.1f} mm"
         if k in line_labels:
             caption += f"  {line_labels[k]}"
-        draw.text((x + 4, y + PANEL_PX + 1), caption, fill=MUTED, font=small)
+        caption_box = Box(x + 4, y + PANEL_PX + 1, PANEL_PX - 8, CAPTION_PX - 1)
+        draw_fitted(draw, caption, caption_box, MUTED, LABEL_SIZE, MIN_SIZE)
 
     coronal_x = MARGIN_PX * 2 + grid_w
-    _draw_coronal(canvas, volume, labels, (coronal_x, top, box), slices, marks, small)
-    _draw_legend(draw, (coronal_x + box + MARGIN_PX, top), text_lines, font, small)
+    _draw_coronal(canvas, volume, labels, limbs, (coronal_x, top, box), slices, marks)
+    _draw_legend(canvas, (coronal_x + box + MARGIN_PX, top), text_rows)
     return canvas
 
 
@@ -145,6 +177,7 @@ def save_preview(
     marks: Sequence[Mark] = (),
     text_lines: Sequence[str] = (),
     model: ModelInfo | None = None,
+    limbs: NDArray[np.bool_] | None = None,
 ) -> Path:
     """Render the preview (see :func:`render_preview`) and save it as a PNG at ``path``."""
     image = render_preview(
@@ -154,6 +187,7 @@ def save_preview(
         marks=marks,
         text_lines=text_lines,
         model=model,
+        limbs=limbs,
     )
     target = Path(path)
     image.save(target, format="PNG")
@@ -194,17 +228,35 @@ def _overlay(hu: NDArray[np.integer], labels: NDArray[np.integer]) -> NDArray[np
     return (grey * (1.0 - alpha) + colour * alpha).round().astype(np.uint8)
 
 
-def _axial_panel(volume: CTVolume, labels: NDArray[np.integer], k: int) -> Image.Image:
-    rgb = _overlay(volume.hu[k], labels[k])
+def _hatch(image: Image.Image, mask: NDArray[np.bool_]) -> Image.Image:
+    """``image`` with ``mask`` (on the grid the image was resized from) hatched and outlined
+    in the limb colour, at display resolution so the stripes look the same on every view."""
+    if not mask.any():
+        return image
+    scaled = Image.fromarray(mask.astype(np.uint8) * 255).resize(
+        image.size, Image.Resampling.NEAREST
+    )
+    shown = np.asarray(scaled) > 0
+    rows, cols = np.indices(shown.shape)
+    stripes = (rows + cols) % HATCH_PERIOD_PX < HATCH_WIDTH_PX
+    edge = shown & ~ndi.binary_erosion(shown)
+    pixels = np.array(image)
+    pixels[(shown & stripes) | edge] = LIMB_COLOR
+    return Image.fromarray(pixels)
+
+
+def _axial_panel(
+    volume: CTVolume, labels: NDArray[np.integer], limbs: NDArray[np.bool_], k: int
+) -> Image.Image:
+    rgb, mask = _overlay(volume.hu[k], labels[k]), limbs[k]
     matrix = volume.geometry.matrix
     if matrix[1, 1] < 0:  # rows run towards anterior: flip so anterior is up
-        rgb = rgb[::-1]
+        rgb, mask = rgb[::-1], mask[::-1]
     if matrix[0, 2] < 0:  # columns run towards patient right: flip so right is on the left
-        rgb = rgb[:, ::-1]
+        rgb, mask = rgb[:, ::-1], mask[:, ::-1]
     _, row_mm, col_mm = volume.geometry.spacing
-    return _fit(
-        Image.fromarray(rgb), rgb.shape[0] * row_mm, rgb.shape[1] * col_mm, (PANEL_PX, PANEL_PX)
-    )
+    height_mm, width_mm = rgb.shape[0] * row_mm, rgb.shape[1] * col_mm
+    return _hatch(_fit(Image.fromarray(rgb), height_mm, width_mm, (PANEL_PX, PANEL_PX)), mask)
 
 
 def _fit(
@@ -215,6 +267,10 @@ def _fit(
     box_w, box_h = box
     scale = min(box_w / width_mm, box_h / height_mm)
     size = (max(1, round(width_mm * scale)), max(1, round(height_mm * scale)))
+    return _resize(image, size)
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     enlargement = max(size[0] / image.width, size[1] / image.height)
     method = Image.Resampling.NEAREST if enlargement > 2 else Image.Resampling.BILINEAR
     return image.resize(size, method)
@@ -231,88 +287,129 @@ def _body_centre_row(volume: CTVolume, labels: NDArray[np.integer]) -> int:
     return int(round(float(np.average(rows, weights=weights))))
 
 
+@dataclass(frozen=True)
+class _Label:
+    """A text beside the coronal view, wanted at height ``y`` where its level is."""
+
+    y: float
+    text: str
+    color: RGB
+
+
 def _draw_coronal(
     canvas: Image.Image,
     volume: CTVolume,
     labels: NDArray[np.integer],
+    limbs: NDArray[np.bool_],
     place: tuple[int, int, int],
     slices: Sequence[int],
     marks: Sequence[Mark],
-    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
 ) -> None:
     """The coronal view in a ``box``-sided square at (x0, y0): caption on top, slice ticks on
     the left, mark labels on the right."""
     x0, y0, box = place
     j = _body_centre_row(volume, labels)
-    rgb = _overlay(volume.hu[:, j, :], labels[:, j, :])
+    rgb, mask = _overlay(volume.hu[:, j, :], labels[:, j, :]), limbs[:, j, :]
     geometry = volume.geometry
     head_up = geometry.z_of_slice(0) < geometry.z_of_slice(volume.shape[0] - 1)
     if head_up:  # slice 0 is the most caudal: put the last slice at the top
-        rgb = rgb[::-1]
+        rgb, mask = rgb[::-1], mask[::-1]
     if geometry.matrix[0, 2] < 0:
-        rgb = rgb[:, ::-1]
+        rgb, mask = rgb[:, ::-1], mask[:, ::-1]
     slice_mm, _, col_mm = geometry.spacing
     n_slices = volume.shape[0]
     area = (box - TICK_PX - MARK_LABEL_PX, box - CAPTION_PX)
     image = _fit(Image.fromarray(rgb), n_slices * slice_mm, rgb.shape[1] * col_mm, area)
+    caption = f"coronal through row {j}, head up"
+    if image.height < CORONAL_MIN_HEIGHT_PX:  # a short scan: room between its levels
+        stretch = CORONAL_MIN_HEIGHT_PX / image.height
+        image = _resize(image, (image.width, CORONAL_MIN_HEIGHT_PX))
+        caption += f", height x{stretch:.1f}"
+    image = _hatch(image, mask)
     left = x0 + TICK_PX + (area[0] - image.width) // 2
     top = y0 + CAPTION_PX + (area[1] - image.height) // 2
     canvas.paste(image, (left, top))
     draw = ImageDraw.Draw(canvas, "RGBA")
-    draw.text((x0 + TICK_PX, y0), f"coronal through row {j}, head up", fill=MUTED, font=font)
+    caption_box = Box(x0 + TICK_PX, y0, box - TICK_PX, CAPTION_PX)
+    draw_fitted(draw, caption, caption_box, MUTED, LABEL_SIZE, MIN_SIZE)
 
     def row_of(k: int) -> float:
         index = n_slices - 1 - k if head_up else k
         return top + (index + 0.5) * image.height / n_slices
 
     right = left + image.width
-    placed: list[float] = []
+    mark_labels: list[_Label] = []
     for mark in marks:
         if isinstance(mark, Band):
             y_a, y_b = sorted((row_of(mark.k_start), row_of(mark.k_end)))
             draw.rectangle((left, y_a, right, y_b), fill=(*mark.color, 60), outline=mark.color)
-            y_text = y_a
+            mark_labels.append(_Label(y_a, mark.label, mark.color))
         else:
-            y_text = row_of(mark.k)
-            draw.line((left, y_text, right, y_text), fill=mark.color, width=2)
-        draw.text(
-            (right + 6, _free_row(y_text - 7, placed)), mark.label, fill=mark.color, font=font
-        )
-    ticks: list[float] = []
-    for index, k in enumerate(slices):
-        y = row_of(k)
-        draw.line((left - 10, y, left - 2, y), fill=TICK, width=2)
-        draw.text((left - 26, _free_row(y - 7, ticks, 12.0)), f"{index + 1}", fill=TICK, font=font)
+            y = row_of(mark.k)
+            draw.line((left, y, right, y), fill=mark.color, width=2)
+            mark_labels.append(_Label(y, mark.label, mark.color))
+    rows = (y0 + CAPTION_PX, y0 + box)
+    _draw_labels(draw, mark_labels, (right, right + LEADER_PX, x0 + box), rows, "lm")
+    ticks = [_Label(row_of(k), f"{index + 1}", TICK) for index, k in enumerate(slices)]
+    for tick in ticks:
+        draw.line((left - 8, tick.y, left - 2, tick.y), fill=TICK, width=2)
+    _draw_labels(draw, ticks, (left - 8, left - 12, x0), rows, "rm")
 
 
-def _free_row(y: float, placed: list[float], height: float = 15.0) -> float:
-    """The first text row at or below ``y`` that does not overlap a label already placed."""
-    for other in sorted(placed):
-        if abs(other - y) < height:
-            y = other + height
-    placed.append(y)
-    return y
-
-
-def _draw_legend(
+def _draw_labels(
     draw: ImageDraw.ImageDraw,
-    origin: tuple[int, int],
-    text_lines: Sequence[str],
-    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
-    small: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    labels: Sequence[_Label],
+    columns: tuple[float, float, float],
+    rows: tuple[float, float],
+    anchor: str,
 ) -> None:
+    """Labels stacked without overlap in a column, each joined to its level by a leader.
+
+    ``columns``: where leaders start (the view's edge), where the text is anchored, and the
+    far edge of the column; ``anchor`` "lm" writes rightward from the anchor, "rm" leftward.
+    Labels beyond what the column's height holds are left out, their levels still drawn.
+    """
+    start, at, edge = columns
+    face = font(LABEL_SIZE)
+    centres = spread([label.y for label in labels], LABEL_ROW_PX, rows[0], rows[1])
+    for label, centre in zip(labels, centres, strict=True):
+        if centre is None:
+            continue
+        text = ellipsize(label.text, face, abs(edge - at))
+        leader_end = at - 2 if anchor == "lm" else at + 2
+        draw.line((start, label.y, leader_end, centre), fill=label.color, width=1)
+        if text:
+            draw.text((at, centre), text, fill=label.color, font=face, anchor=anchor)
+
+
+def _text_width() -> int:
+    return SIDE_PX - MARGIN_PX
+
+
+def _legend_height(text_rows: int) -> int:
+    classes = (len(TISSUE_CLASSES) + 1) * LEGEND_ROW_PX  # the classes and the excluded limbs
+    return LEGEND_HEAD_PX + classes + 10 + text_rows * TEXT_ROW_PX
+
+
+def _draw_legend(canvas: Image.Image, origin: tuple[int, int], text_rows: Sequence[str]) -> None:
+    draw = ImageDraw.Draw(canvas)
     x, y = origin
-    draw.text((x, y), "Classes", fill=TEXT, font=font)
-    y += 22
+    small = font(LABEL_SIZE)
+    entry_w = _text_width() - 22
+    draw_fitted(draw, "Classes", Box(x, y, entry_w, LEGEND_HEAD_PX), TEXT, TEXT_SIZE, MIN_SIZE)
+    y += LEGEND_HEAD_PX
     for tissue in TISSUE_CLASSES:
-        draw.rectangle((x, y + 2, x + 14, y + 16), fill=COLORS[tissue])
-        draw.text((x + 22, y), f"{int(tissue)}  {tissue.display_name}", fill=TEXT, font=small)
-        y += 20
-    y += 10
-    for line in text_lines:
-        for row in _wrap(_plain(line), small, SIDE_PX - MARGIN_PX):
-            draw.text((x, y), row, fill=TEXT, font=small)
-            y += 17
+        draw.rectangle((x, y + 2, x + SWATCH_PX - 1, y + SWATCH_PX + 1), fill=COLORS[tissue])
+        entry = f"{int(tissue)}  {tissue.display_name}"
+        draw_fitted(draw, entry, Box(x + 22, y, entry_w, LEGEND_ROW_PX), TEXT, 12, MIN_SIZE)
+        y += LEGEND_ROW_PX
+    swatch = Image.new("RGB", (SWATCH_PX, SWATCH_PX), BACKGROUND)
+    canvas.paste(_hatch(swatch, np.ones((SWATCH_PX, SWATCH_PX), dtype=bool)), (x, y + 2))
+    draw_fitted(draw, LIMB_LEGEND, Box(x + 22, y, entry_w, LEGEND_ROW_PX), TEXT, 12, MIN_SIZE)
+    y += LEGEND_ROW_PX + 10
+    for row in text_rows:
+        draw.text((x, y), row, fill=TEXT, font=small)
+        y += TEXT_ROW_PX
 
 
 def _plain(text: str) -> str:
@@ -320,28 +417,8 @@ def _plain(text: str) -> str:
     return text.translate(str.maketrans("²³", "23"))
 
 
-def _wrap(
-    text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width_px: int
-) -> list[str]:
-    """Break ``text`` at spaces into rows no wider than ``width_px``; indent continuations."""
-    rows: list[str] = []
-    row = ""
-    for word in text.split(" "):
-        candidate = f"{row} {word}" if row else word
-        if row and font.getlength(candidate) > width_px:
-            rows.append(row)
-            row = "   " + word
-        else:
-            row = candidate
-    return [*rows, row]
-
-
 def _mark_slices(marks: Sequence[Mark]) -> list[int]:
     slices: list[int] = []
     for mark in marks:
         slices += [mark.k_start, mark.k_end] if isinstance(mark, Band) else [mark.k]
     return slices
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
