@@ -29,6 +29,8 @@ from habitus.outputs.report import (
 )
 from habitus.outputs.writer import write_outputs
 from habitus.patient import patient_info
+from habitus.pet.analysis import analyze_pet
+from habitus.pet.schema import PetSection
 from habitus.progress import ProgressCallback, Stage, ignore_progress
 from habitus.segment import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
@@ -109,6 +111,7 @@ def analyze(
     )
     classes = class_measurements(labels, volume.hu, volume.geometry)
     body = compute_body_composition(labels, volume, patient)
+    pet = analyze_pet(source, volume, labels, loaded.others, patient, body.regions)
 
     clock(Stage.OUTPUTS, 0.0)
     report = Report(
@@ -120,12 +123,14 @@ def analyze(
         patient=patient,
         classes=classes,
         body_composition=body,
+        pet=pet,
         timings_s=clock.timings,
         warnings=[
             *loaded.warnings,
             *volume.notes,
             *patient.warnings,
             *body.quality.review_reasons,
+            *_pet_notes(pet),
             *_device_notes(options.device, segmenter.info),
         ],
     )
@@ -155,6 +160,13 @@ def _input_info(source: Path | Sequence[Path], loaded: LoadedCT) -> InputInfo:
         spacing_mm=volume.geometry.spacing,
         slice_thickness_mm=volume.slice_thickness_mm,
     )
+
+
+def _pet_notes(pet: PetSection) -> list[str]:
+    """Say so when a study's PET could not be measured; a study without PET needs no word."""
+    if pet.found and not pet.analysed:
+        return [f"PET uptake not measured ({pet.refusal}): {pet.reason}"]
+    return [*pet.warnings]
 
 
 def _device_notes(asked: str, info: ModelInfo) -> list[str]:

@@ -15,10 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from habitus.metrics.schema import BodyComposition, ClassMeasurement, PatientInfo
+from habitus.pet.schema import PetSection
 
 # 1.1: typed body_composition; 1.2: source instances of slices, patient.missing;
-# 1.3: body_composition.contrast (contrast phase and its evidence)
-REPORT_SCHEMA_VERSION = "1.3.0"
+# 1.3: body_composition.contrast (contrast phase and its evidence); 1.4: pet (SUV per tissue)
+REPORT_SCHEMA_VERSION = "1.4.0"
 
 
 class SeriesInfo(BaseModel):
@@ -74,6 +75,7 @@ class Report(BaseModel):
     patient: PatientInfo
     classes: list[ClassMeasurement]
     body_composition: BodyComposition | None = None  # landmarks, waist, torso, L3, flags
+    pet: PetSection | None = None  # uptake per tissue from the study's PET; None before 1.4
     timings_s: dict[str, float] = Field(default_factory=dict)  # seconds per stage
     warnings: list[str] = Field(default_factory=list)
     outputs: dict[str, str] = Field(default_factory=dict)  # kind -> file name

@@ -79,6 +79,11 @@ def analyze_pet(
     section = PetSection(
         found=True, analysed=False, chosen_series=choice.chosen, other_series=choice.others
     )
+    if not choice.chosen.same_frame_of_reference:
+        section.warnings.append(
+            f"the PET (series {choice.chosen.series_number}) is in another frame of reference "
+            "than the CT: its uptake per tissue assumes both share patient coordinates"
+        )
     try:
         pet = load_pet(choice.group, choice.plan)
         inputs = _inputs(pet, patient)

@@ -25,6 +25,8 @@ from habitus.uids import derived_uid
 from habitus.volume import Geometry
 
 F18_HALF_LIFE_S = 6586.2
+TRUE_DOSE_BQ = 370.0e6
+TRUE_WEIGHT_KG = 75.0
 SCAN_TIME = datetime(2024, 1, 1, 12, 0, 0)  # series and acquisition start
 
 # Typical FDG uptake (SUVbw) of the classes in a fasting adult.
@@ -46,11 +48,11 @@ class PetHeader:
     units: str = "BQML"
     decay_correction: str = "START"
     corrected_image: tuple[str, ...] = ("ATTN", "DECY", "SCAT", "RAN")
-    dose_bq: float | None = 370.0e6
+    dose_bq: float | None = TRUE_DOSE_BQ
     half_life_s: float | None = F18_HALF_LIFE_S
     uptake_s: float = 3600.0  # injection to scan start
     injection_as_datetime: bool = True  # RadiopharmaceuticalStartDateTime, else StartTime
-    weight_kg: float | None = 75.0
+    weight_kg: float | None = TRUE_WEIGHT_KG
     height_m: float | None = 1.75
     sex: str = "M"
     philips_suv_factor: float | None = None  # with units CNTS: SUVbw per count
@@ -60,15 +62,18 @@ class PetHeader:
         return SCAN_TIME - timedelta(seconds=self.uptake_s)
 
     def bq_ml_per_suv(self) -> float:
-        """Activity concentration (Bq/ml) the images hold for an SUVbw of 1."""
-        assert self.dose_bq is not None and self.weight_kg is not None
+        """Activity concentration (Bq/ml) the images hold for an SUVbw of 1.
+
+        A header that leaves the dose, weight or half-life out still gets images made with
+        the defaults (the truth the header fails to state)."""
+        injected = self.dose_bq or TRUE_DOSE_BQ
         half_life = self.half_life_s or F18_HALF_LIFE_S
         dose = (
-            self.dose_bq
+            injected
             if self.decay_correction == "ADMIN"
-            else decayed_dose(self.dose_bq, self.uptake_s, half_life)
+            else decayed_dose(injected, self.uptake_s, half_life)
         )
-        return dose / (self.weight_kg * 1000.0)
+        return dose / ((self.weight_kg or TRUE_WEIGHT_KG) * 1000.0)
 
 
 def pet_image(
