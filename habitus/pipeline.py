@@ -31,6 +31,8 @@ from habitus.outputs.writer import write_outputs
 from habitus.patient import patient_info
 from habitus.pet.analysis import analyze_pet
 from habitus.pet.schema import PetSection
+from habitus.pet.sr import evidence as pet_evidence
+from habitus.pet.sr import pet_sr_groups
 from habitus.progress import ProgressCallback, Stage, ignore_progress
 from habitus.segment import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
@@ -111,7 +113,8 @@ def analyze(
     )
     classes = class_measurements(labels, volume.hu, volume.geometry)
     body = compute_body_composition(labels, volume, patient)
-    pet = analyze_pet(source, volume, labels, loaded.others, patient, body.regions)
+    pet_analysis = analyze_pet(source, volume, labels, loaded.others, patient, body.regions)
+    pet = pet_analysis.section
 
     clock(Stage.OUTPUTS, 0.0)
     report = Report(
@@ -141,7 +144,13 @@ def analyze(
         volume=volume,
         model=segmenter.info,
         preview=preview_options(body),
-        sr_groups=sr_groups(body, volume, segmenter.info) if volume.source else (),
+        sr_groups=[
+            *sr_groups(body, volume, segmenter.info),
+            *pet_sr_groups(pet, pet_analysis.headers, volume, segmenter.info),
+        ]
+        if volume.source
+        else (),
+        sr_evidence=pet_evidence(pet, pet_analysis.headers),
     )
     clock(Stage.OUTPUTS, 1.0)
     clock.stop()

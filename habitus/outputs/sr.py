@@ -165,9 +165,11 @@ def build_sr(
     model: ModelInfo,
     *,
     extra_groups: Sequence[MeasurementGroup] = (),
+    extra_evidence: Sequence[Dataset] = (),
     created: datetime | None = None,
 ) -> hd.sr.Comprehensive3DSR:
-    """The Measurement Report SR of ``report``; evidence is the SEG and the source series.
+    """The Measurement Report SR of ``report``; evidence is the SEG and the source series,
+    and ``extra_evidence``: other instances the groups reference (the PET slices measured).
 
     UIDs derive from the source series, the model and the pipeline version; the content date is
     ``created`` or else the report's creation time, so a rerun writes the same document.
@@ -190,7 +192,9 @@ def build_sr(
     )
     when, utc_offset = in_source_time_zone(created or report.created, headers[0])
     try:
-        sr = _document(content, headers, seg, source_identity(volume), model, when)
+        sr = _document(
+            content, headers, [*extra_evidence, seg], source_identity(volume), model, when
+        )
     except (ValueError, AttributeError) as exc:
         raise OutputError(f"the DICOM SR could not be built: {exc}") from exc
     stamp_creation_time(sr, when, utc_offset)
@@ -200,13 +204,13 @@ def build_sr(
 def _document(
     content: hd.sr.MeasurementReport,
     headers: list[Dataset],
-    seg: hd.seg.Segmentation,
+    other_evidence: Sequence[Dataset],
     source: str,
     model: ModelInfo,
     when: datetime,
 ) -> hd.sr.Comprehensive3DSR:
     return hd.sr.Comprehensive3DSR(
-        evidence=[*headers, seg],
+        evidence=[*headers, *other_evidence],
         content=content[0],
         series_instance_uid=derived_object_uid("sr-series", source, model),
         series_number=SR_SERIES_NUMBER,

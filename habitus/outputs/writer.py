@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.dataset import Dataset
 
 from habitus.outputs.preview import PreviewOptions, save_preview
 from habitus.outputs.report import Report
@@ -57,6 +58,7 @@ def write_outputs(
     model: ModelInfo,
     preview: PreviewOptions | None = None,
     sr_groups: Sequence[MeasurementGroup] = (),
+    sr_evidence: Sequence[Dataset] = (),
 ) -> dict[str, Path]:
     """Write every output that applies and return kind -> path ("seg", "sr", "preview",
     "report"). DICOM objects are skipped, with a warning in the report, for NIfTI input and for
@@ -72,7 +74,15 @@ def write_outputs(
     skip = dicom_skip_reason(volume, labels)
     if skip is None:
         seg = build_segmentation(labels, volume, model, created=report.created)
-        sr = build_sr(report, seg, volume, model, extra_groups=sr_groups, created=report.created)
+        sr = build_sr(
+            report,
+            seg,
+            volume,
+            model,
+            extra_groups=sr_groups,
+            extra_evidence=sr_evidence,
+            created=report.created,
+        )
         written["seg"] = _write_atomically(
             folder / FILE_NAMES["seg"], lambda path: seg.save_as(path, enforce_file_format=True)
         )

@@ -7,10 +7,12 @@ by the book, gives a section that says so (with the reason), and the CT results 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from pydicom.dataset import Dataset
 
 from habitus.dicom.choose import SeriesVerdict
 from habitus.dicom.group import group_series
@@ -54,6 +56,12 @@ LIVER_UNAVAILABLE = (
 )
 
 
+@dataclass
+class PetAnalysis:
+    section: PetSection
+    headers: list[Dataset] = field(default_factory=list)  # the measured PET, slice k at k
+
+
 def analyze_pet(
     source: Path | Sequence[Path],
     ct: CTVolume,
@@ -61,21 +69,24 @@ def analyze_pet(
     other_series: Sequence[SeriesVerdict],
     patient: PatientInfo,
     regions: Regions | None,
-) -> PetSection:
+) -> PetAnalysis:
     """Find the study's PET and measure uptake per tissue on it."""
     if ct.source is None:
-        return PetSection(found=False, analysed=False, reason="NIfTI input: no PET to look for")
+        why = "NIfTI input: no PET to look for"
+        return PetAnalysis(PetSection(found=False, analysed=False, reason=why))
     if not any(v.modality.upper() == "PT" for v in other_series):
-        return PetSection(found=False, analysed=False, reason="no PET series in the study")
+        why = "no PET series in the study"
+        return PetAnalysis(PetSection(found=False, analysed=False, reason=why))
     choice = _find(source, ct)
     if choice.group is None or choice.plan is None or choice.chosen is None:
-        return PetSection(
+        none = PetSection(
             found=False,
             analysed=False,
             reason="no PET series qualifies: "
             + "; ".join(f"series {v.series_number}: {', '.join(v.reasons)}" for v in choice.others),
             other_series=choice.others,
         )
+        return PetAnalysis(none)
     section = PetSection(
         found=True, analysed=False, chosen_series=choice.chosen, other_series=choice.others
     )
@@ -90,12 +101,12 @@ def analyze_pet(
         scale = suv_scale(inputs, pet.values.shape[0])
     except PetRefused as refused:
         section.refusal, section.reason = refused.code, str(refused)
-        return section
+        return PetAnalysis(section)
     section.calibration = _calibration(inputs, scale, patient)
     suv = pet.values * np.asarray(scale.per_slice, dtype=np.float32)[:, np.newaxis, np.newaxis]
     _measure(section, suv, pet, ct, labels, regions)
     section.analysed = True
-    return section
+    return PetAnalysis(section, pet.headers)
 
 
 def _find(source: Path | Sequence[Path], ct: CTVolume) -> PetChoice:
@@ -183,7 +194,15 @@ def _measure(
         rows = tissue_uptake(suv, peaks, classes, within, grid.voxel_ml)
         _add_sul(rows, sul_per_suv)
         span = (round(float(z[chosen].min()), 2), round(float(z[chosen].max()), 2))
-        section.regions.append(RegionUptake(name=name, available=True, z_mm=span, classes=rows))
+        section.regions.append(
+            RegionUptake(
+                name=name,
+                available=True,
+                z_mm=span,
+                pet_slices=(int(chosen.min()), int(chosen.max())),
+                classes=rows,
+            )
+        )
     section.liver_reference = LiverReference(available=False, reason=LIVER_UNAVAILABLE)
 
 

@@ -86,6 +86,7 @@ class RegionUptake(BaseModel):
     available: bool
     reason: str | None = None
     z_mm: tuple[float, float] | None = None  # (inferior, superior) PET voxel centres taken
+    pet_slices: tuple[int, int] | None = None  # (lowest k, highest k) of the PET volume
     classes: list[TissueUptake] = Field(default_factory=list)
 
 

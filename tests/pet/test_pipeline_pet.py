@@ -154,3 +154,38 @@ def test_pet_of_another_study_is_not_taken(ct: Study, tmp_path: Path) -> None:
     pet = result.report.pet
     assert pet is not None and not pet.found
     assert pet.reason is not None and "another study than the CT's" in pet.reason
+
+
+def test_sr_carries_suv_per_tissue_referencing_the_pet(ct: Study, tmp_path: Path) -> None:
+    import pydicom
+
+    from tests.outputs.conftest import content_items, dciodvfy_errors
+
+    result = run(ct, tmp_path, PetHeader())
+    pet = result.report.pet
+    assert pet is not None and pet.chosen_series is not None
+    sr_path = result.files["sr"]
+    assert dciodvfy_errors(sr_path) == []
+    dataset = pydicom.dcmread(sr_path)
+    titles = [
+        item.ContentSequence[0].TextValue
+        for item in content_items(dataset, "Measurement Group")
+        if item.ContentSequence[0].ConceptNameCodeSequence[0].CodeMeaning == "Tracking Identifier"
+    ]
+    assert "PET uptake: waist (last rib to iliac crest)" in titles
+    suvs = content_items(dataset, "SUVbw")
+    units = {s.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue for s in suvs}
+    assert units == {"{SUVbw}g/ml"}
+    # every SUV references PET images, and the PET series is among the SR's evidence
+    pet_uid = pet.chosen_series.series_instance_uid
+    evidence = {
+        series.SeriesInstanceUID
+        for study in dataset.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+    }
+    assert pet_uid in evidence
+    waist = next(r for r in pet.regions if r.name == "waist")
+    muscle = next(r for r in waist.classes if r.label == Tissue.MUSCLE)
+    values = [float(s.MeasuredValueSequence[0].NumericValue) for s in suvs]
+    assert muscle.suv_mean in values
+    assert all(len(content_items(s, "Source of Measurement")) > 0 for s in suvs)

@@ -78,7 +78,7 @@ def test_without_erosion_spill_over_biases_fat() -> None:
     z0 = geometry.z_of_slice(0)
     _, labels = trunk_anatomy(shape, spacing, z0, z0 + 59.0)
     values, pet_geometry = pet_image(labels, geometry, TYPICAL_SUV, per_unit=1.0)
-    grid = PetGrid(values.shape, pet_geometry)  # type: ignore[arg-type]
+    grid = PetGrid(values.shape, pet_geometry)
     peaks = peak_map(values, pet_geometry.spacing)
     everywhere = np.ones(values.shape, dtype=bool)
 
