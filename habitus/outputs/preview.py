@@ -43,6 +43,7 @@ CORONAL_BOX_PX = 512  # the coronal view fits in a square of this side (or the g
 CORONAL_MIN_HEIGHT_PX = 160  # a shorter coronal view is stretched head to foot to this
 SIDE_PX = 300  # legend and text column
 MARGIN_PX = 12
+TEXT_WIDTH_PX = SIDE_PX - MARGIN_PX  # the text block's rows end a margin before the edge
 TITLE_PX = 34
 CAPTION_PX = 18
 TICK_PX = 30  # left of the coronal view: numbered ticks at the axial levels
@@ -54,7 +55,7 @@ LEGEND_ROW_PX = 20
 LEGEND_HEAD_PX = 22
 SWATCH_PX = 15
 
-TITLE_SIZE, LABEL_SIZE, TEXT_SIZE, MIN_SIZE = 16, 12, 14, 9
+TITLE_SIZE, HEADING_SIZE, LABEL_SIZE, MIN_SIZE = 16, 14, 12, 9  # font sizes; text shrinks to MIN
 
 BACKGROUND: RGB = (16, 16, 20)
 TEXT: RGB = (235, 235, 235)
@@ -136,7 +137,7 @@ def render_preview(
         limbs = excluded_limbs(volume, labels)
 
     small = font(LABEL_SIZE)
-    text_rows = [row for line in text_lines for row in wrap(_plain(line), small, _text_width())]
+    text_rows = [row for line in text_lines for row in wrap(_plain(line), small, TEXT_WIDTH_PX)]
     columns = 2 if len(slices) <= 4 else 3
     grid_rows = math.ceil(len(slices) / columns)
     grid_w = columns * PANEL_PX
@@ -382,10 +383,6 @@ def _draw_labels(
             draw.text((at, centre), text, fill=label.color, font=face, anchor=anchor)
 
 
-def _text_width() -> int:
-    return SIDE_PX - MARGIN_PX
-
-
 def _legend_height(text_rows: int) -> int:
     classes = (len(TISSUE_CLASSES) + 1) * LEGEND_ROW_PX  # the classes and the excluded limbs
     return LEGEND_HEAD_PX + classes + 10 + text_rows * TEXT_ROW_PX
@@ -395,17 +392,19 @@ def _draw_legend(canvas: Image.Image, origin: tuple[int, int], text_rows: Sequen
     draw = ImageDraw.Draw(canvas)
     x, y = origin
     small = font(LABEL_SIZE)
-    entry_w = _text_width() - 22
-    draw_fitted(draw, "Classes", Box(x, y, entry_w, LEGEND_HEAD_PX), TEXT, TEXT_SIZE, MIN_SIZE)
+    entry_x, entry_w = x + SWATCH_PX + 7, TEXT_WIDTH_PX - SWATCH_PX - 7
+    draw_fitted(draw, "Classes", Box(x, y, entry_w, LEGEND_HEAD_PX), TEXT, HEADING_SIZE, MIN_SIZE)
     y += LEGEND_HEAD_PX
     for tissue in TISSUE_CLASSES:
         draw.rectangle((x, y + 2, x + SWATCH_PX - 1, y + SWATCH_PX + 1), fill=COLORS[tissue])
         entry = f"{int(tissue)}  {tissue.display_name}"
-        draw_fitted(draw, entry, Box(x + 22, y, entry_w, LEGEND_ROW_PX), TEXT, 12, MIN_SIZE)
+        entry_box = Box(entry_x, y, entry_w, LEGEND_ROW_PX)
+        draw_fitted(draw, entry, entry_box, TEXT, LABEL_SIZE, MIN_SIZE)
         y += LEGEND_ROW_PX
     swatch = Image.new("RGB", (SWATCH_PX, SWATCH_PX), BACKGROUND)
     canvas.paste(_hatch(swatch, np.ones((SWATCH_PX, SWATCH_PX), dtype=bool)), (x, y + 2))
-    draw_fitted(draw, LIMB_LEGEND, Box(x + 22, y, entry_w, LEGEND_ROW_PX), TEXT, 12, MIN_SIZE)
+    limb_box = Box(entry_x, y, entry_w, LEGEND_ROW_PX)
+    draw_fitted(draw, LIMB_LEGEND, limb_box, TEXT, LABEL_SIZE, MIN_SIZE)
     y += LEGEND_ROW_PX + 10
     for row in text_rows:
         draw.text((x, y), row, fill=TEXT, font=small)
