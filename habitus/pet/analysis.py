@@ -99,12 +99,14 @@ def analyze_pet(
         pet = load_pet(choice.group, choice.plan)
         inputs = _inputs(pet, patient)
         scale = suv_scale(inputs, pet.values.shape[0])
+        section.calibration = _calibration(inputs, scale, patient)
+        per_slice = np.asarray(scale.per_slice, dtype=np.float32)
+        _measure(
+            section, pet.values * per_slice[:, np.newaxis, np.newaxis], pet, ct, labels, regions
+        )
     except PetRefused as refused:
-        section.refusal, section.reason = refused.code, str(refused)
+        section.refusal, section.reason, section.regions = refused.code, str(refused), []
         return PetAnalysis(section)
-    section.calibration = _calibration(inputs, scale, patient)
-    suv = pet.values * np.asarray(scale.per_slice, dtype=np.float32)[:, np.newaxis, np.newaxis]
-    _measure(section, suv, pet, ct, labels, regions)
     section.analysed = True
     return PetAnalysis(section, pet.headers)
 

@@ -23,6 +23,7 @@ the book raises :class:`PetRefused` with a named reason.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def suv_scale(inputs: SuvInputs, slices: int) -> SuvScale:
             f"DecayCorrection {inputs.decay_correction or '(missing)'}: expected START or ADMIN",
         )
     half_life = inputs.half_life_s
-    if half_life is None or half_life <= 0:
+    if half_life is None or not 0 < half_life < math.inf:
         raise PetRefused(
             "half_life_missing",
             "RadionuclideHalfLife is missing or not positive in "
@@ -168,7 +169,7 @@ def suv_scale(inputs: SuvInputs, slices: int) -> SuvScale:
 
 def _philips_scale(inputs: SuvInputs, slices: int) -> SuvScale:
     factors = inputs.philips_suv_factors
-    if len(factors) != slices or any(f is None or not f > 0 for f in factors):
+    if len(factors) != slices or any(f is None or not 0 < f < math.inf for f in factors):
         raise PetRefused(
             "scale_factor_missing",
             "Units CNTS without Philips' SUV scale factor (7053,1000) in every slice: counts "

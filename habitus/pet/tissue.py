@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.pet.schema import TissueUptake
+from habitus.pet.suv import PetRefused
 from habitus.volume import Geometry
 
 DEFAULT_EROSION_MM = 6.0  # about one FWHM of a clinical PET reconstruction
@@ -91,9 +92,17 @@ def labels_on_pet_grid(
     eroded = erode_labels(labels, ct.spacing, erosion_mm)
     per_pet_voxel = pet.geometry.voxel_volume_mm3 / ct.voxel_volume_mm3
     if per_pet_voxel > np.iinfo(np.uint16).max / 2:
-        raise ValueError(f"{per_pet_voxel:.0f} CT voxels per PET voxel: the CT is too fine")
+        raise PetRefused(
+            "grid_mismatch",
+            f"{per_pet_voxel:.0f} CT voxels per PET voxel: expected PET voxels of a few CT voxels",
+        )
     to_pet = np.linalg.inv(pet.geometry.affine) @ ct.affine
-    nk, nj, ni = pet.shape
+    lo, size = _pet_box(to_pet, labels.shape, pet.shape)
+    classes = np.zeros(pet.shape, dtype=np.uint8)
+    if min(size) <= 0:
+        return classes  # the CT and the PET do not overlap
+    nk, nj, ni = size
+    # Counts are kept only for the PET voxels the CT reaches, so memory follows the CT's extent.
     counts = np.zeros((nk * nj * ni, NUM_LABELS), dtype=np.uint16)
     flat_counts = counts.reshape(-1)
     j_term = to_pet[:3, 1][np.newaxis, :] * np.arange(labels.shape[1])[:, np.newaxis]
@@ -102,7 +111,7 @@ def labels_on_pet_grid(
         tissue = eroded[k]
         if not tissue.any():
             continue
-        base = to_pet[:3, 0] * k + to_pet[:3, 3]
+        base = to_pet[:3, 0] * k + to_pet[:3, 3] - lo
         index = [
             np.rint(base[a] + j_term[:, a, np.newaxis] + i_term[np.newaxis, :, a]).astype(np.int64)
             for a in range(3)
@@ -120,13 +129,34 @@ def labels_on_pet_grid(
             continue
         flat = ((index[0][inside] * nj + index[1][inside]) * ni + index[2][inside]) * NUM_LABELS
         flat += tissue[inside]
-        lo = int(flat.min())
-        tally = np.bincount(flat - lo)
-        flat_counts[lo : lo + tally.size] += tally.astype(np.uint16)
+        start = int(flat.min())
+        tally = np.bincount(flat - start)
+        flat_counts[start : start + tally.size] += tally.astype(np.uint16)
     needed = min_fraction * per_pet_voxel
     best = np.argmax(counts, axis=1)
     enough = counts[np.arange(counts.shape[0]), best] >= needed
-    return np.where(enough & (best > 0), best, 0).astype(np.uint8).reshape(pet.shape)
+    box = tuple(slice(int(a), int(a + n)) for a, n in zip(lo, size, strict=True))
+    classes[box] = np.where(enough & (best > 0), best, 0).astype(np.uint8).reshape(size)
+    return classes
+
+
+def _pet_box(
+    to_pet: NDArray[np.float64], ct_shape: tuple[int, ...], pet_shape: tuple[int, int, int]
+) -> tuple[NDArray[np.int64], tuple[int, int, int]]:
+    """The first PET index and the size of the PET box that CT voxel centres fall into."""
+    corners = np.array(
+        [
+            [k, j, i, 1.0]
+            for k in (0, ct_shape[0] - 1)
+            for j in (0, ct_shape[1] - 1)
+            for i in (0, ct_shape[2] - 1)
+        ]
+    )
+    reach = (to_pet @ corners.T)[:3]
+    lo = np.maximum(np.floor(reach.min(axis=1)).astype(np.int64) - 1, 0)
+    hi = np.minimum(np.ceil(reach.max(axis=1)).astype(np.int64) + 2, np.asarray(pet_shape))
+    size = hi - lo
+    return lo, (int(size[0]), int(size[1]), int(size[2]))
 
 
 def peak_map(suv: NDArray[np.float32], spacing: tuple[float, float, float]) -> NDArray[np.float32]:

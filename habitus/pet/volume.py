@@ -6,6 +6,7 @@ fit its own range), so values are stored * slope + intercept per slice, in float
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,12 @@ def load_pet(group: SeriesGroup, plan: StackPlan) -> PetVolume:
             )
         slope = number(instance.header, "RescaleSlope")
         intercept = number(instance.header, "RescaleIntercept") or 0.0
+        if not all(math.isfinite(v) for v in (slope or 1.0, intercept)):
+            raise PetRefused(
+                "pixels_unreadable",
+                f"{instance.name}: RescaleSlope {slope} / RescaleIntercept {intercept} are not "
+                "finite numbers",
+            )
         values[k] = stored.astype(np.float32) * np.float32(
             1.0 if slope is None else slope
         ) + np.float32(intercept)

@@ -63,6 +63,20 @@ def test_fractions_on_a_shifted_coarser_grid() -> None:
     assert half[0, 0, 0] == 0  # a quarter inside along k and j
 
 
+def test_a_pet_grid_larger_than_the_ct_gives_the_same_classes() -> None:
+    # the grid of the test above, with four more PET voxels on every side
+    labels = np.zeros((16, 16, 16), dtype=np.uint8)
+    labels[:, :, :8] = Tissue.MUSCLE
+    ct = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), AXIAL)
+    small = PetGrid((5, 5, 5), Geometry((4.0, 4.0, 4.0), (-0.5, -0.5, -0.5), AXIAL))
+    large = PetGrid((13, 13, 13), Geometry((4.0, 4.0, 4.0), (-16.5, -16.5, -16.5), AXIAL))
+    options = {"erosion_mm": 0.0, "min_fraction": 0.5}
+    inner = labels_on_pet_grid(labels, ct, small, **options)
+    outer = labels_on_pet_grid(labels, ct, large, **options)
+    assert np.array_equal(outer[4:9, 4:9, 4:9], inner)
+    assert outer.sum() == inner.sum()
+
+
 def test_min_fraction_below_one_half_is_refused() -> None:
     labels = np.zeros((4, 4, 4), dtype=np.uint8)
     ct = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), AXIAL)
