@@ -413,7 +413,7 @@ def test_metrics(client: TestClient, store: JobStore, tmp_path: Path) -> None:
     stored_job(store, tmp_path, JobState.FAILED)
     store.increment_instances_received(7)
     store.observe_stage_seconds("segment", 12.0)
-    store.redis.rpush(ANALYZE_QUEUE, "message")
+    store.redis.rpush(store.keys.queue(ANALYZE_QUEUE), "message")
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
