@@ -102,9 +102,9 @@ def test_demo_pacs_routes_ct_to_the_listener(compose: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("dockerfile", "base", "extra"),
     [
-        ("Dockerfile.api", "python:3.11-slim", "api"),
-        ("Dockerfile.worker-cpu", "python:3.11-slim", "worker-cpu"),
-        ("Dockerfile.worker-gpu", "nvidia/cuda:", "worker-gpu"),
+        ("Dockerfile.api", "debian:bookworm-slim", "api"),
+        ("Dockerfile.worker-cpu", "debian:bookworm-slim", "worker-cpu"),
+        ("Dockerfile.worker-gpu", "debian:bookworm-slim", "worker-gpu"),
     ],
 )
 def test_dockerfiles_install_the_right_extra(dockerfile: str, base: str, extra: str) -> None:
