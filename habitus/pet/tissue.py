@@ -85,10 +85,12 @@ def labels_on_pet_grid(
 
     Fractions count CT voxel centres: each CT voxel falls in the PET voxel that holds its
     centre, and the count is set against how many CT voxels fit in a PET voxel, so PET voxels
-    only partly covered by the CT count less.
+    only partly covered by the CT count less. CT much finer than the PET is sampled first
+    (every n-th voxel, at least two per PET voxel along each axis).
     """
     if not 0.5 <= min_fraction <= 1.0:
         raise ValueError(f"min_fraction must be within 0.5-1, not {min_fraction}")
+    labels, ct = _thinned(labels, ct, min(pet.geometry.spacing))
     eroded = erode_labels(labels, ct.spacing, erosion_mm)
     per_pet_voxel = pet.geometry.voxel_volume_mm3 / ct.voxel_volume_mm3
     if per_pet_voxel > np.iinfo(np.uint16).max / 2:
@@ -138,6 +140,22 @@ def labels_on_pet_grid(
     box = tuple(slice(int(a), int(a + n)) for a, n in zip(lo, size, strict=True))
     classes[box] = np.where(enough & (best > 0), best, 0).astype(np.uint8).reshape(size)
     return classes
+
+
+def _thinned(
+    labels: NDArray[np.uint8], ct: Geometry, pet_spacing: float
+) -> tuple[NDArray[np.uint8], Geometry]:
+    """Every n-th CT voxel along each axis, n such that at least two remain per PET voxel.
+
+    Thin-slice CT (0.8 mm pixels) against 4 mm PET voxels holds 25 and more CT voxels per PET
+    voxel; a sample of them gives the same fractions for a fraction of the erosion's work.
+    """
+    steps = [max(1, int(pet_spacing / 2.0 / s)) for s in ct.spacing]
+    if steps == [1, 1, 1]:
+        return labels, ct
+    spacing = (ct.spacing[0] * steps[0], ct.spacing[1] * steps[1], ct.spacing[2] * steps[2])
+    sample = labels[:: steps[0], :: steps[1], :: steps[2]]
+    return np.ascontiguousarray(sample), Geometry(spacing, ct.origin, ct.direction)
 
 
 def _pet_box(
