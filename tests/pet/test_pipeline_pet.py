@@ -189,3 +189,38 @@ def test_sr_carries_suv_per_tissue_referencing_the_pet(ct: Study, tmp_path: Path
     values = [float(s.MeasuredValueSequence[0].NumericValue) for s in suvs]
     assert muscle.suv_mean in values
     assert all(len(content_items(s, "Source of Measurement")) > 0 for s in suvs)
+
+
+def test_unreadable_pet_pixels_refuse_the_pet_and_deliver_the_ct(ct: Study, tmp_path: Path) -> None:
+    study = Study(tmp_path, ct.labels, ct.geometry)
+    add_pet(study, PetHeader())
+    damaged = sorted((tmp_path / "pet6").glob("*.dcm"))[10]
+    damaged.write_bytes(damaged.read_bytes()[:-5000])  # pixel data cut short, header intact
+    result = analyze(
+        [ct.root / "ct", tmp_path / "pet6"],
+        tmp_path / "out",
+        AnalysisOptions(),
+        segmenter=KnownLabels(ct.labels),
+    )
+    pet = result.report.pet
+    assert pet is not None and pet.found and not pet.analysed
+    assert pet.refusal == "pixels_unreadable"
+    assert damaged.name in (pet.reason or "")
+    assert result.report.body_composition is not None and "sr" in result.files
+
+
+def test_caller_weight_and_height_give_suv_and_sul(ct: Study, tmp_path: Path) -> None:
+    study = Study(tmp_path, ct.labels, ct.geometry)
+    add_pet(study, PetHeader(weight_kg=None, height_m=None))  # the PET header lacks both
+    options = AnalysisOptions(weight_kg=75.0, height_cm=175.0, sex="M")
+    result = analyze(
+        [ct.root / "ct", tmp_path / "pet6"],
+        tmp_path / "out",
+        options,
+        segmenter=KnownLabels(ct.labels),
+    )
+    pet = result.report.pet
+    assert pet is not None and pet.calibration is not None
+    assert (pet.calibration.weight_kg, pet.calibration.weight_source) == (75.0, "caller")
+    assert pet.calibration.lean_body_mass_kg == pytest.approx(58.08, abs=0.01)
+    assert_recovered(pet)
