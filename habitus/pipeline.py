@@ -174,7 +174,7 @@ def _input_info(source: Path | Sequence[Path], loaded: LoadedCT) -> InputInfo:
 def _pet_notes(pet: PetSection) -> list[str]:
     """Say so when a study's PET could not be measured; a study without PET needs no word."""
     if pet.found and not pet.analysed:
-        return [f"PET uptake not measured ({pet.refusal}): {pet.reason}"]
+        return [f"PET uptake refused ({pet.refusal}): {pet.reason}"]
     return [*pet.warnings]
 
 

@@ -121,7 +121,7 @@ def test_faulty_headers_refuse_the_pet_and_deliver_the_ct(
     assert pet is not None and pet.found and not pet.analysed
     assert pet.refusal == code
     assert pet.regions == []
-    assert any(w.startswith(f"PET uptake not measured ({code})") for w in result.report.warnings)
+    assert any(w.startswith(f"PET uptake refused ({code})") for w in result.report.warnings)
     body = result.report.body_composition
     assert body is not None and body.waist.available
     assert {"seg", "sr", "report"} <= set(result.files)
