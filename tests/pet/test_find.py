@@ -45,3 +45,34 @@ def test_the_ct_frame_is_preferred_and_nac_refused(ct: Study, tmp_path: Path) ->
     reasons = {v.series_number: v.reasons for v in choice.others}
     assert "the CT's frame of reference preferred" in reasons[6][0]
     assert "lacks ATTN" in reasons[8][0]
+
+
+def test_a_pet_that_does_not_overlap_the_ct_is_refused(ct: Study, tmp_path: Path) -> None:
+    import numpy as np
+
+    from habitus.dicom.group import group_series
+    from habitus.dicom.read import scan_headers
+    from habitus.dicom.sources import collect_sources
+    from habitus.pet.find import find_pet
+    from habitus.pet.synthetic import write_pet_series
+    from habitus.uids import derived_uid
+    from habitus.volume import Geometry
+    from tests.pet.study import STUDY_UID
+
+    far = Geometry((4.0, 5.0, 5.0), (-200.0, -200.0, 600.0), ct.geometry.direction)
+    values = np.ones((10, 16, 16), dtype=np.float32)
+    write_pet_series(
+        tmp_path / "pet",
+        values,
+        far,
+        PetHeader(),
+        study_uid=STUDY_UID,
+        frame_of_reference_uid=derived_uid("another-frame"),
+    )
+    volume = load_ct(ct.root / "ct").volume
+    choice = find_pet(
+        group_series(scan_headers(collect_sources(tmp_path)).instances).series, volume
+    )
+    assert choice.chosen is None
+    (verdict,) = choice.others
+    assert verdict.reasons == ["its volume does not overlap the CT's in patient coordinates"]
