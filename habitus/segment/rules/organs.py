@@ -63,6 +63,7 @@ MIN_FREE_OUTLINE = 0.5
 MAX_SHARED_OUTLINE = 0.45  # a lobe cut off an organ by the watershed shares more
 BELLY_REACH = 1.6  # a belly rests on the bone: its centre about one radius and a half beyond it
 SLICE_GAP_MM = 6.0  # slices where the psoas was lost are bridged from those around
+BRIDGED_MAX_HU = 100.0  # muscle reads 30-60 HU, up to about 80 with contrast
 
 
 def paravertebral_zone(
@@ -146,8 +147,9 @@ def paravertebral_muscle(
         out[k][box] = _zone_muscle(soft[k][box], zone[k][box], wall[k][box], pixel)
     # The psoas runs along the spine: a slice where the per-slice judgement lost it (a disc,
     # a piece glued to a neighbour for a slice) takes it back from the slices around it.
-    unenhanced = soft & (hu <= MUSCLE_HU[1]) & ~column
-    return out | bridge_slices(psoas_all, unenhanced, SLICE_GAP_MM, spacing[0])
+    # Not into tissue denser than muscle: blood in the delayed phase, beside the crus.
+    like_muscle = soft & (hu <= BRIDGED_MAX_HU) & ~column
+    return out | bridge_slices(psoas_all, like_muscle, SLICE_GAP_MM, spacing[0])
 
 
 def _zone_muscle(

@@ -31,7 +31,7 @@ from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import bowel_content, lung_masks
 from habitus.segment.rules.morphology import dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone
-from habitus.segment.rules.pelvis import iliacus_muscle
+from habitus.segment.rules.pelvis import iliacus_muscle, pelvic_bounds
 from habitus.segment.rules.skin import skin_mask
 from habitus.segment.rules.spine import find_spine
 from habitus.segment.rules.vessels import plaque_on_pools, vessel_wall
@@ -123,6 +123,8 @@ def find_tissue_masks(
     if calcified_wall.any():
         bones = replace(bones, bone=bones.bone & ~calcified_wall)
         spine = find_spine(bones.bone, body.torso, pixel)
+    # In the pelvis the cavity lies within the ring of bone: what lies outside it is wall.
+    wall = wall.confined_to(pelvic_bounds(bones.bone, spine, spacing))
     # Costal cartilage lies in the chest wall and against its inner surface.
     chest_wall = dilate_2d(wall.ring, CARTILAGE_BEYOND_WALL_MM, pixel, within=wall.cavity)
     cartilage = costal_cartilage(hu, chest_wall & ~lungs.lungs, bones.bone, spacing, pools)

@@ -57,6 +57,13 @@ class WallRegions:
     ring: Mask  # the wall itself: muscle, bone and the fat between its layers
     cavity: Mask  # inside the wall: organs, vessels, visceral fat, lungs, spine
 
+    def confined_to(self, allowed: Mask) -> WallRegions:
+        """The same regions with the cavity kept within ``allowed``; the rest joins the wall."""
+        cut = self.cavity & ~allowed
+        if not cut.any():
+            return self
+        return WallRegions(outside=self.outside, ring=self.ring | cut, cavity=self.cavity & ~cut)
+
 
 @dataclass(frozen=True)
 class _Rays:

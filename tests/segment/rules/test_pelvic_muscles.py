@@ -34,6 +34,7 @@ SEEDS = (1, 2, 3)
 MIN_LEVEL_VOXELS = 50
 PSOAS_FLOOR = 0.70  # before the phantom's psoas was moved out of the back muscles: 0.06
 ILIACUS_FLOOR = 0.60  # before the iliacus rule (pelvis.py): 0.26-0.47 with the psoas
+MUSCLE_BELOW_S1_FLOOR = 0.72  # all muscle below S1; before the cavity kept to the ring: 0.60
 MAX_PSOAS_ON_BACK_MUSCLE = 0.03  # share of the psoas's voxels touching the wall's muscle
 
 Labelled = tuple[PhantomAnatomy, NDArray[np.uint8]]
@@ -89,3 +90,13 @@ def test_iliacus_is_muscle_at_every_level(labelled: Labelled) -> None:
     assert levels
     low = {k: round(v, 3) for k, v in levels.items() if v < ILIACUS_FLOOR}
     assert not low, low
+
+
+def test_muscle_around_the_hips_is_muscle(labelled: Labelled) -> None:
+    """The glutei, hip and thigh muscles lie outside the bony pelvis: not organ."""
+    anatomy, labels = labelled
+    below = anatomy.slices_of(LUMBAR["S1"], np.inf)
+    muscle = anatomy.phantom.labels[below] == Tissue.MUSCLE
+    assert muscle.sum() > 10_000
+    share = float((labels[below][muscle] == Tissue.MUSCLE).mean())
+    assert share >= MUSCLE_BELOW_S1_FLOOR, round(share, 3)
