@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from pathlib import Path
 import pydicom
 import redis
 from celery import Task
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
@@ -42,6 +43,7 @@ from worker.app import app
 from worker.fenced import check_current, update_delivery_if_current
 from worker.lease import LeaseLostError, delivery_lease
 from worker.outage import redis_client
+from worker.tls import TlsContext, client_context, describe, missing_files
 
 log = logging.getLogger("worker.delivery")
 
@@ -62,6 +64,16 @@ class DeliverySettings(BaseSettings):
     delivery_max_retry_s: float = Field(default=3600.0, gt=0)
     delivery_give_up_after_s: float = Field(default=24 * 3600.0, gt=0)
     delivery_timeout_s: float = Field(default=30.0, gt=0)  # connect, ACSE and DIMSE each
+
+    @field_validator("dicom_nodes")
+    @classmethod
+    def _tls_files_exist(cls, nodes: list[DicomNode]) -> list[DicomNode]:
+        # checked here, where results are sent from, not in DicomNode: the API and the
+        # listener read the same nodes without needing the worker's key
+        missing = [f"{n.name}: {', '.join(m)}" for n in nodes if n.tls and (m := missing_files(n))]
+        if missing:
+            raise ValueError(f"TLS files of DICOM nodes not readable: {'; '.join(missing)}")
+        return nodes
 
     def node(self, name: str) -> DicomNode | None:
         return next((n for n in self.dicom_nodes if n.name == name), None)
@@ -368,11 +380,20 @@ class CStoreSender:
                 list(dict.fromkeys([*syntaxes, ExplicitVRLittleEndian, ImplicitVRLittleEndian])),
             )
         where = f"{node.ae_title}@{node.host}:{node.port}"
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+        tls = self._tls_context(node, where)
+        assoc = ae.associate(
+            node.host,
+            node.port,
+            ae_title=node.ae_title,
+            tls_args=(tls, node.tls_hostname) if tls is not None else None,
+        )
         if not assoc.is_established:
+            if tls is not None and tls.error is not None:
+                raise tls_failure(node, where, tls.error)
             state = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "failed"
+            over = " over TLS" if tls is not None else ""
             raise DeliveryError(
-                f"association with {where} {state} (is the node up, and does it accept "
+                f"association with {where}{over} {state} (is the node up, and does it accept "
                 f"the calling AE title {self.settings.delivery_ae_title}?)"
             )
         try:
@@ -401,6 +422,34 @@ class CStoreSender:
         finally:
             if assoc.is_established:
                 assoc.release()
+
+    @staticmethod
+    def _tls_context(node: DicomNode, where: str) -> TlsContext | None:
+        if not node.tls:
+            return None
+        try:
+            return client_context(node)
+        except (OSError, ssl.SSLError) as exc:  # a file removed or replaced since start-up
+            raise DeliveryError(
+                f"TLS with {where} not attempted: its CA or client certificate cannot be "
+                f"loaded ({exc})",
+                permanent=True,
+            ) from exc
+
+
+def tls_failure(node: DicomNode, where: str, error: ssl.SSLError) -> DeliveryError:
+    """Why TLS with ``node`` failed. Never followed by a try in the clear; a certificate
+    that fails verification keeps failing until the node's settings or certificate change."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return DeliveryError(
+            f"TLS with {where} failed ({describe(error)}; expected a certificate for "
+            f"{node.tls_hostname!r} signed by {node.tls_ca_file or 'a CA the system trusts'})",
+            permanent=True,
+        )
+    return DeliveryError(
+        f"TLS with {where} failed ({describe(error)}; does the node speak DICOM TLS on this "
+        "port, and does it accept the client certificate configured, if any?)"
+    )
 
 
 def _merged(first: list[str], second: list[str]) -> list[str]:

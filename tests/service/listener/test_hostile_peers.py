@@ -39,7 +39,7 @@ from service.listener.filemeta import file_meta
 from service.listener.statuses import StoreStatus
 from tests.e2e.instances import ct_series, ct_slice
 from tests.service.listener.test_scp import wait_for
-from tests.service.listener.test_tls_and_load import write_certificate
+from tests.tls_support import write_certificate
 
 ROOT = Path(__file__).resolve().parents[3]
 MIB = 1024 * 1024
