@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,9 @@ from rich.table import Table
 from habitus import __version__
 from habitus.errors import HabitusError
 from habitus.progress import Stage, overall_percent
+
+if TYPE_CHECKING:
+    from habitus.pet.schema import PetSection
 
 # soft_wrap: long paths are printed whole, never broken across lines by the console
 console = Console(soft_wrap=True)
@@ -133,6 +137,8 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
             console.print(line, markup=False)
         # the summary's "review required" line already lists these
         shown.update(report.body_composition.quality.review_reasons)
+    if report.pet is not None:
+        shown.add(_print_pet(report.pet))
     for warning in report.warnings:
         if warning not in shown:
             console.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -140,6 +146,22 @@ def _print_summary(report: object, files: dict[str, Path]) -> None:
     console.print(f"timings: {timings}")
     for kind, path in files.items():
         console.print(f"{kind:>8}: {path}", markup=False)
+
+
+def _print_pet(pet: PetSection) -> str:
+    """The PET line and SUV table; returns the line (a refusal is also among the warnings)."""
+    from habitus.pet.summary import COLUMNS, TABLE_TITLE, pet_line, suv_table
+
+    line = pet_line(pet)
+    console.print(line, markup=False)
+    table = suv_table(pet)
+    if table is not None:
+        shown = Table(*COLUMNS, title=TABLE_TITLE)
+        for region, rows in table.groups:
+            for n, row in enumerate(rows):
+                shown.add_row(region if n == 0 else "", *row, end_section=n == len(rows) - 1)
+        console.print(shown)
+    return line
 
 
 def _demo(args: argparse.Namespace) -> int:

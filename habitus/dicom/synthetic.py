@@ -26,7 +26,7 @@ from pydicom.uid import (
 )
 
 from habitus.dicom.phantoms import synthetic_torso, synthetic_trunk, trunk_anatomy, with_noise
-from habitus.labels import Tissue
+from habitus.pet.synthetic import TYPICAL_SUV, PetHeader, pet_attributes, pet_image
 from habitus.uids import derived_uid
 from habitus.volume import Geometry
 
@@ -84,9 +84,10 @@ def write_series(
 
     CT values are HU stored as ``hu - rescale_intercept`` (unsigned when that fits, signed
     otherwise). For ``modality="PT"`` the values are activity concentration (Bq/ml) written as
-    PET Image Storage with intercept 0. ``transfer_syntax`` may be any syntax pydicom can
-    encode: Explicit/Implicit VR Little Endian, RLE Lossless, JPEG 2000 Lossless, JPEG-LS
-    Lossless.
+    PET Image Storage with intercept 0 and the complete SUV header of
+    ``habitus.pet.synthetic.PetHeader()`` (370 MBq FDG an hour before, 75 kg).
+    ``transfer_syntax`` may be any syntax pydicom can encode: Explicit/Implicit VR Little
+    Endian, RLE Lossless, JPEG 2000 Lossless, JPEG-LS Lossless.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     study_uid = study_uid or generate_uid()
@@ -208,22 +209,12 @@ def _common_attributes(
 
 
 def _add_pet_attributes(ds: Dataset, k: int, slices: int) -> None:
-    """The PET Series, Isotope and Image attributes a PET Image Storage instance requires."""
-    ds.Units = "BQML"
-    ds.CountsSource = "EMISSION"
-    ds.SeriesType = ["WHOLE BODY", "IMAGE"]
-    ds.CorrectedImage = ["ATTN", "DECY"]
-    ds.DecayCorrection = "START"
-    ds.DecayFactor = 1
-    ds.CollimatorType = "NONE"
+    """The PET Series, Isotope and Image attributes a PET Image Storage instance requires:
+    the synthetic PET's complete header (dose, injection time, half-life), in one place."""
+    ds.update(pet_attributes(PetHeader()))
     ds.NumberOfSlices = slices
     ds.ImageIndex = k + 1
-    ds.FrameReferenceTime = 0
-    ds.ActualFrameDuration = 120000
     del ds.PatientPosition  # PET states it with PatientOrientationCodeSequence instead
-    ds.RadiopharmaceuticalInformationSequence = []
-    ds.PatientOrientationCodeSequence = []
-    ds.PatientGantryRelationshipCodeSequence = []
 
 
 def _save(ds: Dataset, frame: NDArray[np.generic], path: Path, syntax: str, is_pet: bool) -> None:
@@ -270,7 +261,8 @@ def write_petct_study(
     Series: 2 'CT Body <spacing> B30f' (expected), 3 'CT Lung <spacing> B70f' (same grid, lung
     kernel),
     4 'CT Body 5.0 B30f' (thick reconstruction), 5 'CT MIP' (DERIVED axial slabs),
-    1 'Topogram' (one coronal LOCALIZER image) and 6 'PET AC' (PT, 4 mm voxels, Bq/ml).
+    1 'Topogram' (one coronal LOCALIZER image) and 6 'PET AC' (PT in Bq/ml on a
+    grid twice the CT's spacing, typical FDG uptake per tissue, complete SUV headers).
     With 120 slices of 2 mm (``habitus demo``) the scan runs from the sacrum to T11: the
     waist, L3 and both counts of the vertebrae lie inside it.
     """
@@ -363,29 +355,15 @@ def _topogram_geometry(geometry: Geometry, shape: tuple[int, int, int]) -> Geome
     )
 
 
-PET_UPTAKE_BQML: dict[Tissue, float] = {
-    Tissue.BACKGROUND: 0.0,
-    Tissue.SKIN: 2000.0,
-    Tissue.BONE: 3000.0,
-    Tissue.MUSCLE: 4000.0,
-    Tissue.AVF: 1500.0,
-    Tissue.SF: 1500.0,
-    Tissue.IO: 12000.0,
-    Tissue.CNS: 6000.0,
-}
-
-
 def _pet_volume(
     labels: NDArray[np.uint8], geometry: Geometry, seed: int
 ) -> tuple[NDArray[np.int16], Geometry]:
-    """A coarse PET image: uptake by tissue on a grid of twice the CT spacing in-plane."""
-    lut = np.array([PET_UPTAKE_BQML[Tissue(v)] for v in range(len(Tissue))], dtype=np.float32)
-    activity = lut[labels[:, ::2, ::2]]
-    rng = np.random.default_rng(seed + 7)
-    activity *= rng.normal(1.0, 0.1, size=activity.shape).astype(np.float32)
-    pet = np.clip(np.rint(activity / 2.0), 0, 32767).astype(np.int16)  # 2 Bq/ml per unit
-    spacing = (geometry.spacing[0], geometry.spacing[1] * 2, geometry.spacing[2] * 2)
-    return pet, Geometry(spacing=spacing, origin=geometry.origin, direction=geometry.direction)
+    """The study's PET: typical FDG uptake per tissue in Bq/ml as the header's dose, uptake
+    time and the patient's weight make it, blurred and noisy, on a grid twice the CT's."""
+    values, pet_geometry = pet_image(
+        labels, geometry, TYPICAL_SUV, per_unit=PetHeader().bq_ml_per_suv(), seed=seed + 7
+    )
+    return np.clip(np.rint(values), 0, 32767).astype(np.int16), pet_geometry
 
 
 def write_ct_study(

@@ -180,6 +180,13 @@ def pet_dataset(header: PetHeader, study: str, series: str, frame: str) -> Datas
         ds.PatientSize = _ds(header.height_m)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame, ""
+    ds.update(pet_attributes(header))
+    return ds
+
+
+def pet_attributes(header: PetHeader) -> Dataset:
+    """The PET Series, Isotope and Image attributes of ``header``: what decides the SUV."""
+    ds = Dataset()
     ds.Units, ds.CountsSource = header.units, "EMISSION"
     ds.SeriesType = ["WHOLE BODY", "IMAGE"]
     ds.CorrectedImage = list(header.corrected_image)
