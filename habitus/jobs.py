@@ -232,6 +232,8 @@ class JobRecord(BaseModel):
     instances: int = 0
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
+    # PET series of the study carried in the input beside the CT, for uptake per tissue
+    pet_series_instance_uids: list[str] = Field(default_factory=list)
     origin: Origin
     owner: str = ""  # owner_of(origin) when not given (and for records stored before owners)
     options: dict[str, Any] = Field(default_factory=dict)  # AnalysisOptions fields

@@ -15,6 +15,12 @@ A series that arrives after its study was analysed competes with the series anal
 then: the chooser sees both. It gets a job only if the chooser prefers it; otherwise it is
 skipped with the chooser's reason (LateSeriesSkipped, recorded like any refusal).
 
+The attenuation-corrected PET series of the chosen CT's study (judged from their headers by
+``habitus.pet.find.header_failures``) travel in the job's input beside the CT, so that the
+analysis measures uptake per tissue; the analysis makes the final choice of the PET. A PET
+that PACS sends after its study's CT was analysed (or queued) makes a new version of that
+CT's job, with the PET in its input.
+
 All this holds for series routed by PACS, which arrive one by one and in parts. A study
 posted over REST is a request for exactly what it holds: its chosen series is analysed from
 the instances posted, in a job that stands alone. It neither extends, nor cancels, nor is
@@ -49,6 +55,7 @@ from habitus.jobs import (
     OriginKind,
     default_destinations,
 )
+from habitus.pet.find import header_failures
 from service.jobfiles import job_folder
 from service.queue import job_store, send_analyze
 from service.settings import ServiceSettings, get_settings
@@ -81,6 +88,7 @@ class LateSeriesSkipped(InputRefused):
 class _ChosenSeries:
     choice: Choice
     previous: JobRecord | None
+    pet: tuple[SeriesGroup, ...] = ()  # PET series carried beside the CT
 
 
 def submit_study(
@@ -173,12 +181,21 @@ def _choose(study_dir: Path, store: JobStore, from_pacs: bool) -> list[_ChosenSe
             refusals.append(exc)
             continue
         winner = choice.group.series_instance_uid
+        pet = _pet_series(groups)
+        if winner in analysed and _brings_new_pet(pet, analysed[winner], received):
+            log.info(
+                "study %s: PET received after job %s: its series analysed again with the PET",
+                study_uid,
+                analysed[winner].id,
+            )
+            chosen.append(_ChosenSeries(choice, analysed[winner], pet))
+            continue
         if winner in analysed:
             skipped = LateSeriesSkipped(_skip_reason(choice, analysed[winner], received))
             log.info("study %s: %s", study_uid, skipped)
             refusals.append(skipped)
             continue
-        chosen.append(_ChosenSeries(choice, previous.get(winner)))
+        chosen.append(_ChosenSeries(choice, previous.get(winner), pet))
     if not chosen:
         if len(refusals) == 1:
             raise refusals[0]
@@ -187,6 +204,22 @@ def _choose(study_dir: Path, store: JobStore, from_pacs: bool) -> list[_ChosenSe
             + "\n".join(str(r) for r in refusals)
         )
     return chosen
+
+
+def _pet_series(groups: list[SeriesGroup]) -> tuple[SeriesGroup, ...]:
+    """The study's PET series that may be the PET of its CT, judged from their headers."""
+    return tuple(g for g in groups if not header_failures(g))
+
+
+def _brings_new_pet(pet: tuple[SeriesGroup, ...], job: JobRecord, received: set[str]) -> bool:
+    """Whether PET instances received now are missing from ``job``'s input."""
+    folder = Path(job.input_dir)
+    return any(
+        not (folder / _file_name(instance)).exists()
+        for group in pet
+        if group.series_instance_uid in received
+        for instance in group.instances
+    )
 
 
 def _analysed_series(
@@ -244,12 +277,15 @@ def _create_job(
     folder = job_folder(settings.jobs_dir, record.id)
     input_dir, output_dir = folder / "input", folder / "output"
     _place_instances(group.instances, input_dir)
+    for pet in item.pet:
+        _place_instances(pet.instances, input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     record = record.model_copy(
         update={
             "input_dir": str(input_dir),
             "output_dir": str(output_dir),
             "instances": len(group.instances),
+            "pet_series_instance_uids": [pet.series_instance_uid for pet in item.pet],
         }
     )
     if item.previous is not None:
@@ -282,9 +318,13 @@ def _supersede(store: JobStore, previous: JobRecord, successor: JobRecord) -> No
 def _place_instances(instances: list[Instance], input_dir: Path) -> None:
     input_dir.mkdir(parents=True, exist_ok=True)
     for instance in instances:
-        uid = str(instance.header.get("SOPInstanceUID", "") or "") or instance.name
-        target = input_dir / f"{_UNSAFE.sub('_', uid)}.dcm"
-        _link_or_copy(instance.source, target)
+        _link_or_copy(instance.source, input_dir / _file_name(instance))
+
+
+def _file_name(instance: Instance) -> str:
+    """An instance's name in a job's input: its SOP Instance UID."""
+    uid = str(instance.header.get("SOPInstanceUID", "") or "") or instance.name
+    return f"{_UNSAFE.sub('_', uid)}.dcm"
 
 
 def _link_or_copy(source: FileSource, target: Path) -> None:

@@ -84,12 +84,13 @@ def find_pet(series: list[SeriesGroup], ct: CTVolume) -> PetChoice:
     return PetChoice(best.group, best.plan, best.verdict(True, _why_chosen(best)), others)
 
 
-def _assess(group: SeriesGroup, ct: CTVolume) -> _Candidate:
+def header_failures(group: SeriesGroup) -> list[str]:
+    """Why a series cannot be the PET to measure, judged from its headers alone (no CT, no
+    pixels): cheap enough for a service deciding which series a job's input carries."""
     first = group.first
     failures: list[str] = []
-    source = ct.source
-    if source is not None and group.study_instance_uid != source.study_instance_uid:
-        failures.append("another study than the CT's")
+    if text(first, "Modality").upper() != "PT":
+        failures.append(f"modality {text(first, 'Modality') or '(missing)'}, expected PT")
     sop_class = text(first, "SOPClassUID")
     if sop_class != PET_IMAGE_STORAGE:
         failures.append(f"SOP class {sop_class or '(missing)'}, expected PET Image Storage")
@@ -110,6 +111,16 @@ def _assess(group: SeriesGroup, ct: CTVolume) -> _Candidate:
         failures.append("not axial")
     if len(group.instances) < MIN_SLICES:
         failures.append(f"{len(group.instances)} slice(s), fewer than {MIN_SLICES}")
+    return failures
+
+
+def _assess(group: SeriesGroup, ct: CTVolume) -> _Candidate:
+    first = group.first
+    failures: list[str] = []
+    source = ct.source
+    if source is not None and group.study_instance_uid != source.study_instance_uid:
+        failures.append("another study than the CT's")
+    failures.extend(header_failures(group))
     plan: StackPlan | None = None
     overlap = 0.0
     if not failures:

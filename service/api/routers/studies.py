@@ -328,7 +328,10 @@ class _Upload:
                 outcome.job_ids = self._submit()
             except InputRefused as exc:  # nothing of the study can be analysed
                 refusal = str(exc).replace(f"{self.files}/", "")
-        analysed = {self.store.get(j).series_instance_uid or "" for j in outcome.job_ids}
+        jobs = [self.store.get(j) for j in outcome.job_ids]
+        # the CT analysed and the PET carried beside it for uptake per tissue
+        analysed = {j.series_instance_uid or "" for j in jobs}
+        analysed.update(uid for j in jobs for uid in j.pet_series_instance_uids)
         sort_submitted(instances, analysed, outcome, refusal)
         return outcome
 
