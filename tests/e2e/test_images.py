@@ -41,14 +41,7 @@ PACS_AUTH = ("demo", "demo")  # the demo PACS's user (docker/orthanc/orthanc.jso
 BUILD_TIMEOUT_S = 1800
 ANALYSIS_TIMEOUT_S = 300  # a shared 2-core machine runs the rule-based segmenter slowly
 
-# podman on this kind of machine: runc (crun fails on its cgroups) and ulimits within what
-# the host grants (podman's defaults ask for more and the container fails to start).
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nproc=1024:1024", "nofile=20000:20000"]
-[engine]
-runtime = "runc"
-"""
+CONTAINERS_CONF = REPO_ROOT / "docker" / "containers.conf"  # runc, ulimits the host grants
 
 
 def run(command: list[str], env: dict[str, str], timeout: float) -> str:
@@ -60,13 +53,11 @@ def run(command: list[str], env: dict[str, str], timeout: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def podman_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def podman_env() -> dict[str, str]:
     for tool in TOOLS:
         if shutil.which(tool) is None:
             missing(f"{tool} is not installed (.ci/run installs it)")
-    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
-    conf.write_text(CONTAINERS_CONF)
-    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
 
 
 @pytest.fixture(scope="module")
