@@ -160,7 +160,7 @@ def main() -> None:
             print(f"{what}: median {statistics.median(seconds):.1f} s "
                   f"({', '.join(f'{s:.1f}' for s in seconds)})")  # fmt: skip
     finally:
-        for command in (["rm", "-f", "-v", "-t", "0", *names], ["volume", "rm", "-f", SPOOL]):
+        for command in (["rm", "-f", "-i", "-v", "-t", "0", *names], ["volume", "rm", "-f", SPOOL]):
             subprocess.run(["podman", *command], env=ENV, capture_output=True)
 
 
