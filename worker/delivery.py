@@ -84,6 +84,11 @@ def get_delivery_settings() -> DeliverySettings:
     return DeliverySettings()
 
 
+# read when the worker imports its tasks: nodes it cannot send to as configured (a TLS file
+# missing) stop it at start-up with the reason, rather than failing each delivery it takes
+get_delivery_settings()
+
+
 class DeliveryError(Exception):
     """An attempt failed; ``permanent`` when trying again cannot help."""
 

@@ -6,6 +6,7 @@ delivery with the reason and nothing is sent, over TLS or in the clear.
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from habitus.jobs import DeliveryState, DicomNode, JobStore
 from tests.fixtures_orthanc import free_port
 from tests.tls_support import Certificate, write_certificate
+from tests.worker.processes import WorkerFactory
 from tests.worker.test_delivery import settings_for, succeeded_job, write_results
 from worker.delivery import Deliverer, DeliverySettings
 
@@ -207,3 +209,16 @@ def test_node_tls_settings_are_refused_when_incomplete_or_missing(
         {"dicom_nodes": [{**node, "tls": True, "tls_ca_file": ca}]}
     )
     assert settings.dicom_nodes[0].tls_hostname == "127.0.0.1"
+
+
+@pytest.mark.integration
+def test_a_worker_whose_node_lacks_its_tls_files_does_not_start(
+    start_worker: WorkerFactory, store: JobStore, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone" / "ca.crt"
+    nodes = [{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104,
+              "tls": True, "tls_ca_file": str(gone)}]  # fmt: skip
+    worker = start_worker(dicom_nodes=json.dumps(nodes))
+    assert worker.wait(timeout=120) != 0
+    log = (tmp_path / "worker-0.log").read_text()
+    assert f"TLS files of DICOM nodes not readable: pacs: tls_ca_file ({gone})" in log
