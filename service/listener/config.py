@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-CT_MODALITIES: tuple[str, ...] = ("CT",)
+# The PET of a PET-CT study travels with its CT into the job (uptake per tissue).
+STORED_MODALITIES: tuple[str, ...] = ("CT", "PT")
 
 
 class ListenerSettings(BaseSettings):
@@ -31,8 +32,8 @@ class ListenerSettings(BaseSettings):
     require_called_ae_title: bool = True
 
     # Which instances are kept: the modalities (from the SOP class) stored in the spool.
-    # CT by default; add "PT" to keep the PET of PET-CT studies for the series chooser.
-    stored_modalities: list[str] = Field(default_factory=lambda: list(CT_MODALITIES))
+    # CT and PET by default; ["CT"] leaves PET-CT studies without their uptake per tissue.
+    stored_modalities: list[str] = Field(default_factory=lambda: list(STORED_MODALITIES))
 
     # Each instance (and its name in the spool) is synced to disk before it is acknowledged,
     # so an acknowledged instance survives a crash or power loss. false skips the syncs:

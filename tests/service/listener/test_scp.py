@@ -11,6 +11,7 @@ import pytest
 from pydicom.uid import (
     CTImageStorage,
     DeflatedExplicitVRLittleEndian,
+    EnhancedPETImageStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
@@ -40,6 +41,7 @@ def scu(ae_title: str = "TESTSCU") -> AE:
         ExplicitVRLittleEndian,
         ImplicitVRLittleEndian,
         DeflatedExplicitVRLittleEndian,
+        EnhancedPETImageStorage,
         JPEG2000Lossless,
         RLELossless,
     ):
@@ -189,20 +191,30 @@ def test_corrupt_and_refused_instances_fail_while_the_association_goes_on(
     assert spooled(listener) == {ds.SOPInstanceUID for ds in good}
 
 
-def test_pet_is_kept_only_when_configured(start_listener: StartListener) -> None:
-    pet_class = PositronEmissionTomographyImageStorage
+@pytest.mark.parametrize(
+    "pet_class", [PositronEmissionTomographyImageStorage, EnhancedPETImageStorage]
+)
+def test_pet_is_kept_by_default(
+    start_listener: StartListener, tmp_path: Path, pet_class: str
+) -> None:
+    """PET-CT studies keep their PET unless a site narrows the stored modalities."""
     pet = ct_slice(generate_uid(), generate_uid(), 0, sop_class_uid=pet_class, modality="PT")
-    for stored_modalities, expected in (
-        (["CT"], StoreStatus.REFUSED_SOP_CLASS_NOT_SUPPORTED),
-        (["CT", "PT"], StoreStatus.SUCCESS),
+    for name, overrides, expected in (
+        ("default", {}, StoreStatus.SUCCESS),
+        ("ct-only", {"stored_modalities": ["CT"]}, StoreStatus.REFUSED_SOP_CLASS_NOT_SUPPORTED),
     ):
-        listener, _ = start_listener(stored_modalities=stored_modalities)
+        # a long quiet period: the instance stays in the spool to be looked at
+        listener, _ = start_listener(spool_dir=tmp_path / name, quiet_period_s=60, **overrides)
         ae = scu()
         ae.add_requested_context(pet_class, ExplicitVRLittleEndian)
         assoc = ae.associate("127.0.0.1", listener.port, ae_title="HABITUS")
+        assert assoc.is_established
+        assert pet_class in {cx.abstract_syntax for cx in assoc.accepted_contexts}
         assert assoc.send_c_store(pet).Status == expected
         assoc.release()
         listener.stop()
+        kept = {pet.SOPInstanceUID} if expected == StoreStatus.SUCCESS else set()
+        assert spooled(listener) == kept
 
 
 def test_resent_instance_replaces_its_copy(start_listener: StartListener) -> None:
