@@ -118,11 +118,12 @@ def test_a_short_redis_outage_mid_analysis_is_waited_out(
     tmp_path: Path, private_redis: RedisServer, start_worker: WorkerFactory
 ) -> None:
     store, job = running_study(tmp_path, private_redis)
-    # a lease shorter than the outage: it lapses meanwhile, and is taken back
-    start_worker(redis_url=private_redis.url, redis_outage_s="20", lease_s="2")
+    # a lease shorter than the outage: it lapses meanwhile, and is taken back; the outage
+    # bound is the default (60 s)
+    start_worker(redis_url=private_redis.url, lease_s="2")
     wait_for_job(store, job.id, segmenting, 180)
 
-    outage(private_redis, 5.0)
+    outage(private_redis, 30.0)
 
     done = wait_for_job(store, job.id, finished, 240)
     assert done.state == JobState.SUCCEEDED, done.error
