@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -282,6 +283,19 @@ IndexEntries = list[tuple[str, float]]  # (job id, creation time) of an index's 
 DeliveryChange = Callable[[DeliveryRecord], DeliveryRecord]
 
 
+@dataclass(frozen=True)
+class Precondition:
+    """A condition on other Redis keys that a job write must meet when it commits.
+
+    ``keys`` are watched together with the record, so a change to any of them before the
+    write commits makes it start over; ``check`` gets their values as read inside the
+    transaction and raises to refuse the write (the record stays unchanged).
+    """
+
+    keys: tuple[str, ...]
+    check: Callable[[Mapping[str, bytes | str | None]], None]
+
+
 class JobStore:
     """Jobs in Redis; every write is an atomic read-modify-write (WATCH/MULTI, retried).
 
@@ -472,18 +486,23 @@ class JobStore:
             pipe.execute()
         return record
 
-    def update(self, job_id: str, change: JobChange) -> JobRecord:
+    def update(
+        self, job_id: str, change: JobChange, *, precondition: Precondition | None = None
+    ) -> JobRecord:
         """Apply ``change`` to the stored record atomically and return the new record.
 
         ``change`` may run more than once (when another writer got there first), so it must
         be a pure function of the record it is given. Exceptions it raises propagate and
-        leave the record unchanged.
+        leave the record unchanged. A ``precondition`` is checked in the same transaction.
         """
         key = self.job_key(_checked(job_id))
+        watched = precondition.keys if precondition else ()
         for _ in range(self.max_retries):
             with self.redis.pipeline() as pipe:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key, *watched)
+                    if precondition:
+                        precondition.check(dict(zip(watched, pipe.mget(watched), strict=True)))
                     raw = pipe.get(key)
                     if raw is None:
                         raise JobNotFoundError(f"no job with id {job_id!r}")
@@ -523,7 +542,14 @@ class JobStore:
 
         return self.update(job_id, change)
 
-    def update_delivery(self, job_id: str, node: str, change: DeliveryChange) -> JobRecord:
+    def update_delivery(
+        self,
+        job_id: str,
+        node: str,
+        change: DeliveryChange,
+        *,
+        precondition: Precondition | None = None,
+    ) -> JobRecord:
         """Change the delivery record of one destination node atomically."""
 
         def apply(record: JobRecord) -> JobRecord:
@@ -531,7 +557,7 @@ class JobStore:
             updated = change(current).model_copy(update={"updated_at": utc_now()})
             return record.model_copy(update={"deliveries": {**record.deliveries, node: updated}})
 
-        return self.update(job_id, apply)
+        return self.update(job_id, apply, precondition=precondition)
 
     def delete(self, job_id: str) -> JobRecord:
         """Forget a job (its files are the caller's to remove); returns the last record."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from habitus.jobs import (
     JobStore,
     Origin,
     OriginKind,
+    Precondition,
     default_destinations,
 )
 from tests.service.support import redis_client_fixture, store_fixture  # noqa: F401
@@ -94,6 +96,36 @@ def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
     for w in workers:
         w.join()
     assert len(store.get(job.id).warnings) == threads * per_thread
+
+
+def test_a_precondition_is_checked_in_the_same_transaction_as_the_write(
+    store: JobStore,
+) -> None:
+    job = store.create(new_job())
+    guard = f"{store.keys.prefix}guard"
+    store.redis.set(guard, "1")
+
+    def still_one(values: Mapping[str, bytes | str | None]) -> None:
+        if values[guard] not in (b"1", "1"):
+            raise JobConflictError(f"guard is {values[guard]!r}")
+
+    calls = 0
+
+    def note_and_move_the_guard(record: JobRecord) -> JobRecord:
+        # another client changes the guarded key after the check, before the commit
+        nonlocal calls
+        calls += 1
+        store.redis.set(guard, "2")
+        return record.model_copy(update={"warnings": ["written"]})
+
+    precondition = Precondition(keys=(guard,), check=still_one)
+    with pytest.raises(JobConflictError, match="guard is b'2'"):
+        store.update(job.id, note_and_move_the_guard, precondition=precondition)
+    assert calls == 1  # the first try was not committed; the second was refused by the check
+    assert store.get(job.id).warnings == []
+    store.redis.set(guard, "1")
+    assert store.update(job.id, lambda r: r, precondition=precondition).id == job.id
+    store.redis.delete(guard)
 
 
 def test_delivery_updates_are_per_node(store: JobStore) -> None:

@@ -8,20 +8,10 @@ cannot overwrite what the new holder writes, however late it wakes up.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import redis
-
-from habitus.jobs import (
-    DeliveryChange,
-    DeliveryRecord,
-    JobChange,
-    JobConflictError,
-    JobNotFoundError,
-    JobRecord,
-    JobStore,
-    utc_now,
-)
+from habitus.jobs import DeliveryChange, JobChange, JobRecord, JobStore, Precondition
 from worker.lease import Lease, LeaseLostError
 from worker.outage import patiently
 
@@ -32,38 +22,27 @@ def update_if_current(store: JobStore, job_id: str, lease: Lease, change: JobCha
     """``store.update(job_id, change)``, refused with LeaseLostError unless ``lease`` is
     still the job's current lease (no one has taken it since)."""
     lease.raise_if_lost()
-    key = store.job_key(job_id)
-    for _ in range(store.max_retries):
-        with store.redis.pipeline() as pipe:
-            try:
-                pipe.watch(key, lease.fence_key)
-                fence = pipe.get(lease.fence_key)
-                if fence is None or int(fence) != lease.token:
-                    log.warning(
-                        "job %s: write refused, the lease was taken over (token %d, now %s)",
-                        job_id,
-                        lease.token,
-                        fence.decode() if isinstance(fence, bytes) else fence,
-                        extra={"job_id": job_id},
-                    )
-                    raise LeaseLostError(f"job {job_id}: lease token {lease.token} superseded")
-                raw = pipe.get(key)
-                if raw is None:
-                    raise JobNotFoundError(f"no job with id {job_id!r}")
-                before = JobRecord.model_validate_json(raw)
-                after = change(before)
-                pipe.multi()
-                pipe.set(key, after.model_dump_json())
-                if after.state != before.state:
-                    pipe.srem(store.state_key(before.state), job_id)
-                    pipe.sadd(store.state_key(after.state), job_id)
-                pipe.execute()
-                return after
-            except redis.WatchError:
-                continue
-    raise JobConflictError(
-        f"job {job_id} changed concurrently {store.max_retries} times in a row; gave up"
-    )
+    return store.update(job_id, change, precondition=fence(lease, job_id))
+
+
+def fence(lease: Lease, job_id: str) -> Precondition:
+    """The condition that no one has taken ``lease`` since: its fence counter still holds
+    the lease's token when the write commits."""
+
+    def check(values: Mapping[str, bytes | str | None]) -> None:
+        raw = values[lease.fence_key]
+        current = None if raw is None else int(raw)
+        if current != lease.token:
+            log.warning(
+                "job %s: write refused, the lease was taken over (token %d, now %s)",
+                job_id,
+                lease.token,
+                current,
+                extra={"job_id": job_id},
+            )
+            raise LeaseLostError(f"job {job_id}: lease token {lease.token} superseded")
+
+    return Precondition(keys=(lease.fence_key,), check=check)
 
 
 @dataclass(frozen=True)
@@ -96,13 +75,8 @@ def update_delivery_if_current(
     store: JobStore, job_id: str, node: str, lease: Lease, change: DeliveryChange
 ) -> JobRecord:
     """``store.update_delivery(job_id, node, change)``, fenced like ``update_if_current``."""
-
-    def apply(record: JobRecord) -> JobRecord:
-        current = record.deliveries.get(node, DeliveryRecord())
-        updated = change(current).model_copy(update={"updated_at": utc_now()})
-        return record.model_copy(update={"deliveries": {**record.deliveries, node: updated}})
-
-    return update_if_current(store, job_id, lease, apply)
+    lease.raise_if_lost()
+    return store.update_delivery(job_id, node, change, precondition=fence(lease, job_id))
 
 
 def check_current(lease: Lease, what: str) -> None:
