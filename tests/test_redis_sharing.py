@@ -22,19 +22,12 @@ import redis
 from pydantic import ValidationError
 
 from habitus.config import Settings
-from habitus.jobs import (
-    ANALYZE_QUEUE,
-    JobNotFoundError,
-    JobRecord,
-    JobState,
-    JobStore,
-    Origin,
-    OriginKind,
-)
+from habitus.jobs import ANALYZE_QUEUE, JobNotFoundError, JobRecord, JobState, JobStore
 from habitus.redis_keys import DEFAULT_PREFIX, RedisKeys
 from service.queue import producer
 from tests.conftest import REDIS_PREFIX, REPO_ROOT, TEST_REDIS_URL
 from tests.service.support import redis_client_fixture  # noqa: F401  (fixture)
+from tests.test_jobs import new_job
 from worker.app import create_celery_app
 from worker.settings import WorkerSettings
 
@@ -99,14 +92,7 @@ def test_the_run_and_the_processes_it_starts_use_its_prefix() -> None:
 
 
 def a_job(store: JobStore, series: str) -> JobRecord:
-    record = JobRecord(
-        input_dir="/nonexistent",
-        output_dir="/nonexistent",
-        origin=Origin(kind=OriginKind.REST, client="tests"),
-        study_instance_uid="1.2.3",
-        series_instance_uid=series,
-    )
-    return store.create(record)
+    return store.create(new_job(series, study_instance_uid="1.2.3"))
 
 
 def test_two_deployments_share_a_database_without_meeting(redis_client: redis.Redis) -> None:
