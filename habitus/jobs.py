@@ -671,3 +671,18 @@ RESULT_MEDIA_TYPES: dict[str, str] = {
     "report": "application/json",
     "preview": "image/png",
 }
+
+
+def job_folders(record: JobRecord) -> dict[str, Path]:
+    """The record's input and output folders, where they have the form the service gives them.
+
+    The service names them ``<jobs>/<id>/input`` and ``<jobs>/<id>/output``. What deletes
+    them (the API, retention, a failed attempt) takes only folders of that form, so that a
+    record forged in Redis cannot name other folders to delete.
+    """
+    folders: dict[str, Path] = {}
+    for name, value in (("input", record.input_dir), ("output", record.output_dir)):
+        folder = Path(value)
+        if value and folder.is_absolute() and folder.name == name and ".." not in folder.parts:
+            folders[name] = folder
+    return folders

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from habitus.jobs import JobRecord
+from habitus.jobs import JobRecord, job_folders
 
 
 def job_folder(jobs_dir: Path, job_id: str) -> Path:
@@ -13,8 +13,11 @@ def job_folder(jobs_dir: Path, job_id: str) -> Path:
 
 
 def remove_job_files(record: JobRecord) -> None:
-    """Remove a job's input and output folders, and their common parent if it is empty."""
-    folders = {Path(record.input_dir), Path(record.output_dir)}
+    """Remove a job's input and output folders, and their parent if it is named by the job.
+
+    Only folders of the form the service gives them are removed (``job_folders``).
+    """
+    folders = set(job_folders(record).values())
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     for parent in {f.parent for f in folders}:

@@ -36,6 +36,7 @@ from habitus.jobs import (
     JobRecord,
     JobState,
     JobStore,
+    job_folders,
     utc_now,
 )
 from habitus.pipeline import AnalysisOptions, analyze
@@ -399,8 +400,8 @@ def analysis_options(options: dict[str, Any], settings: WorkerSettings) -> Analy
 
 def _discard_outputs(record: JobRecord) -> None:
     """Remove what an attempt wrote in the job's output folder (the folder stays)."""
-    output_dir = Path(record.output_dir)
-    if not output_dir.is_dir():
+    output_dir = job_folders(record).get("output")
+    if output_dir is None or not output_dir.is_dir():
         return
     for path in output_dir.iterdir():
         if path.is_dir() and not path.is_symlink():
