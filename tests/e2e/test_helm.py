@@ -57,8 +57,38 @@ EXISTING_SECRETS: Values = {
 EXTERNAL_REDIS: Values = merged(
     WITH_KEY, {"redis": {"enabled": False, "external": {"url": "redis://:s3cr3t-s3cr3t@r:6379/0"}}}
 )
+CA_FILE = "/etc/habitus/node-tls/pacs-ca.crt"
+# what a site sets: retention, a Redis prefix of its own, listener limits, node certificates
+# over client-certificate TLS, delivery over TLS with files from a Secret
+SITE: Values = merged(
+    WITH_KEY,
+    {
+        "dicomNodes": [
+            {
+                "name": "pacs",
+                "ae_title": "PACS",
+                "host": "pacs.hospital.local",
+                "port": 2762,
+                "tls": True,
+                "tls_ca_file": CA_FILE,
+            }
+        ],
+        "nodeTls": {"secretName": "site-node-tls"},
+        "redisPrefix": "clinic-a:",
+        "api": {"retention": {"days": 30, "diskPercent": 85}},
+        "listener": {
+            "maxAssociationsPerHost": 4,
+            "maxAssociationBytes": 8 * 1024**3,
+            "spoolMaxBytes": 100 * 1024**3,
+            "nodeCertificates": {"pacs": "cn:pacs.hospital.local"},
+            "tls": {"secretName": "site-listener-tls", "requireClientCertificates": True},
+        },
+        "worker": {"maxAttempts": 2, "redisOutageS": 120},
+    },
+)
 VALUE_SETS = {
     "defaults": WITH_KEY,
+    "site": SITE,
     "gpu": GPU,
     "existing-secrets": EXISTING_SECRETS,
     "external-redis": EXTERNAL_REDIS,
@@ -463,3 +493,96 @@ def test_values_cover_what_the_templates_read() -> None:
             for part in path.split("."):
                 assert isinstance(node, dict) and part in node, f"{template.name}: {path}"
                 node = node[part]
+
+
+# -- what a site sets --------------------------------------------------------------------------
+
+
+def test_site_settings_reach_the_config_and_load(
+    renderer: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap holds what the values give, and the settings classes accept all of it."""
+    from habitus.config import Settings as CoreSettings
+    from service.listener.config import ListenerSettings
+    from service.settings import ServiceSettings
+    from worker.settings import WorkerSettings
+
+    manifests = renderer.render(SITE)
+    config = named(manifests, "ConfigMap", "-config")["data"]
+    listener_env = env_of(containers(named(manifests, "Deployment", "-listener"))[0])
+    plain = {name: e["value"] for name, e in listener_env.items() if "value" in e}
+    for name, value in {**config, **plain}.items():
+        monkeypatch.setenv(name, value)
+    listener = ListenerSettings()
+    assert listener.stored_modalities == ["CT", "PT"]
+    assert listener.max_associations_per_host == 4
+    assert listener.max_association_bytes == 8 * 1024**3  # beyond 32 bits, kept whole
+    assert listener.spool_max_bytes == 100 * 1024**3
+    assert listener.node_certificates == {"pacs": "cn:pacs.hospital.local"}
+    service = ServiceSettings()
+    assert (service.retention_days, service.retention_disk_percent) == (30, 85)
+    assert CoreSettings().redis_prefix == "clinic-a:"
+    worker = WorkerSettings()
+    assert (worker.max_attempts, worker.redis_outage_s) == (2, 120)
+
+
+def test_node_tls_files_reach_the_listener_and_the_workers(renderer: Renderer) -> None:
+    for values in (SITE, merged(GPU, {"nodeTls": {"secretName": "site-node-tls"}})):
+        manifests = renderer.render(values)
+        for workload in workloads(manifests):
+            name = workload["metadata"]["name"]
+            volumes = {
+                v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])
+            }
+            mounts = {m["mountPath"]: m for m in containers(workload)[0].get("volumeMounts", [])}
+            wanted = "-listener" in name or "-worker-" in name
+            assert ("/etc/habitus/node-tls" in mounts) == wanted, name
+            if wanted:
+                mount = mounts["/etc/habitus/node-tls"]
+                assert mount["readOnly"] is True
+                assert volumes[mount["name"]]["secret"]["secretName"] == "site-node-tls"
+                assert CA_FILE.startswith(mount["mountPath"] + "/")  # where the nodes look
+    for workload in workloads(renderer.render(WITH_KEY)):  # nothing mounted unless asked
+        paths = [m["mountPath"] for c in containers(workload) for m in c.get("volumeMounts", [])]
+        assert "/etc/habitus/node-tls" not in paths
+
+
+def test_node_certificates_need_client_certificates(renderer: Renderer) -> None:
+    certificates = {"listener": {"nodeCertificates": {"pacs": "cn:pacs"}}}
+    assert "listener.nodeCertificates needs client certificates" in renderer.refusal(
+        merged(WITH_KEY, certificates)
+    )
+    without_ca = merged(SITE, {"listener": {"tls": {"requireClientCertificates": False}}})
+    assert "listener.nodeCertificates needs client certificates" in renderer.refusal(without_ca)
+
+
+def test_audit_log_goes_to_a_file_per_api_pod_on_the_spool(renderer: Renderer) -> None:
+    api = containers(named(renderer.render(WITH_KEY), "Deployment", "-api"))[0]
+    env = list(env_of(api))
+    audit = env_of(api)["HABITUS_AUDIT_LOG_FILE"]["value"]
+    assert audit == "/var/lib/habitus/spool/audit/$(POD_NAME).jsonl"
+    # Kubernetes expands $(POD_NAME) only from a variable defined before it
+    assert env.index("POD_NAME") < env.index("HABITUS_AUDIT_LOG_FILE")
+    assert env_of(api)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    spool = {m["mountPath"]: m for m in api["volumeMounts"]}["/var/lib/habitus/spool"]
+    assert not spool.get("readOnly")
+    off = merged(WITH_KEY, {"api": {"auditLog": {"enabled": False}}})
+    api = containers(named(renderer.render(off), "Deployment", "-api"))[0]
+    assert "HABITUS_AUDIT_LOG_FILE" not in env_of(api)
+
+
+def test_listener_is_ready_only_with_a_live_worker(defaults: list[Manifest]) -> None:
+    listener = containers(named(defaults, "Deployment", "-listener"))[0]
+    probe = listener["readinessProbe"]["exec"]["command"]
+    assert probe == ["python", "-m", "service.healthcheck", "--ready"]
+    assert listener["readinessProbe"]["timeoutSeconds"] > 4  # the check's own timeout
+
+
+def test_redis_is_the_image_the_project_builds(defaults: list[Manifest]) -> None:
+    compose = load_yaml(DOCKER / "docker-compose.yml")["services"]["redis"]
+    assert compose["build"]["dockerfile"] == "docker/Dockerfile.redis"
+    (redis,) = containers(named(defaults, "StatefulSet", "-redis"))
+    assert str(redis["image"]).split(":")[0] == compose["image"]
+    context = redis["securityContext"]
+    assert f"{context['runAsUser']}:{context['runAsGroup']}" == compose["user"]
+    assert re.search(r"^USER 999:1000$", (DOCKER / "Dockerfile.redis").read_text(), re.M)

@@ -39,6 +39,20 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
       key: redis-url
 {{- end -}}
 
+{{/* The nodes' TLS files (nodeTls.secretName): the volume ... */}}
+{{- define "habitus.nodeTlsVolume" -}}
+- name: node-tls
+  secret:
+    secretName: {{ .Values.nodeTls.secretName }}
+{{- end -}}
+
+{{/* ... and its mount, where HABITUS_DICOM_NODES' tls_*_file paths point. */}}
+{{- define "habitus.nodeTlsMount" -}}
+- name: node-tls
+  mountPath: /etc/habitus/node-tls
+  readOnly: true
+{{- end -}}
+
 {{/* Pod annotations: a hash of the settings, so that a changed ConfigMap or Redis Secret rolls
 the pods on upgrade (they read them only at start). */}}
 {{- define "habitus.podAnnotations" -}}
