@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -151,8 +152,30 @@ class DicomJSONResponse(JSONResponse):
     media_type = DICOM_JSON_MEDIA_TYPE
 
 
-OptionsDep = Annotated[JobOptions, Depends(job_options)]
-DestinationsDep = Annotated[list[str] | None, Depends(known_destinations)]
+@dataclass(frozen=True)
+class UploadRequest:
+    """What every upload route takes: the request, the caller and the job options."""
+
+    request: Request
+    settings: ServiceSettings
+    store: JobStore
+    client: str
+    destinations: list[str] | None
+    options: JobOptions
+
+
+def upload_request(
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    client: ClientDep,
+    destinations: Annotated[list[str] | None, Depends(known_destinations)],
+    options: Annotated[JobOptions, Depends(job_options)],
+) -> UploadRequest:
+    return UploadRequest(request, settings, store, client, destinations, options)
+
+
+UploadDep = Annotated[UploadRequest, Depends(upload_request)]
 
 
 @router.post(
@@ -163,15 +186,8 @@ DestinationsDep = Annotated[list[str] | None, Depends(known_destinations)]
     responses=STOW_RESPONSES,
     openapi_extra={"requestBody": {"required": True, "content": UPLOAD_MEDIA_TYPES}},
 )
-async def upload_study(
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    client: ClientDep,
-    destinations: DestinationsDep,
-    options: OptionsDep,
-) -> JSONResponse:
-    return await _upload(request, settings, store, client, destinations, options, study=None)
+async def upload_study(upload: UploadDep) -> JSONResponse:
+    return await _upload(upload, study=None)
 
 
 @router.post(
@@ -182,12 +198,7 @@ async def upload_study(
     openapi_extra={"requestBody": {"required": True, "content": STOW_MEDIA_TYPES}},
 )
 async def store_study_instances(
-    request: Request,
-    settings: SettingsDep,
-    store: StoreDep,
-    client: ClientDep,
-    destinations: DestinationsDep,
-    options: OptionsDep,
+    upload: UploadDep,
     study: Annotated[
         str,
         PathParam(
@@ -197,18 +208,11 @@ async def store_study_instances(
         ),
     ],
 ) -> JSONResponse:
-    return await _upload(request, settings, store, client, destinations, options, study=study)
+    return await _upload(upload, study=study)
 
 
-async def _upload(
-    request: Request,
-    settings: ServiceSettings,
-    store: JobStore,
-    client: str,
-    destinations: list[str] | None,
-    options: JobOptions,
-    study: str | None,
-) -> JSONResponse:
+async def _upload(upload: UploadRequest, study: str | None) -> JSONResponse:
+    request, settings, store, client = upload.request, upload.settings, upload.store, upload.client
     content_type = request.headers.get("content-type", "")
     try:  # judged before a byte of the body is read
         upload_media_type(content_type)
@@ -229,7 +233,9 @@ async def _upload(
         peer_host=request.client.host if request.client else None,
         client=client,
     )
-    work = _Upload(upload_dir, content_type, settings, store, origin, destinations, options)
+    work = _Upload(
+        upload_dir, content_type, settings, store, origin, upload.destinations, upload.options
+    )
     try:
         await receive_body(request, work.body, _body_limits(settings))
         if stow:
