@@ -174,3 +174,78 @@ def test_compose_containers_are_locked_down(compose: dict[str, Any]) -> None:
         assert "/tmp" in service["tmpfs"], name  # the only writable path besides the spool
     for name in ("worker-cpu", "worker-gpu"):  # a running job (up to 1 h) ends before a stop
         assert services[name]["stop_grace_period"] == "61m"
+
+
+# -- what a compose user sets ------------------------------------------------------------------
+
+DEFAULTED = re.compile(r"^\$\{(HABITUS_\w+):-(.*)\}$")  # ${NAME:-default}, as compose reads it
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    CoreSettings,
+    ServiceSettings,
+    ListenerSettings,
+    WorkerSettings,
+    DeliverySettings,
+)
+SITE_SETTINGS = {
+    "api": {"HABITUS_REDIS_PREFIX", "HABITUS_RETENTION_DAYS", "HABITUS_RETENTION_DISK_PERCENT"},
+    "habitus-listener": {
+        "HABITUS_REDIS_PREFIX",
+        "HABITUS_LISTENER_STORED_MODALITIES",
+        "HABITUS_LISTENER_MAX_ASSOCIATIONS",
+        "HABITUS_LISTENER_MAX_ASSOCIATIONS_PER_HOST",
+        "HABITUS_LISTENER_MAX_ASSOCIATION_BYTES",
+        "HABITUS_LISTENER_MAX_ASSOCIATION_INSTANCES",
+        "HABITUS_LISTENER_SPOOL_MAX_BYTES",
+        "HABITUS_LISTENER_SPOOL_MIN_FREE_BYTES",
+    },
+    "worker-cpu": {"HABITUS_REDIS_PREFIX", "HABITUS_MAX_ATTEMPTS", "HABITUS_REDIS_OUTAGE_S"},
+    "worker-gpu": {"HABITUS_REDIS_PREFIX", "HABITUS_MAX_ATTEMPTS", "HABITUS_REDIS_OUTAGE_S"},
+}
+
+
+def loaded_value(name: str, value: str | None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The setting ``name`` as its class reads it from ``value`` (None: unset)."""
+    for settings in SETTINGS_CLASSES:
+        if name in env_names(settings):
+            prefix = str(settings.model_config.get("env_prefix", ""))
+            with monkeypatch.context() as patched:
+                if value is None:
+                    patched.delenv(name, raising=False)
+                else:
+                    patched.setenv(name, value)
+                return getattr(settings(), name[len(prefix) :].lower())
+    raise AssertionError(f"{name} is no Habitus setting")
+
+
+def test_compose_passes_site_settings_with_the_products_defaults(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each is taken from the shell (${NAME:-default}), its default the product's own."""
+    services = compose["services"]
+    for service, names in SITE_SETTINGS.items():
+        env = service_env(services[service])
+        for name in names:
+            match = DEFAULTED.match(env.get(name, ""))
+            assert match and match.group(1) == name, f"{service}: {name} is not passed through"
+            default = loaded_value(name, match.group(2), monkeypatch)
+            assert default == loaded_value(name, None, monkeypatch), f"{service}: {name}"
+    listener = services["habitus-listener"]["environment"]
+    assert listener["HABITUS_LISTENER_NODE_CERTIFICATES"] is None  # from the shell, if set
+    assert loaded_value("HABITUS_LISTENER_STORED_MODALITIES", None, monkeypatch) == ["CT", "PT"]
+
+
+def test_compose_mounts_node_tls_files_where_delivery_reads_them(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("habitus-listener", "worker-cpu", "worker-gpu"):
+        (mount,) = [v for v in services[name]["volumes"] if ":/etc/habitus/node-tls" in v]
+        # a folder of the host, or else an empty volume
+        assert mount == "${NODE_TLS_DIR:-node-tls}:/etc/habitus/node-tls:ro", name
+    assert "node-tls" in compose["volumes"]
+    audit = service_env(services["api"])["HABITUS_AUDIT_LOG_FILE"]
+    assert audit.startswith("/var/lib/habitus/spool/")  # writable: the root is read-only
+
+
+def test_compose_api_and_listener_are_healthy_when_ready(compose: dict[str, Any]) -> None:
+    for name in ("api", "habitus-listener"):
+        check = compose["services"][name]["healthcheck"]
+        assert check["test"] == ["CMD", "python", "-m", "service.healthcheck", "--ready"], name
