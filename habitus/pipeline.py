@@ -151,6 +151,7 @@ def analyze(
         if volume.source
         else (),
         sr_evidence=pet_evidence(pet, pet_analysis.headers),
+        pet=pet_analysis.suv,
     )
     clock(Stage.OUTPUTS, 1.0)
     clock.stop()

@@ -5,7 +5,9 @@ soft-tissue window with the classes overlaid; a coronal overview through the bod
 head up, with the axial levels ticked and the analytics' marks (lines such as L3, bands such
 as the waist); a legend and an optional block of text (numbers from the analytics). The
 limbs that the trunk measures exclude (``habitus.outputs.preview_limbs``) are hatched on
-every view, as the legend shows.
+every view, as the legend shows. When the analysis measured PET uptake, each axial slice
+has the same slice with the PET's SUVbw fused over it beside it (``habitus.outputs.preview_pet``,
+not hatched so that the uptake stays visible), and the legend gains the colour bar.
 
 The coronal view keeps true aspect unless the scan is so short that its marks would crowd:
 it is then stretched head to foot, and its caption says by how much. Labels of marks and
@@ -21,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,11 +33,14 @@ from scipy import ndimage as ndi
 from habitus.errors import OutputError
 from habitus.labels import COLORS, NUM_LABELS, TISSUE_CLASSES
 from habitus.outputs.preview_limbs import excluded_limbs
+from habitus.outputs.preview_pet import COLORBAR_HEIGHT_PX, draw_colorbar, fuse
 from habitus.outputs.preview_text import Box, draw_fitted, ellipsize, font, spread, wrap
+from habitus.pet.sample import SuvImage
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume
 
 RGB = tuple[int, int, int]
+Pixel = TypeVar("Pixel", bound=np.generic)
 
 SOFT_TISSUE_WINDOW = (40.0, 400.0)  # level, width (HU)
 OVERLAY_ALPHA = 0.45
@@ -115,9 +121,11 @@ def render_preview(
     text_lines: Sequence[str] = (),
     model: ModelInfo | None = None,
     limbs: NDArray[np.bool_] | None = None,
+    pet: SuvImage | None = None,
 ) -> Image.Image:
     """The preview image; ``axial_slices`` default to four evenly spaced levels. ``limbs``,
-    the voxels the trunk measures exclude, is found from ``labels`` when not given."""
+    the voxels the trunk measures exclude, is found from ``labels`` when not given. ``pet``,
+    the measured PET, adds a fused panel beside each axial slice and its colour bar."""
     if labels.shape != volume.shape:
         raise OutputError(
             f"expected a label map of the volume's shape {volume.shape}, found {labels.shape}"
@@ -138,13 +146,16 @@ def render_preview(
 
     small = font(LABEL_SIZE)
     text_rows = [row for line in text_lines for row in wrap(_plain(line), small, TEXT_WIDTH_PX)]
-    columns = 2 if len(slices) <= 4 else 3
-    grid_rows = math.ceil(len(slices) / columns)
+    # With PET each slice takes a row: the CT panel, then the fused panel beside it.
+    panels = [(k, fused) for k in slices for fused in ((False, True) if pet else (False,))]
+    columns = 2 if len(slices) <= 4 or pet else 3
+    grid_rows = math.ceil(len(panels) / columns)
     grid_w = columns * PANEL_PX
     grid_h = grid_rows * (PANEL_PX + CAPTION_PX)
     box = max(CORONAL_BOX_PX, grid_h)
     width = MARGIN_PX * 4 + grid_w + box + SIDE_PX
-    height = TITLE_PX + MARGIN_PX * 2 + max(grid_h, box, _legend_height(len(text_rows)))
+    legend_h = _legend_height(len(text_rows)) + (COLORBAR_HEIGHT_PX + 10 if pet else 0)
+    height = TITLE_PX + MARGIN_PX * 2 + max(grid_h, box, legend_h)
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     title_box = Box(MARGIN_PX, 8, width - 2 * MARGIN_PX, TITLE_PX - 8)
@@ -152,12 +163,18 @@ def render_preview(
 
     top = TITLE_PX + MARGIN_PX
     line_labels = {mark.k: mark.label for mark in marks if isinstance(mark, Line)}
-    for index, k in enumerate(slices):
+    for index, (k, fused) in enumerate(panels):
         x = MARGIN_PX + (index % columns) * PANEL_PX
         y = top + (index // columns) * (PANEL_PX + CAPTION_PX)
-        panel = _axial_panel(volume, labels, limbs, k)
+        if fused and pet is not None:
+            panel = _fused_panel(volume, pet, k)
+        else:
+            panel = _axial_panel(volume, labels, limbs, k)
         canvas.paste(panel, (x + (PANEL_PX - panel.width) // 2, y))
-        caption = f"#{index + 1}  k={k}  z={volume.geometry.z_of_slice(k):.1f} mm"
+        number = slices.index(k) + 1
+        caption = f"#{number}  k={k}  z={volume.geometry.z_of_slice(k):.1f} mm"
+        if fused:
+            caption = f"#{number}  PET SUVbw  z={volume.geometry.z_of_slice(k):.1f} mm"
         if k in line_labels:
             caption += f"  {line_labels[k]}"
         caption_box = Box(x + 4, y + PANEL_PX + 1, PANEL_PX - 8, CAPTION_PX - 1)
@@ -165,7 +182,7 @@ def render_preview(
 
     coronal_x = MARGIN_PX * 2 + grid_w
     _draw_coronal(canvas, volume, labels, limbs, (coronal_x, top, box), slices, marks)
-    _draw_legend(canvas, (coronal_x + box + MARGIN_PX, top), text_rows)
+    _draw_legend(canvas, (coronal_x + box + MARGIN_PX, top), text_rows, pet)
     return canvas
 
 
@@ -179,6 +196,7 @@ def save_preview(
     text_lines: Sequence[str] = (),
     model: ModelInfo | None = None,
     limbs: NDArray[np.bool_] | None = None,
+    pet: SuvImage | None = None,
 ) -> Path:
     """Render the preview (see :func:`render_preview`) and save it as a PNG at ``path``."""
     image = render_preview(
@@ -189,6 +207,7 @@ def save_preview(
         text_lines=text_lines,
         model=model,
         limbs=limbs,
+        pet=pet,
     )
     target = Path(path)
     image.save(target, format="PNG")
@@ -249,15 +268,30 @@ def _hatch(image: Image.Image, mask: NDArray[np.bool_]) -> Image.Image:
 def _axial_panel(
     volume: CTVolume, labels: NDArray[np.integer], limbs: NDArray[np.bool_], k: int
 ) -> Image.Image:
-    rgb, mask = _overlay(volume.hu[k], labels[k]), limbs[k]
+    rgb, mask = _oriented(volume, _overlay(volume.hu[k], labels[k])), _oriented(volume, limbs[k])
+    return _hatch(_axial_fit(volume, rgb), mask)
+
+
+def _fused_panel(volume: CTVolume, pet: SuvImage, k: int) -> Image.Image:
+    """Slice ``k`` in the soft-tissue window with the PET's SUVbw sampled at its pixels."""
+    suv = pet.on_ct_slice(volume.geometry, k, (volume.shape[1], volume.shape[2]))
+    return _axial_fit(volume, _oriented(volume, fuse(_window(volume.hu[k]), suv)))
+
+
+def _oriented(volume: CTVolume, image: NDArray[Pixel]) -> NDArray[Pixel]:
+    """An axial slice (rows, columns, ...) turned to anterior up, patient right on the left."""
     matrix = volume.geometry.matrix
     if matrix[1, 1] < 0:  # rows run towards anterior: flip so anterior is up
-        rgb, mask = rgb[::-1], mask[::-1]
+        image = image[::-1]
     if matrix[0, 2] < 0:  # columns run towards patient right: flip so right is on the left
-        rgb, mask = rgb[:, ::-1], mask[:, ::-1]
+        image = image[:, ::-1]
+    return image
+
+
+def _axial_fit(volume: CTVolume, rgb: NDArray[np.generic]) -> Image.Image:
     _, row_mm, col_mm = volume.geometry.spacing
     height_mm, width_mm = rgb.shape[0] * row_mm, rgb.shape[1] * col_mm
-    return _hatch(_fit(Image.fromarray(rgb), height_mm, width_mm, (PANEL_PX, PANEL_PX)), mask)
+    return _fit(Image.fromarray(rgb), height_mm, width_mm, (PANEL_PX, PANEL_PX))
 
 
 def _fit(
@@ -388,7 +422,12 @@ def _legend_height(text_rows: int) -> int:
     return LEGEND_HEAD_PX + classes + 10 + text_rows * TEXT_ROW_PX
 
 
-def _draw_legend(canvas: Image.Image, origin: tuple[int, int], text_rows: Sequence[str]) -> None:
+def _draw_legend(
+    canvas: Image.Image,
+    origin: tuple[int, int],
+    text_rows: Sequence[str],
+    pet: SuvImage | None = None,
+) -> None:
     draw = ImageDraw.Draw(canvas)
     x, y = origin
     small = font(LABEL_SIZE)
@@ -406,6 +445,8 @@ def _draw_legend(canvas: Image.Image, origin: tuple[int, int], text_rows: Sequen
     limb_box = Box(entry_x, y, entry_w, LEGEND_ROW_PX)
     draw_fitted(draw, LIMB_LEGEND, limb_box, TEXT, LABEL_SIZE, MIN_SIZE)
     y += LEGEND_ROW_PX + 10
+    if pet is not None:
+        y += draw_colorbar(draw, (x, y), TEXT_WIDTH_PX, pet.description) + 10
     for row in text_rows:
         draw.text((x, y), row, fill=TEXT, font=small)
         y += TEXT_ROW_PX

@@ -21,6 +21,7 @@ from habitus.outputs.preview import PreviewOptions, save_preview
 from habitus.outputs.report import Report
 from habitus.outputs.seg import build_segmentation
 from habitus.outputs.sr import MeasurementGroup, build_sr
+from habitus.pet.sample import SuvImage
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume
 
@@ -59,13 +60,14 @@ def write_outputs(
     preview: PreviewOptions | None = None,
     sr_groups: Sequence[MeasurementGroup] = (),
     sr_evidence: Sequence[Dataset] = (),
+    pet: SuvImage | None = None,
 ) -> dict[str, Path]:
     """Write every output that applies and return kind -> path ("seg", "sr", "preview",
     "report"). DICOM objects are skipped, with a warning in the report, for NIfTI input and for
     an all-background label map. ``report.outputs``, ``report.warnings`` and
     ``report.timings_s["outputs"]`` are updated in place;
     the DICOM objects are dated by ``report.created``, so rewriting the same report gives the
-    same bytes."""
+    same bytes. ``pet``, the measured PET, is fused over the preview's axial slices."""
     start = time.perf_counter()
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,6 +105,7 @@ def write_outputs(
             marks=options.marks,
             text_lines=options.text_lines,
             model=model,
+            pet=pet,
         ),
     )
 

@@ -20,6 +20,7 @@ from habitus.dicom.read import scan_headers
 from habitus.dicom.sources import close_sources, collect_sources
 from habitus.metrics.schema import PatientInfo, Regions, SliceRange
 from habitus.pet.find import PetChoice, find_pet
+from habitus.pet.sample import SuvImage
 from habitus.pet.schema import (
     LiverReference,
     PetSection,
@@ -60,6 +61,7 @@ LIVER_UNAVAILABLE = (
 class PetAnalysis:
     section: PetSection
     headers: list[Dataset] = field(default_factory=list)  # the measured PET, slice k at k
+    suv: SuvImage | None = None  # the measured PET in SUVbw, for the preview
 
 
 def analyze_pet(
@@ -101,14 +103,13 @@ def analyze_pet(
         scale = suv_scale(inputs, pet.values.shape[0])
         section.calibration = _calibration(inputs, scale, patient)
         per_slice = np.asarray(scale.per_slice, dtype=np.float32)
-        _measure(
-            section, pet.values * per_slice[:, np.newaxis, np.newaxis], pet, ct, labels, regions
-        )
+        suv = pet.values * per_slice[:, np.newaxis, np.newaxis]
+        _measure(section, suv, pet, ct, labels, regions)
     except PetRefused as refused:
         section.refusal, section.reason, section.regions = refused.code, str(refused), []
         return PetAnalysis(section)
     section.analysed = True
-    return PetAnalysis(section, pet.headers)
+    return PetAnalysis(section, pet.headers, SuvImage(suv, pet.geometry, choice.chosen.description))
 
 
 def _find(source: Path | Sequence[Path], ct: CTVolume) -> PetChoice:
