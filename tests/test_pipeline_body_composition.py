@@ -6,32 +6,13 @@ quality.
 """
 
 import highdicom as hd
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from habitus.dicom.synthetic import write_series
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
-from habitus.progress import StepCallback
-from habitus.segment.base import ModelInfo
-from habitus.volume import CTVolume
 from tests.anatomy.phantom import CREST_Z, build_phantom
 from tests.outputs.conftest import dciodvfy_errors
-
-
-class KnownLabels:
-    """A segmenter that returns a label map known in advance."""
-
-    def __init__(self, labels: NDArray[np.uint8]) -> None:
-        self.labels = labels
-
-    @property
-    def info(self) -> ModelInfo:
-        return ModelInfo(model_id="phantom-truth", version="1", kind="rules")
-
-    def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
-        assert volume.hu.shape == self.labels.shape
-        return self.labels
+from tests.segment.known_labels import KnownLabels
 
 
 @pytest.fixture(scope="module")

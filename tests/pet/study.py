@@ -12,10 +12,8 @@ from numpy.typing import NDArray
 from habitus.dicom.phantoms import trunk_anatomy, with_noise
 from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.pet.synthetic import TYPICAL_SUV, PetHeader, pet_image, write_pet_series
-from habitus.progress import StepCallback
-from habitus.segment.base import ModelInfo
 from habitus.uids import derived_uid
-from habitus.volume import CTVolume, Geometry
+from habitus.volume import Geometry
 
 SHAPE = (120, 160, 160)  # 2 mm slices from the sacrum to T11, 2.5 mm pixels
 SPACING = (2.0, 2.5, 2.5)
@@ -73,18 +71,3 @@ def add_pet(
         series_number=number,
         description=description,
     )
-
-
-class KnownLabels:
-    """A segmenter that returns the phantom's true labels: isolates uptake from segmentation."""
-
-    def __init__(self, labels: NDArray[np.uint8]) -> None:
-        self.labels = labels
-
-    @property
-    def info(self) -> ModelInfo:
-        return ModelInfo(model_id="phantom-truth", version="1", kind="rules")
-
-    def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
-        assert volume.hu.shape == self.labels.shape
-        return self.labels

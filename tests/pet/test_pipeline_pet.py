@@ -19,7 +19,8 @@ from habitus.pet.schema import PetSection
 from habitus.pet.synthetic import TYPICAL_SUV, PetHeader
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
 from habitus.uids import derived_uid
-from tests.pet.study import KnownLabels, Study, add_pet, write_ct
+from tests.pet.study import Study, add_pet, write_ct
+from tests.segment.known_labels import KnownLabels
 
 MIN_VOXELS = 20  # classes measured on fewer PET voxels are not held to the tolerance
 
