@@ -57,20 +57,12 @@ def require_caller(
     if settings.allow_anonymous and not settings.api_keys:
         caller = Caller(ANONYMOUS, ALL_SCOPES)
     elif credentials is None:
-        raise ProblemError(
-            401,
-            "an API key is required: send 'Authorization: Bearer <key>'",
-            kind="unauthorized",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
     else:
         found = identify(settings.api_keys, credentials.credentials)
         if found is None:
-            raise ProblemError(
-                401,
-                "the API key is not one of the configured keys",
-                kind="unauthorized",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            raise _unauthorized(
+                "the API key is not one of the configured keys", 'Bearer error="invalid_token"'
             )
         caller = found
     setattr(request.state, CALLER_STATE, caller.name)
@@ -84,6 +76,11 @@ def require_caller(
             scope=scope.value,
         )
     return caller
+
+
+def _unauthorized(detail: str, challenge: str = "Bearer") -> ProblemError:
+    """A 401 with the bearer scheme's challenge (RFC 6750 section 3)."""
+    return ProblemError(401, detail, kind="unauthorized", headers={"WWW-Authenticate": challenge})
 
 
 CallerDep = Annotated[Caller, Depends(require_caller)]

@@ -74,6 +74,12 @@ def test_routes_need_a_valid_api_key(client: TestClient, headers: dict[str, str]
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_missing_key_and_a_wrong_key_get_their_own_challenge(client: TestClient) -> None:
+    assert client.get("/v1/jobs").headers["www-authenticate"] == "Bearer"
+    wrong = client.get("/v1/jobs", headers={"Authorization": "Bearer wrong"})
+    assert wrong.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
 def test_health_needs_no_key(client: TestClient, store: JobStore) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
     beat(store.redis, [ANALYZE_QUEUE], "celery@test:1", ttl_s=30)  # a live worker
