@@ -170,12 +170,14 @@ def cut_arms_at_bones(
     trunk = parts.trunk.copy()
     arms = parts.arms.copy()
     reach = max(1, round(ARM_JUNCTION_SEARCH_MM / frame.pooled_mm[1]))
-    for c in np.flatnonzero(arm_bone.any(axis=(1, 2))):
+    # Only where the arm's bone lies in the trunk: an arm already apart needs no cut.
+    in_trunk = arm_bone & parts.trunk
+    for c in np.flatnonzero(in_trunk.any(axis=(1, 2))):
         rows, cols = np.nonzero(trunk[c])
         if cols.size == 0:
             continue
         middle = float(np.median(cols))
-        bone_cols = np.flatnonzero(arm_bone[c].any(axis=0))
+        bone_cols = np.flatnonzero(in_trunk[c].any(axis=0))
         thickness = trunk[c].sum(axis=0)
         for side_cols, inward in (
             (bone_cols[bone_cols < middle], +1),

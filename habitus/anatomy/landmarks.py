@@ -25,7 +25,13 @@ from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
 from habitus.anatomy.ribs import RibHead, TipCT, lowest_rib, rib_description, rib_heads
-from habitus.anatomy.skeleton import BoneComponent, BoneGroup, Skeleton, find_skeleton
+from habitus.anatomy.skeleton import (
+    BoneComponent,
+    BoneGroup,
+    Skeleton,
+    bones_of_separate_arms,
+    find_skeleton,
+)
 from habitus.anatomy.spine import SpineTrack, track_spine
 from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae, segment_at
 from habitus.labels import Tissue
@@ -80,8 +86,11 @@ def find_anatomy(
     spine = track_spine(bone, parts.trunk, frame)
     skeleton = find_skeleton(bone, parts.trunk, spine, frame, parts.leg_split)
     arm_labels = [c.label for c in skeleton.of_group(BoneGroup.ARM)]
-    if arm_labels:
-        parts = cut_arms_at_bones(parts, np.isin(skeleton.labels, arm_labels), frame)
+    arm_bone = np.isin(skeleton.labels, arm_labels) | bones_of_separate_arms(
+        bone, parts.trunk, parts.arms, spine, frame
+    )
+    if arm_bone.any():
+        parts = cut_arms_at_bones(parts, arm_bone, frame)
 
     crest, crest_slice = _iliac_crest(skeleton, spine, frame)
     heads = rib_heads(skeleton, spine, frame)

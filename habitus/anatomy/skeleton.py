@@ -156,6 +156,39 @@ def find_skeleton(
     return Skeleton(components=_group(components, frame), labels=labels)
 
 
+def bones_of_separate_arms(
+    bone: NDArray[np.bool_],
+    trunk: NDArray[np.bool_],
+    arms: NDArray[np.bool_],
+    spine: SpineTrack,
+    frame: AnatomicalFrame,
+) -> NDArray[np.bool_]:
+    """Arm bones seen apart from the trunk in some slice, where they run on inside it.
+
+    An arm that lies apart from the trunk in a few slices and against the flank in the
+    others leaves pieces of its humerus in the trunk too short to pass for an arm bone on
+    their own (:func:`find_skeleton` sees the trunk only). Followed through the arm's own
+    slices, the bone is one piece: it is an arm bone wherever it lies far to the side of the
+    spine (``ARM_MIN_LATERAL_MM``), as a rib never does.
+    """
+    labels, n = ndi.label(bone & (trunk | arms), structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        return np.zeros_like(bone)
+    seen_apart = np.zeros(n + 1, dtype=bool)
+    seen_apart[np.unique(labels[arms & bone])] = True
+    seen_apart[0] = False
+    if not seen_apart.any():
+        return np.zeros_like(bone)
+    _, centre_cols = spine.filled_centres()
+    if not np.isfinite(centre_cols).all():
+        _, centre_cols = _trunk_centres(trunk)
+    cols = np.arange(bone.shape[2])[np.newaxis, np.newaxis, :]
+    lateral_mm = np.abs(cols - centre_cols[:, np.newaxis, np.newaxis]) * frame.pooled_mm[1]
+    near = np.zeros(n + 1, dtype=bool)
+    near[np.unique(labels[(labels > 0) & (lateral_mm < ARM_MIN_LATERAL_MM)])] = True
+    return np.asarray((seen_apart & ~near)[labels])
+
+
 def _trunk_centres(trunk: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     rows = np.full(trunk.shape[0], np.nan)
     cols = np.full(trunk.shape[0], np.nan)

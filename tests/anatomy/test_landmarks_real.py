@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from habitus.anatomy import find_anatomy
+from habitus.segment.rules import RuleSegmenter
 from tests.anatomy.real_data import RealCase, petct, upper_abdomen
 
 TOLERANCE_MM = 6.0
@@ -114,3 +115,16 @@ def test_petct_arm_against_the_chest_is_excluded(pet: RealCase) -> None:
     assert pooled.any()
     assert not (pooled & anatomy.parts.trunk).any()
     assert anatomy.parts.arms.sum() > 0
+
+
+def test_petct_arms_are_excluded_from_the_rules_own_labels(pet: RealCase) -> None:
+    """From the product's own segmentation too: the left arm lies apart from the chest in a
+    few slices and against it in the others, and is excluded in all of them."""
+    labels = RuleSegmenter().segment(pet.volume)
+    anatomy = find_anatomy(labels, pet.volume.geometry)
+    humerus = [v for v, n in pet.names.items() if n.startswith("humerus_")]
+    canonical = anatomy.frame.canonical(np.isin(pet.reference, humerus))
+    pooled = anatomy.frame.pooled(canonical)
+    assert pooled.any()
+    in_trunk = (pooled & anatomy.parts.trunk).any(axis=(1, 2))
+    assert not in_trunk.any(), f"humerus in the trunk in slices {np.flatnonzero(in_trunk)}"
