@@ -18,10 +18,10 @@ from habitus.outputs.preview import Band, Line, render_preview
 from habitus.pet.sample import SuvImage
 from habitus.pet.synthetic import PetHeader, pet_image
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
-from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume, Geometry
 from tests.pet.study import Study, add_pet, write_ct
+from tests.segment.known_labels import KnownLabels
 
 HOT_ORGAN_SUV = 8.0  # the internal organs: far above the scale's top
 COLD_SUV = 0.2  # every other class: below the floor, so the PET leaves it clear
@@ -182,26 +182,12 @@ def ct(tmp_path_factory: pytest.TempPathFactory) -> Study:
     return write_ct(tmp_path_factory.mktemp("petct-preview"))
 
 
-class _PhantomTruth:
-    """A segmenter that returns the phantom's true labels."""
-
-    def __init__(self, labels: NDArray[np.uint8]) -> None:
-        self.labels = labels
-
-    @property
-    def info(self) -> ModelInfo:
-        return ModelInfo(model_id="phantom-truth", version="1", kind="rules")
-
-    def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
-        return self.labels
-
-
 def _analyse(ct: Study, out: Path, header: PetHeader | None) -> AnalysisResult:
     study = Study(out, ct.labels, ct.geometry)
     if header is not None:
         add_pet(study, header)
     sources = [ct.root / "ct", *sorted(out.glob("pet*"))]
-    return analyze(sources, out / "out", AnalysisOptions(), segmenter=_PhantomTruth(ct.labels))
+    return analyze(sources, out / "out", AnalysisOptions(), segmenter=KnownLabels(ct.labels))
 
 
 def test_pipeline_preview_shows_the_measured_pet_and_not_a_refused_one(
