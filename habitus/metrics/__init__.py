@@ -2,7 +2,7 @@
 
 ``compute_body_composition(labels, volume, patient)`` is the one entry point; its result,
 a :class:`BodyComposition`, serialises into ``Report.body_composition`` and gives the SR
-its flat list of measurements (``BodyComposition.measurements()``) and the preview its
+its flat list of measurements (``measurements.named_measurements``) and the preview its
 slice ranges (``BodyComposition.regions``).
 """
 

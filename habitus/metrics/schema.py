@@ -6,7 +6,8 @@ Conventions: slice indices are those of the analysed volume (k); a slice range i
 their source instance (InstanceNumber, SOPInstanceUID), which is what a viewer shows. Every
 number that could not be computed is null, and the model's ``missing`` maps the field name to
 the reason. Units are in the field names; the flat list of :class:`NamedMeasurement` carries
-them as UCUM codes for the DICOM SR.
+them as UCUM codes for the DICOM SR (built by ``habitus.metrics.measurements``, which imports
+these models; this module imports nothing of it).
 """
 
 from __future__ import annotations
@@ -208,10 +209,3 @@ class BodyComposition(BaseModel):
     quality: Quality
     contrast: ContrastAssessment | None = None  # phase and evidence; None in reports before 1.2
     summary_lines: list[str] = Field(default_factory=list)  # short lines for the CLI
-
-    def measurements(self) -> list[NamedMeasurement]:
-        """The numeric results as a flat list, for the DICOM SR."""
-        # imported here: measurements.py builds on the models of this module
-        from habitus.metrics.measurements import named_measurements
-
-        return named_measurements(self)

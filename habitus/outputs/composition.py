@@ -17,6 +17,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
+from habitus.metrics.measurements import named_measurements
 from habitus.metrics.schema import BodyComposition, ContrastAssessment, Flag, NamedMeasurement
 from habitus.outputs.codes import (
     AORTA,
@@ -90,7 +91,7 @@ def sr_groups(body: BodyComposition, volume: CTVolume, model: ModelInfo) -> list
     The flags are computed from waist indices, so a known flag always has a waist group.
     """
     by_group: dict[str, list[NamedMeasurement]] = defaultdict(list)
-    for item in body.measurements():
+    for item in named_measurements(body):
         by_group[item.group].append(item)
     flags = [_flag_evaluation(f) for f in (body.flags.low_smi, body.flags.high_bfi)]
     headers = source_headers(volume) if volume.source is not None else []

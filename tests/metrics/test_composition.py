@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 
 from habitus.errors import InputRefused
 from habitus.metrics import BodyComposition, compute_body_composition
+from habitus.metrics.measurements import named_measurements
 from habitus.outputs.report import PatientInfo
 from habitus.patient import patient_info
 from habitus.volume import CTVolume, SourceSeries
@@ -62,7 +63,7 @@ def test_scan_stopping_above_the_iliac_crest_has_no_waist(phantom: Phantom) -> N
     assert "iliac crest" in waist.missing["smi_cm2_m2"]
     assert result.flags.low_smi.value is None and "iliac crest" in str(result.flags.low_smi.reason)
     assert result.regions.waist is None and result.regions.iliac_crest_slice is None
-    assert not any(m.group == "waist" for m in result.measurements())
+    assert not any(m.group == "waist" for m in named_measurements(result))
     assert "waist_coverage" in [c.name for c in result.quality.checks if c.status == "warn"]
     # L3 lies inside the scan, but only the last-rib count can name it: one count is not
     # enough (habitus.anatomy.vertebrae), so the L3 figures are null with the reason
@@ -211,7 +212,7 @@ def test_result_does_not_depend_on_slice_order(abdomen: Phantom) -> None:
 
 def test_measurements_for_the_sr(abdomen: Phantom) -> None:
     result = _compute(abdomen, PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M"))
-    rows = result.measurements()
+    rows = named_measurements(result)
     keys = [m.key for m in rows]
     assert len(keys) == len(set(keys))
     assert {"waist.average_sma", "waist.smi", "l3.sma", "l3.vat_sat_ratio"} <= set(keys)
@@ -255,7 +256,7 @@ def test_empty_label_map_reports_everything_missing(abdomen: Phantom) -> None:
     assert not result.waist.available and not result.l3.available
     assert result.torso.range is None
     assert result.quality.review_required
-    assert result.measurements() == []
+    assert named_measurements(result) == []
 
 
 @pytest.mark.parametrize("slices", [1, 3])
