@@ -80,12 +80,12 @@ def test_compose_services_and_their_settings(compose: dict[str, Any]) -> None:
         assert "spool:/var/lib/habitus/spool" in services[name]["volumes"], name
 
 
-def test_demo_pacs_routes_ct_to_the_listener(compose: dict[str, Any]) -> None:
+def test_demo_pacs_routes_ct_and_pet_to_the_listener(compose: dict[str, Any]) -> None:
     config = json.loads((DOCKER / "orthanc" / "orthanc.json").read_text())
-    lua = (DOCKER / "orthanc" / "route-ct.lua").read_text()
+    lua = (DOCKER / "orthanc" / "route.lua").read_text()
     routed = re.findall(r"/modalities/([\w-]+)/store", lua)
     assert routed and all(m in config["DicomModalities"] for m in routed)
-    assert "OnStableSeries" in lua and "'CT'" in lua
+    assert "OnStableSeries" in lua and "'CT'" in lua and "'PT'" in lua
     ae_title, host, port = config["DicomModalities"][routed[0]]
     listener = compose["services"][host]
     env = service_env(listener)
@@ -95,8 +95,8 @@ def test_demo_pacs_routes_ct_to_the_listener(compose: dict[str, Any]) -> None:
     nodes = TypeAdapter(list[DicomNode]).validate_json(env["HABITUS_DICOM_NODES"])
     assert (nodes[0].ae_title, nodes[0].port) == (config["DicomAet"], config["DicomPort"])
     mounted = compose["services"]["orthanc"]["volumes"]
-    assert any(v.endswith(":/etc/orthanc/route-ct.lua:ro") for v in mounted)
-    assert config["LuaScripts"] == ["/etc/orthanc/route-ct.lua"]
+    assert any(v.endswith(":/etc/orthanc/route.lua:ro") for v in mounted)
+    assert config["LuaScripts"] == ["/etc/orthanc/route.lua"]
 
 
 @pytest.mark.parametrize(
