@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE
-from worker.app import app
+from worker.app import worker_app
 from worker.settings import get_worker_settings
 
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         "--without-mingle",
         *(sys.argv[1:] if argv is None else argv),
     ]
-    app.worker_main(args)
+    worker_app().worker_main(args)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 Start a worker with ``python -m worker`` (or ``celery -A worker.app worker``). Concurrency is
 the number of processes; give one per GPU (HABITUS_WORKER_CONCURRENCY, HABITUS_WORKER_GPUS).
+
+The app is built on first use (``worker_app()``), not on import. The task modules import this
+one and register their tasks on the app; this module imports none of them (Celery loads them
+by name, ``TASK_MODULES``), so data flows one way.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
@@ -72,8 +77,21 @@ def send_delivery(app: Celery, job_id: str, node: str) -> None:
     app.send_task(DELIVER_TASK, args=[job_id, node], queue=DELIVER_QUEUE)
 
 
-app = create_celery_app(get_worker_settings())
-publish_heartbeats()  # the service is ready only while a worker beats
+@lru_cache(maxsize=1)
+def worker_app() -> Celery:
+    """The worker's app from the environment's settings, built once per process."""
+    app = create_celery_app(get_worker_settings())
+    publish_heartbeats()  # the service is ready only while a worker beats
+    return app
+
+
+def __getattr__(name: str) -> Celery:
+    """``worker.app.app``: what ``celery -A worker.app`` and the task modules look up."""
+    if name == "app":
+        return worker_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _orphan_sweeper: OrphanSweeper | None = None
 
 
@@ -96,7 +114,7 @@ def _start_orphan_sweeper(**_: Any) -> None:
     _orphan_sweeper = OrphanSweeper(
         store,
         settings.lease_s,
-        lambda job_id: app.send_task(ANALYZE_TASK, args=[job_id], queue=ANALYZE_QUEUE),
+        lambda job_id: worker_app().send_task(ANALYZE_TASK, args=[job_id], queue=ANALYZE_QUEUE),
         interval_s=settings.redelivery_check_s,
         resend_after_s=settings.visibility_timeout_s,  # by then Celery would redeliver
     ).start()
@@ -108,16 +126,7 @@ def _stop_orphan_sweeper(**_: Any) -> None:
         _orphan_sweeper.stop()
 
 
-@signals.worker_process_init.connect
-def _init_process(**_: Any) -> None:
-    """A new pool process: its GPU first, then what its first job would otherwise load."""
-    _assign_gpu()
-    from worker.tasks import preload  # worker.tasks imports this module
-
-    preload()
-
-
-def _assign_gpu() -> None:
+def assign_gpu() -> None:
     """Give each worker process its own GPU, in turn, before any model is loaded."""
     gpus = get_worker_settings().worker_gpus
     if not gpus:

@@ -7,12 +7,12 @@ from functools import lru_cache, partial
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
-from celery import Task
+from celery import Task, shared_task, signals
 from celery.exceptions import TimeLimitExceeded
 
 from habitus.jobs import ANALYZE_TASK, JobStore
 from worker.analysis import JobRunner, LeaseHeldError
-from worker.app import app, send_delivery
+from worker.app import assign_gpu, send_delivery, worker_app
 from worker.outage import RedisOutageError, redis_client
 from worker.segmenters import segmenter_for
 from worker.settings import get_worker_settings
@@ -25,7 +25,7 @@ def job_runner() -> JobRunner:
     """One runner per process: one Redis connection pool, one segmenter cache."""
     settings = get_worker_settings()
     store = JobStore(redis_client(settings.redis_url))
-    return JobRunner(store, settings, segmenter_for, partial(send_delivery, app))
+    return JobRunner(store, settings, segmenter_for, partial(send_delivery, worker_app()))
 
 
 def preload() -> None:
@@ -42,6 +42,16 @@ def preload() -> None:
             settings.device,
             exc,
         )
+
+
+@signals.worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    """A new pool process: its GPU first, then what its first job would otherwise load.
+
+    The worker imports this module (Celery's ``include``) before it starts its pool.
+    """
+    assign_gpu()
+    preload()
 
 
 class AnalyzeTask(Task):
@@ -81,7 +91,8 @@ class AnalyzeTask(Task):
             log.exception("job %s: could not be marked failed", job_id, extra={"job_id": job_id})
 
 
-@app.task(name=ANALYZE_TASK, bind=True, base=AnalyzeTask, max_retries=None)
+# shared: Celery registers it on the worker's app when that app is finalized
+@shared_task(name=ANALYZE_TASK, bind=True, base=AnalyzeTask, max_retries=None)
 def analyze_job(self: Task, job_id: str) -> str | None:
     """Run one job to a final state; safe to run again for the same job."""
     try:
