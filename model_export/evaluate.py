@@ -23,13 +23,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import maximum_filter
 
 from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.metrics.contrast import ContrastPhase
@@ -38,6 +36,7 @@ from habitus.volume import CTVolume, Geometry
 from model_export.contrast import enhanced_volume, structure_masks
 from model_export.metrics import Overlap, coverage, overlap, per_class
 from model_export.phantoms import random_acquisition, random_spec, render
+from model_export.real_cases import RealCase, below_diaphragm, label_names, load_real_cases
 from model_export.silver import prefixes_of, structure_mask
 from model_export.volumes import canonical_flips, flip_axes
 
@@ -99,61 +98,6 @@ def evaluate_phantom(predicted: NDArray[np.uint8], reference: NDArray[np.uint8])
 
 
 # --- real scans ---------------------------------------------------------------------------------
-def label_names(data_dir: Path) -> dict[int, str]:
-    raw = json.loads((data_dir / "totalsegmentator_total_v2_labels.json").read_text())
-    return {int(k): str(v) for k, v in raw.items()}
-
-
-def below_diaphragm(
-    lungs: NDArray[np.bool_], spacing: tuple[float, float, float]
-) -> NDArray[np.bool_]:
-    """Voxels under the lowest lung voxel of their in-plane column (footprint widened)."""
-    depth = lungs.shape[0]
-    k = np.arange(depth)[:, None, None]
-    lowest = np.where(lungs, k, depth).min(axis=0)  # depth where a column has no lung
-    radius = (max(1, round(15.0 / spacing[1])), max(1, round(15.0 / spacing[2])))
-    widened = -maximum_filter(-lowest, size=(2 * radius[0] + 1, 2 * radius[1] + 1))
-    below: NDArray[np.bool_] = k < widened[None]
-    return below
-
-
-@dataclass
-class RealCase:
-    name: str
-    volume: CTVolume
-    reference: NDArray[np.integer]  # TotalSegmentator labels on the volume's grid
-    tissue: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
-
-
-def load_real_cases(data_dir: Path) -> list[RealCase]:
-    """The evaluation scans in ``data_dir`` (ts-upper-abdomen, ts-petct-dicom) where present."""
-    from habitus.dicom import load_ct
-    from habitus.dicom.nifti import read_nifti_kji
-
-    cases = []
-    folder = data_dir / "ts-upper-abdomen"
-    if (folder / "ct.nii.gz").is_file():
-        volume = load_ct(folder / "ct.nii.gz").volume
-        reference, _, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
-        tissue = {
-            name: read_nifti_kji(folder / "tissue_types" / f"{name}.nii.gz")[0] > 0
-            for name in ("skeletal_muscle", "subcutaneous_fat", "torso_fat")
-        }
-        cases.append(
-            RealCase("ts-upper-abdomen", volume, np.rint(reference).astype(np.int16), tissue)
-        )
-    folder = data_dir / "ts-petct-dicom"
-    if (folder / "series").is_dir():
-        volume = load_ct(folder / "series").volume
-        reference, ref_geometry, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
-        ref = flip_axes(np.rint(reference).astype(np.int16), canonical_flips(ref_geometry))
-        ref = flip_axes(ref, canonical_flips(volume.geometry))  # into the volume's order
-        if ref.shape != volume.shape:
-            raise ValueError(f"reference {ref.shape} and CT {volume.shape} grids differ")
-        cases.append(RealCase("ts-petct-dicom", volume, ref))
-    return cases
-
-
 def with_contrast(case: RealCase, phase: ContrastPhase, names: dict[int, str]) -> RealCase:
     """``case`` with ``phase``'s contrast painted into its reference structures."""
     volume = enhanced_volume(case.volume, structure_masks(case.reference, names), phase)

@@ -33,6 +33,7 @@ from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
 from model_export.contrast import enhanced_volume, structure_masks
+from model_export.real_cases import below_diaphragm, label_names, load_real_cases
 
 Mask = NDArray[np.bool_]
 
@@ -185,7 +186,6 @@ def preview(volume: CTVolume, labels: NDArray[np.uint8], path: Path, count: int 
 
 def silver_cases(data_dir: Path) -> list[SilverCase]:
     """Silver label maps of the real scans in ``data_dir`` (see ``load_real_cases``)."""
-    from model_export.evaluate import below_diaphragm, label_names, load_real_cases
 
     names = label_names(data_dir)
     cases = []

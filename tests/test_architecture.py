@@ -152,17 +152,9 @@ def _cycle_through(start: str, component: set[str], graph: dict[str, set[str]]) 
     return path[::-1]
 
 
-# cycles in code owned elsewhere, to be broken there; listed so that any other cycle fails,
-# and so is this list once one is gone
-KNOWN_CYCLES = [["model_export.evaluate", "model_export.silver", "model_export.evaluate"]]
-
-
 def test_no_import_cycles() -> None:
     cycles = import_cycles(import_graph())
-    new = [c for c in cycles if c not in KNOWN_CYCLES]
-    assert not new, "import cycles:\n" + "\n".join(" -> ".join(c) for c in new)
-    gone = [c for c in KNOWN_CYCLES if c not in cycles]
-    assert not gone, "no longer cycles, drop them from KNOWN_CYCLES: " + str(gone)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
 def test_import_graph_resolves_relative_and_from_imports(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 import numpy as np
 
 from habitus.volume import Geometry
-from model_export.evaluate import below_diaphragm, segment_canonical
+from model_export.evaluate import segment_canonical
 from model_export.metrics import coverage, overlap, per_class
+from model_export.real_cases import below_diaphragm
 
 
 def test_dice_sensitivity_precision_of_two_masks():

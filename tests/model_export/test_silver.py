@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from habitus.labels import Tissue
 from habitus.metrics.contrast import ContrastPhase
-from model_export.evaluate import label_names
+from model_export.real_cases import label_names
 from model_export.silver import (
     STRUCTURE_CLASSES,
     SilverCase,
@@ -33,7 +33,7 @@ def cases(shared_data: Path) -> list[SilverCase]:
 
 @pytest.fixture(scope="module")
 def references(shared_data: Path) -> dict[str, np.ndarray]:
-    from model_export.evaluate import load_real_cases
+    from model_export.real_cases import load_real_cases
 
     return {c.name: c.reference for c in load_real_cases(shared_data)}
 
