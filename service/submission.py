@@ -292,7 +292,12 @@ def _create_job(
         record = record.model_copy(
             update={"version": item.previous.version + 1, "supersedes": item.previous.id}
         )
-    created = store.create(record, latest_of_series=origin.kind == OriginKind.DICOM)
+    try:
+        created = store.create(record, latest_of_series=origin.kind == OriginKind.DICOM)
+    except Exception:
+        # No record names the folder (Redis down, a conflict): nothing would ever remove it.
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     if item.previous is not None:
         _supersede(store, item.previous, created)
     return created
