@@ -17,10 +17,10 @@ Redis lock lets one sweep at a time, and deleting a deleted job is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import redis
 from fastapi import FastAPI
+from redis.exceptions import LockError
 
 from habitus.jobs import DeliveryState, JobNotFoundError, JobRecord, JobStore, utc_now
 from service.audit import RETENTION_CLIENT, audit
@@ -73,8 +73,8 @@ def sweep(
     usage: DiskPercent = disk_percent,
 ) -> SweepResult:
     """One round of both rules; does nothing while another process holds the lock."""
-    token = uuid.uuid4().hex
-    if not store.redis.set(store.keys.retention_lock, token, nx=True, ex=LOCK_S):
+    lock = store.redis.lock(store.keys.retention_lock, timeout=LOCK_S, blocking=False)
+    if not lock.acquire():
         return SweepResult()
     try:
         now = now or utc_now()
@@ -91,7 +91,9 @@ def sweep(
             disk = _delete_oldest(store, now, over_watermark, DISK, stop_when_false=True)
         return SweepResult(expired=expired, disk=disk)
     finally:
-        _release(store.redis, store.keys.retention_lock, token)
+        # Given back only if still ours: a lock that lapsed may be another sweeper's now.
+        with contextlib.suppress(LockError):
+            lock.release()
 
 
 def _finished_before(record: JobRecord, cutoff: datetime) -> bool:
@@ -136,20 +138,6 @@ def _delete(store: JobStore, record: JobRecord, reason: str) -> None:
     store.redis.hincrby(store.keys.retention_deleted, reason, 1)
     audit("delete", "ok", key=None, client=RETENTION_CLIENT, job_id=record.id, reason=reason)
     log.info("job %s deleted by retention (%s)", record.id, reason, extra={"job_id": record.id})
-
-
-def _release(client: redis.Redis, lock: str, token: str) -> None:
-    """Give the lock back if it is still ours (it may have lapsed and be another's)."""
-    with client.pipeline() as pipe:
-        try:
-            pipe.watch(lock)
-            held = pipe.get(lock)
-            if held is not None and (held.decode() if isinstance(held, bytes) else held) == token:
-                pipe.multi()
-                pipe.delete(lock)
-                pipe.execute()
-        except redis.WatchError:
-            pass
 
 
 def deleted_counts(store: JobStore) -> dict[str, int]:
