@@ -133,9 +133,7 @@ def find_skeleton(
     lateral = bone & trunk & ~column_mask(bone.shape, spine, frame)
     labels, n = ndi.label(lateral, structure=np.ones((3, 3, 3), dtype=bool))
     voxel_cm3 = frame.pooled_mm[0] * frame.pooled_mm[1] * (frame.slice_interval_mm or 1.0) / 1000
-    centre_rows, centre_cols = spine.filled_centres()
-    if not np.isfinite(centre_cols).all():
-        centre_rows, centre_cols = _trunk_centres(trunk)
+    centre_rows, centre_cols = _centres(spine, trunk)
     components: list[BoneComponent] = []
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     for label, box in enumerate(ndi.find_objects(labels), start=1):
@@ -179,14 +177,22 @@ def bones_of_separate_arms(
     seen_apart[0] = False
     if not seen_apart.any():
         return np.zeros_like(bone)
-    _, centre_cols = spine.filled_centres()
-    if not np.isfinite(centre_cols).all():
-        _, centre_cols = _trunk_centres(trunk)
+    _, centre_cols = _centres(spine, trunk)
     cols = np.arange(bone.shape[2])[np.newaxis, np.newaxis, :]
     lateral_mm = np.abs(cols - centre_cols[:, np.newaxis, np.newaxis]) * frame.pooled_mm[1]
     near = np.zeros(n + 1, dtype=bool)
     near[np.unique(labels[(labels > 0) & (lateral_mm < ARM_MIN_LATERAL_MM)])] = True
     return np.asarray((seen_apart & ~near)[labels])
+
+
+def _centres(
+    spine: SpineTrack, trunk: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Row and column of the body's centre in each slice: the spine's, else the trunk's."""
+    rows, cols = spine.filled_centres()
+    if not np.isfinite(cols).all():
+        rows, cols = _trunk_centres(trunk)
+    return rows, cols
 
 
 def _trunk_centres(trunk: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

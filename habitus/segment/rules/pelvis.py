@@ -62,7 +62,7 @@ def iliacus_muscle(
     for k in range(soft.shape[0]):
         if not soft[k].any() or not bone[k].any():
             continue
-        plate = _plates(bone[k], spine, k, cols, pixel)
+        plate = _plates(_away_from_column(bone[k], spine, k, cols, pixel), pixel)
         if not plate.any():
             continue
         distance = ndimage.distance_transform_edt(~plate, sampling=pixel)
@@ -111,7 +111,7 @@ def pelvic_bounds(bone: Mask, spine: Spine, spacing: tuple[float, float, float])
     for k in range(bone.shape[0]):
         if bone[k].any():
             away[k] = _away_from_column(bone[k], spine, k, cols, pixel)
-            plates[k] = _plates(bone[k], spine, k, cols, pixel)
+            plates[k] = _plates(away[k], pixel)
     allowed = np.ones_like(bone)
     if not plates.any():
         return allowed
@@ -175,13 +175,11 @@ def _away_from_column(
     return bone & (np.abs(cols - spine.midline_col[k]) * pixel[1] > COLUMN_REACH_MM)
 
 
-def _plates(
-    bone: Mask, spine: Spine, k: int, cols: NDArray[np.int64], pixel: tuple[float, float]
-) -> Mask:
-    """The plates of bone of a slice (iliac wings), apart from the vertebral column."""
-    parts, count = ndimage.label(_away_from_column(bone, spine, k, cols, pixel))
+def _plates(away: Mask, pixel: tuple[float, float]) -> Mask:
+    """The plates of bone (iliac wings) among a slice's bone apart from the column."""
+    parts, count = ndimage.label(away)
     if count == 0:
-        return np.zeros_like(bone)
+        return np.zeros_like(away)
     keep = np.zeros(count + 1, dtype=bool)
     area = np.bincount(parts.ravel(), minlength=count + 1) * pixel[0] * pixel[1]
     for i, where in enumerate(ndimage.find_objects(parts), start=1):
