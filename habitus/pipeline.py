@@ -20,7 +20,7 @@ from habitus import PIPELINE_VERSION, __version__
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
 from habitus.metrics import compute_body_composition
 from habitus.metrics.volumes import class_measurements
-from habitus.outputs.composition import preview_options, sr_groups
+from habitus.outputs.presentation import preview_options, sr_groups
 from habitus.outputs.report import (
     InputInfo,
     ModelSummary,

@@ -92,7 +92,7 @@ def read_dicom_with_seg(series_dir: Path, seg_path: Path) -> LabelledVolume:
     import highdicom as hd
 
     from habitus.dicom import load_ct
-    from habitus.dicom.rules import SeriesRules
+    from habitus.dicom.series_rules import SeriesRules
 
     # Annotated series may be short or thick; the regular-volume checks still apply.
     rules = SeriesRules(min_slices=1, max_slice_thickness_mm=20.0)

@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from habitus.dicom.choose import Choice, SeriesVerdict, choose_series
 from habitus.dicom.group import SeriesGroup, group_series
 from habitus.dicom.read import Instance, scan_headers
-from habitus.dicom.rules import SeriesRules
+from habitus.dicom.series_rules import SeriesRules
 from habitus.dicom.sources import FileSource, collect_sources
 from habitus.errors import HabitusError, InputRefused
 from habitus.jobs import (

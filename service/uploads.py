@@ -80,7 +80,7 @@ class UnpackedUpload:
     meta: dict[Path, Part10Meta] = field(default_factory=dict)
 
 
-class _Spool:
+class _UploadFolder:
     """Writes numbered files into one folder, enforcing the file-count and size limits."""
 
     def __init__(self, folder: Path, limits: UploadLimits) -> None:
@@ -214,7 +214,7 @@ def _check_declared_sizes(
         )
 
 
-def unpack_zip(archive: Path, spool: _Spool) -> None:
+def unpack_zip(archive: Path, spool: _UploadFolder) -> None:
     _check_end_record(archive, spool.limits)
     try:
         zf = zipfile.ZipFile(archive)
@@ -278,7 +278,7 @@ class _Part:
     size: int = 0
 
 
-def _parse_multipart(body: Path, boundary: bytes, spool: _Spool) -> list[_Part]:
+def _parse_multipart(body: Path, boundary: bytes, spool: _UploadFolder) -> list[_Part]:
     """Split a multipart body into parts, each written to its own file."""
     parts: list[_Part] = []
     header_field = bytearray()
@@ -401,7 +401,7 @@ def unpack_upload(
     each refused part in its response instead.
     """
     media = upload_media_type(content_type)
-    spool = _Spool(folder, limits)
+    spool = _UploadFolder(folder, limits)
     if body.stat().st_size == 0:
         raise UploadRefused("expected DICOM files in the request body; it is empty")
     if media in ZIP_MEDIA_TYPES:
@@ -423,7 +423,7 @@ def unpack_upload(
     return spool.result
 
 
-def _sort_part(part: _Part, index: int, media: str, spool: _Spool) -> None:
+def _sort_part(part: _Part, index: int, media: str, spool: _UploadFolder) -> None:
     """Keep a DICOM part, unpack a zip part, drop (and say so) anything else."""
     if part.path is None:
         return

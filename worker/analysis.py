@@ -3,8 +3,8 @@
 A task may arrive twice (redelivered after a worker died, or by Redis after its visibility
 timeout). Running it again is safe: a job already finished is left alone (its deliveries are
 queued if they were not), a job held by another live worker is retried later, and an
-analysis that completed before a crash is not run again (its completion marker is read).
-The pipeline's UIDs are deterministic, so an analysis that is run again writes the same
+analysis that completed before a crash is not run again (the marker written beside its
+outputs is read). The pipeline's UIDs are deterministic, so an analysis that is run again writes the same
 objects.
 """
 
@@ -62,7 +62,7 @@ class LeaseHeldError(Exception):
         self.retry_in_s = retry_in_s
 
 
-class Completion(BaseModel):
+class OutputsWritten(BaseModel):
     """Written beside the outputs once the analysis has finished writing them."""
 
     files: dict[str, str]
@@ -146,12 +146,12 @@ class JobRunner:
             extra={**context, "attempt": record.attempts},
         )
         output_dir = Path(record.output_dir)
-        completion = read_completion(output_dir)
-        if completion is not None:
+        outputs_written = read_outputs_written(output_dir)
+        if outputs_written is not None:
             log.info("job %s: outputs already complete; analysis skipped", job_id, extra=context)
         else:
             try:
-                completion = self._analyze(record, job)
+                outputs_written = self._analyze(record, job)
             except LeaseLostError:
                 raise  # the outputs now belong to the new holder: leave them
             except JobCancelledError:
@@ -183,14 +183,14 @@ class JobRunner:
                     f"internal error during the analysis ({type(exc).__name__}); the worker "
                     f"logs hold the details under reference {reference}",
                 )
-        state = self._finish_succeeded(job, completion)
+        state = self._finish_succeeded(job, outputs_written)
         if state == JobState.SUCCEEDED:
-            for stage, seconds in completion.timings_s.items():
+            for stage, seconds in outputs_written.timings_s.items():
                 self.store.observe_stage_seconds(stage, seconds)
             self.dispatch_deliveries(job_id)
         return state
 
-    def _analyze(self, record: JobRecord, job: LeasedJob) -> Completion:
+    def _analyze(self, record: JobRecord, job: LeasedJob) -> OutputsWritten:
         output_dir = Path(record.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         options = analysis_options(record.options, self.settings)
@@ -199,14 +199,14 @@ class JobRunner:
         result = analyze(
             Path(record.input_dir), output_dir, options, progress=progress, segmenter=segmenter
         )
-        completion = Completion(
+        outputs_written = OutputsWritten(
             files={kind: str(path) for kind, path in result.files.items()},
             warnings=list(result.report.warnings),
             timings_s=dict(result.report.timings_s),
         )
         job.check_current()  # a superseded attempt does not mark the outputs complete
-        write_completion(output_dir, completion)
-        return completion
+        write_outputs_written(output_dir, outputs_written)
+        return outputs_written
 
     def _fail_attempt(self, job: LeasedJob, record: JobRecord, reason: str) -> JobState:
         """End the job failed; what this attempt wrote in its output folder goes, so a
@@ -215,20 +215,20 @@ class JobRunner:
         _discard_outputs(record)
         return self._finish_failed(job.job_id, reason, job.update)
 
-    def _finish_succeeded(self, job: LeasedJob, completion: Completion) -> JobState:
+    def _finish_succeeded(self, job: LeasedJob, outputs_written: OutputsWritten) -> JobState:
         def finish(record: JobRecord) -> JobRecord:
             if record.state != JobState.RUNNING:
                 return record
             if record.cancel_requested:
                 return record.with_state(JobState.CANCELLED, "cancelled as it finished")
-            timings = {**completion.timings_s, **_wait_and_run(record)}
+            timings = {**outputs_written.timings_s, **_wait_and_run(record)}
             return record.with_state(
                 JobState.SUCCEEDED,
                 f"attempt {record.attempts}",
                 stage=None,
                 percent=100.0,
-                result_files=completion.files,
-                warnings=_merged(record.warnings, completion.warnings),
+                result_files=outputs_written.files,
+                warnings=_merged(record.warnings, outputs_written.warnings),
                 timings_s=timings,
             )
 
@@ -410,20 +410,20 @@ def _discard_outputs(record: JobRecord) -> None:
             path.unlink(missing_ok=True)
 
 
-def read_completion(output_dir: Path) -> Completion | None:
+def read_outputs_written(output_dir: Path) -> OutputsWritten | None:
     marker = output_dir / COMPLETION_MARKER
     try:
-        completion = Completion.model_validate_json(marker.read_text(encoding="utf-8"))
+        outputs_written = OutputsWritten.model_validate_json(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not all(Path(p).is_file() for p in completion.files.values()):
+    if not all(Path(p).is_file() for p in outputs_written.files.values()):
         return None
-    return completion
+    return outputs_written
 
 
-def write_completion(output_dir: Path, completion: Completion) -> None:
+def write_outputs_written(output_dir: Path, outputs_written: OutputsWritten) -> None:
     """Written last and atomically, so its presence means every output is in place."""
     marker = output_dir / COMPLETION_MARKER
     partial = marker.with_suffix(".partial")
-    partial.write_text(json.dumps(completion.model_dump(), indent=1), encoding="utf-8")
+    partial.write_text(json.dumps(outputs_written.model_dump(), indent=1), encoding="utf-8")
     os.replace(partial, marker)

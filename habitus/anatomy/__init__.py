@@ -6,6 +6,6 @@ measure in.
 """
 
 from habitus.anatomy.landmarks import Anatomy, find_anatomy
-from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
+from habitus.anatomy.schema import Landmark, LandmarkName, Landmarks, Vertebra
 
 __all__ = ["Anatomy", "Landmark", "LandmarkName", "Landmarks", "Vertebra", "find_anatomy"]

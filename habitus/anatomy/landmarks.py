@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 
 from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
 from habitus.anatomy.ribs import RibHead, TipCT, lowest_rib, rib_description, rib_heads
+from habitus.anatomy.schema import Landmark, LandmarkName, Landmarks, Vertebra
 from habitus.anatomy.skeleton import (
     BoneComponent,
     BoneGroup,

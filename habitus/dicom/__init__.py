@@ -7,6 +7,6 @@ other series (why it was refused or not preferred), and the warnings raised on t
 
 from habitus.dicom.choose import SeriesVerdict
 from habitus.dicom.load import LoadedCT, load_ct
-from habitus.dicom.rules import KernelClass, SeriesRules
+from habitus.dicom.series_rules import KernelClass, SeriesRules
 
 __all__ = ["KernelClass", "LoadedCT", "SeriesRules", "SeriesVerdict", "load_ct"]

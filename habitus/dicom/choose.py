@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from habitus.dicom.attributes import integer, number, text, texts
 from habitus.dicom.geometry import StackPlan, axial_deviation_deg, plan_stack
 from habitus.dicom.group import SeriesGroup
-from habitus.dicom.rules import SECONDARY_CAPTURE_SOP_CLASS_PREFIX, KernelClass, SeriesRules
+from habitus.dicom.series_rules import SECONDARY_CAPTURE_SOP_CLASS_PREFIX, KernelClass, SeriesRules
 from habitus.errors import GeometryRefused, NoSuitableSeries
 
 KERNEL_WORDS: dict[KernelClass, str] = {

@@ -12,7 +12,7 @@ from habitus.dicom.choose import Choice, SeriesVerdict, choose_series
 from habitus.dicom.group import SeriesGroup, group_series
 from habitus.dicom.pixels import decode_hu
 from habitus.dicom.read import HeaderScan, scan_headers
-from habitus.dicom.rules import SeriesRules
+from habitus.dicom.series_rules import SeriesRules
 from habitus.dicom.sources import FileSource, close_sources, collect_sources, is_nifti
 from habitus.errors import CorruptFile, GeometryRefused, InputRefused
 from habitus.progress import ProgressCallback, Stage, StepCallback, ignore_progress

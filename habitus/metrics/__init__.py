@@ -6,7 +6,7 @@ its flat list of measurements (``measurements.named_measurements``) and the prev
 slice ranges (``BodyComposition.regions``).
 """
 
-from habitus.metrics.composition import compute_body_composition
+from habitus.metrics.compute import compute_body_composition
 from habitus.metrics.schema import (
     BodyComposition,
     Flag,

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from habitus.anatomy import Anatomy
 from habitus.labels import Tissue
 from habitus.metrics.contrast import UNKNOWN, ContrastAssessment
-from habitus.metrics.regions import MeasuredRegions
+from habitus.metrics.ranges import MeasuredRegions
 from habitus.metrics.schema import Quality, QualityCheck
 from habitus.metrics.slice_stats import FAT, SliceStats
 from habitus.volume import CTVolume

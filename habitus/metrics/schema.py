@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from habitus.anatomy.models import Landmark, LandmarkName, Landmarks, Vertebra
+from habitus.anatomy.schema import Landmark, LandmarkName, Landmarks, Vertebra
 from habitus.metrics.contrast import ContrastAssessment, ContrastEvidence, ContrastPhase
 
 BODY_COMPOSITION_VERSION = "1.2.0"  # 1.1: source instances of the measured slices; 1.2: contrast

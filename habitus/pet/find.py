@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from habitus.dicom.attributes import integer, text, texts
 from habitus.dicom.geometry import StackPlan, axial_deviation_deg, plan_stack
 from habitus.dicom.group import SeriesGroup
-from habitus.dicom.rules import REFUSED_IMAGE_TYPES
+from habitus.dicom.series_rules import REFUSED_IMAGE_TYPES
 from habitus.pet.schema import PetSeries
 from habitus.volume import CTVolume, Geometry
 

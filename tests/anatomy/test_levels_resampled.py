@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from habitus.anatomy import find_anatomy
-from habitus.anatomy.models import Landmarks
+from habitus.anatomy.schema import Landmarks
 from habitus.labels import Tissue
 from tests.anatomy.phantom import Phantom, build_phantom
 from tests.anatomy.real_data import RealCase, petct, resampled, upper_abdomen

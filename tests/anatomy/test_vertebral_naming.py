@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from habitus.anatomy import find_anatomy
-from habitus.anatomy.models import Landmarks
+from habitus.anatomy.schema import Landmarks
 from habitus.labels import Tissue
 from habitus.metrics import compute_body_composition
 from habitus.outputs.report import PatientInfo

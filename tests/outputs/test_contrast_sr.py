@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from habitus.metrics import compute_body_composition
 from habitus.metrics.contrast import UNKNOWN, ContrastAssessment, ContrastEvidence, ContrastPhase
 from habitus.outputs.codes import CONTRAST_PHASES, HABITUS_SCHEME
-from habitus.outputs.composition import CONTRAST_GROUP_LABEL, sr_groups
+from habitus.outputs.presentation import CONTRAST_GROUP_LABEL, sr_groups
 from habitus.outputs.report import PatientInfo, Report
 from habitus.outputs.seg import build_segmentation
 from habitus.outputs.sr import build_sr

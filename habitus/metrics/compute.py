@@ -10,8 +10,8 @@ from habitus.errors import InputRefused
 from habitus.metrics.contrast import assess_contrast
 from habitus.metrics.indices import high_bfi_flag, low_smi_flag
 from habitus.metrics.quality import quality_checks
-from habitus.metrics.regional import l3_metrics, torso_metrics, waist_metrics
-from habitus.metrics.regions import measured_regions, report_regions, source_instance
+from habitus.metrics.ranges import measured_regions, report_regions, source_instance
+from habitus.metrics.region_metrics import l3_metrics, torso_metrics, waist_metrics
 from habitus.metrics.schema import BodyComposition, Flags, PatientInfo
 from habitus.metrics.slice_stats import trunk_slice_stats
 from habitus.metrics.summary import summary_lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.metrics.indices import per_height_squared, per_weight
-from habitus.metrics.regions import CanonicalRange, MeasuredRegions
+from habitus.metrics.ranges import CanonicalRange, MeasuredRegions
 from habitus.metrics.schema import (
     ClassMeasurement,
     L3Metrics,
