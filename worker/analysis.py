@@ -4,8 +4,8 @@ A task may arrive twice (redelivered after a worker died, or by Redis after its 
 timeout). Running it again is safe: a job already finished is left alone (its deliveries are
 queued if they were not), a job held by another live worker is retried later, and an
 analysis that completed before a crash is not run again (the marker written beside its
-outputs is read). The pipeline's UIDs are deterministic, so an analysis that is run again writes the same
-objects.
+outputs is read). The pipeline's UIDs are deterministic, so an analysis that is run again
+writes the same objects.
 """
 
 from __future__ import annotations
