@@ -20,6 +20,8 @@ from habitus import PIPELINE_VERSION, __version__
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
 from habitus.metrics import compute_body_composition
 from habitus.metrics.volumes import class_measurements
+from habitus.outputs.pet_sr import evidence as pet_evidence
+from habitus.outputs.pet_sr import pet_sr_groups
 from habitus.outputs.presentation import preview_options, sr_groups
 from habitus.outputs.report import (
     InputInfo,
@@ -31,8 +33,6 @@ from habitus.outputs.writer import write_outputs
 from habitus.patient import patient_info
 from habitus.pet.analysis import analyze_pet
 from habitus.pet.schema import PetSection
-from habitus.pet.sr import evidence as pet_evidence
-from habitus.pet.sr import pet_sr_groups
 from habitus.progress import ProgressCallback, Stage, ignore_progress
 from habitus.segment import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
