@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus.anatomy.body import BodyParts, cut_arms_at_bones, find_body_parts
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.ribs import RibHead, TipCT, lowest_rib, rib_description, rib_heads
 from habitus.anatomy.schema import Landmark, LandmarkName, Landmarks, Vertebra
@@ -29,12 +28,18 @@ from habitus.anatomy.skeleton import (
     BoneComponent,
     BoneGroup,
     Skeleton,
-    bones_of_separate_arms,
+    body_centres,
     find_skeleton,
 )
 from habitus.anatomy.spine import SpineTrack, track_spine
 from habitus.anatomy.vertebrae import VertebraNames, name_vertebrae, segment_at
 from habitus.labels import Tissue
+from habitus.segment.rules.body import (
+    BodyParts,
+    arm_bones_apart,
+    cut_arms_at_bones,
+    find_body_parts,
+)
 from habitus.volume import Geometry
 
 CONFIDENCE_RIB = 0.85
@@ -82,15 +87,16 @@ def find_anatomy(
     )
     canonical = frame.canonical(labels)
     body, bone = _pooled_masks(canonical, frame)
-    parts = find_body_parts(body, frame)
+    parts = find_body_parts(body, frame.pooled_mm)
     spine = track_spine(bone, parts.trunk, frame)
     skeleton = find_skeleton(bone, parts.trunk, spine, frame, parts.leg_split)
     arm_labels = [c.label for c in skeleton.of_group(BoneGroup.ARM)]
-    arm_bone = np.isin(skeleton.labels, arm_labels) | bones_of_separate_arms(
-        bone, parts.trunk, parts.arms, spine, frame
+    _, centre_cols = body_centres(spine, parts.trunk)
+    arm_bone = np.isin(skeleton.labels, arm_labels) | arm_bones_apart(
+        bone, parts, centre_cols, frame.pooled_mm
     )
     if arm_bone.any():
-        parts = cut_arms_at_bones(parts, arm_bone, frame)
+        parts = cut_arms_at_bones(parts, arm_bone, frame.pooled_mm)
 
     crest, crest_slice = _iliac_crest(skeleton, spine, frame)
     heads = rib_heads(skeleton, spine, frame)

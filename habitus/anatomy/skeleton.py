@@ -31,6 +31,7 @@ from scipy import ndimage as ndi
 
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.spine import SpineTrack
+from habitus.segment.rules.body import ARM_MIN_LATERAL_MM
 
 COLUMN_HALF_WIDTH_MM = 60.0  # rib heads, transverse processes, sacral alae near the midline
 COLUMN_FRONT_MARGIN_MM = 10.0
@@ -41,7 +42,6 @@ ARM_MIN_RADIUS_MM = 8.0  # humerus, radius and ulna are round; a rib is flat
 VOTE_MIN_EXTENT_MM = 9.0
 VOTE_MIN_DIFFERENCE_MM = 10.0
 RIB_PELVIS_OVERLAP_MM = 30.0
-ARM_MIN_LATERAL_MM = 120.0  # an arm bone stays at least this far to the side of the spine
 ARM_MIN_EXTENT_MM = 30.0
 
 Vote = Literal["rib", "pelvis"] | None
@@ -133,7 +133,7 @@ def find_skeleton(
     lateral = bone & trunk & ~column_mask(bone.shape, spine, frame)
     labels, n = ndi.label(lateral, structure=np.ones((3, 3, 3), dtype=bool))
     voxel_cm3 = frame.pooled_mm[0] * frame.pooled_mm[1] * (frame.slice_interval_mm or 1.0) / 1000
-    centre_rows, centre_cols = _centres(spine, trunk)
+    centre_rows, centre_cols = body_centres(spine, trunk)
     components: list[BoneComponent] = []
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     for label, box in enumerate(ndi.find_objects(labels), start=1):
@@ -154,38 +154,7 @@ def find_skeleton(
     return Skeleton(components=_group(components, frame), labels=labels)
 
 
-def bones_of_separate_arms(
-    bone: NDArray[np.bool_],
-    trunk: NDArray[np.bool_],
-    arms: NDArray[np.bool_],
-    spine: SpineTrack,
-    frame: AnatomicalFrame,
-) -> NDArray[np.bool_]:
-    """Arm bones seen apart from the trunk in some slice, where they run on inside it.
-
-    An arm that lies apart from the trunk in a few slices and against the flank in the
-    others leaves pieces of its humerus in the trunk too short to pass for an arm bone on
-    their own (:func:`find_skeleton` sees the trunk only). Followed through the arm's own
-    slices, the bone is one piece: it is an arm bone wherever it lies far to the side of the
-    spine (``ARM_MIN_LATERAL_MM``), as a rib never does.
-    """
-    labels, n = ndi.label(bone & (trunk | arms), structure=np.ones((3, 3, 3), dtype=bool))
-    if n == 0:
-        return np.zeros_like(bone)
-    seen_apart = np.zeros(n + 1, dtype=bool)
-    seen_apart[np.unique(labels[arms & bone])] = True
-    seen_apart[0] = False
-    if not seen_apart.any():
-        return np.zeros_like(bone)
-    _, centre_cols = _centres(spine, trunk)
-    cols = np.arange(bone.shape[2])[np.newaxis, np.newaxis, :]
-    lateral_mm = np.abs(cols - centre_cols[:, np.newaxis, np.newaxis]) * frame.pooled_mm[1]
-    near = np.zeros(n + 1, dtype=bool)
-    near[np.unique(labels[(labels > 0) & (lateral_mm < ARM_MIN_LATERAL_MM)])] = True
-    return np.asarray((seen_apart & ~near)[labels])
-
-
-def _centres(
+def body_centres(
     spine: SpineTrack, trunk: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Row and column of the body's centre in each slice: the spine's, else the trunk's."""

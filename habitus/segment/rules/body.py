@@ -1,16 +1,30 @@
-"""The body outline: everything of the patient, without the table, cushions or air around it.
+"""Where the trunk, arms and legs are: the one place that tells them apart, for the
+segmentation (from the CT) and for the measurements (from a label map).
 
-Voxels above -300 HU (fat and denser; air, foam and the lighter table pads fall below) are
-opened slice by slice so that the thin shells of the table and the sheets on it come apart
-from the body. Of the 3D pieces left, the largest is the trunk and any other piece thick
-enough to hold muscle and bone is a limb lying apart (arms beside the body); thin pieces
-(the table top, cables, blankets) are dropped. An arm that touches the trunk in a slice is
-cut off at the narrow neck between them, and followed into the slices next to it where it
-lies broadly against the trunk. Holes are filled per slice, so the lungs, airways and bowel
-gas are inside the body here; later steps take the lungs out.
-
+Segmentation, :func:`body_masks`: the body outline, everything of the patient without the
+table, cushions or air around it. Voxels above -300 HU (fat and denser; air, foam and the
+lighter table pads fall below) are opened slice by slice so that the thin shells of the table
+and the sheets on it come apart from the body. Of the 3D pieces left, the largest is the
+trunk and any other piece thick enough to hold muscle and bone is a limb lying apart (arms
+beside the body); thin pieces (the table top, cables, blankets) are dropped. An arm that
+touches the trunk in a slice is cut off at the narrow neck between them, and followed into
+the slices next to it where it lies broadly against the trunk. Holes are filled per slice, so
+the lungs, airways and bowel gas are inside the body here; later steps take the lungs out.
 The choice of pieces is made on the coarse grid; the outline itself is the full-resolution
 threshold, so the skin surface keeps its detail.
+
+Measurement, :func:`find_body_parts`, on the pooled canonical masks of a label map:
+
+- body: every labelled voxel, with the cavities of each slice (lungs, airways, bowel gas)
+  filled; specks under 1 cm2 are dropped;
+- arms: body components separate from the trunk in the slice, and arms that touch it only
+  through a thin bridge (an opening of ``ARM_SEPARATION_MM`` cuts them off). An arm lying
+  broadly against the flank is moved out of the trunk where its bone is known
+  (:func:`arm_bones_apart`, :func:`cut_arms_at_bones`);
+- legs: from the bottom of the scan upward, slices where the body is two large components
+  of similar size side by side. The trunk ends where they join (the leg split).
+
+Both work slice by slice on canonical (superior, posterior, left) arrays.
 """
 
 from __future__ import annotations
@@ -26,10 +40,14 @@ from habitus.labels import BONE_HU_MIN
 from habitus.segment.rules.coarse import CoarseGrid
 from habitus.segment.rules.morphology import (
     IN_PLANE,
+    IN_PLANE_8,
     Mask,
+    PixelSpacing,
     disk,
+    drop_small_components,
     erode_2d,
     fill_holes_2d,
+    largest_per_slice,
     per_slice,
 )
 
@@ -44,6 +62,15 @@ MIN_FILLED_HOLE_MM2 = 1000.0  # cavities (lungs) are larger than arm-to-trunk ga
 
 SPREAD_STEPS = 4
 
+ARM_SEPARATION_MM = 6.0  # bridges thinner than twice this between arm and trunk are cut
+MIN_BODY_PART_CM2 = 1.0
+LEG_MIN_AREA_CM2 = 40.0
+LEG_MIN_RATIO = 0.5  # smaller leg / larger leg
+LEG_MAX_THIRD_RATIO = 0.3  # a third component this large (an arm, the head) means not legs
+LEG_MIN_SEPARATION_MM = 60.0
+ARM_MIN_LATERAL_MM = 120.0  # an arm bone stays at least this far to the side of the spine
+ARM_JUNCTION_SEARCH_MM = 80.0  # how far inward from an arm bone to look for the skin fold
+
 _TRUNK, _LIMB = 1, 2
 
 
@@ -52,6 +79,15 @@ class BodyMasks:
     body: Mask  # the whole patient, holes filled per slice
     torso: Mask  # the trunk (head and neck included); the part the anatomy rules apply to
     limbs: Mask  # arms and legs lying apart from the trunk in a slice
+
+
+@dataclass(frozen=True)
+class BodyParts:
+    body: Mask  # pooled (z, y, x)
+    trunk: Mask  # the torso part of each slice; empty where the legs are
+    arms: Mask
+    legs: Mask
+    leg_split: int | None  # lowest canonical slice of the undivided trunk, None if no legs
 
 
 def body_masks(hu: NDArray[np.int16], spacing: tuple[float, float, float]) -> BodyMasks:
@@ -236,3 +272,153 @@ def _spread_parts(parts: NDArray[np.uint8]) -> NDArray[np.uint8]:
         out[k] = np.where(trunk, _TRUNK, np.where(limb, _LIMB, 0))
     out[~(parts == _LIMB).any(axis=(1, 2))] = _TRUNK  # no limb in the slice: all trunk
     return out
+
+
+def find_body_parts(labelled: Mask, pixel: PixelSpacing) -> BodyParts:
+    """Split a pooled canonical body mask (labels > 0, ``pixel`` mm) into trunk, arms and
+    legs."""
+    pixel_cm2 = pixel[0] * pixel[1] / 100.0
+    body = fill_holes_2d(labelled, background_connectivity=IN_PLANE_8)
+    body = drop_small_components(body, MIN_BODY_PART_CM2 / pixel_cm2, IN_PLANE_8)
+    trunk = _largest_part_after_opening(body, pixel)
+    legs_from = _leg_rows(body, pixel)
+    legs = np.zeros_like(body)
+    leg_split: int | None = None
+    if legs_from is not None:
+        legs[: legs_from + 1] = body[: legs_from + 1]
+        trunk[: legs_from + 1] = False
+        leg_split = legs_from + 1 if legs_from + 1 < body.shape[0] else None
+    arms = body & ~trunk & ~legs
+    return BodyParts(body=body, trunk=trunk, arms=arms, legs=legs, leg_split=leg_split)
+
+
+def _largest_part_after_opening(body: Mask, pixel: PixelSpacing) -> Mask:
+    radius = max(1, round(ARM_SEPARATION_MM / min(pixel)))
+    core = largest_per_slice(ndimage.binary_erosion(body, structure=_disk_of_pixels(radius)))
+    trunk = body & ndimage.binary_dilation(core, structure=_disk_of_pixels(radius + 1))
+    # where erosion removed everything (a thin slice of skin), keep the largest part as is
+    empty = ~core.any(axis=(1, 2))
+    if empty.any():
+        trunk[empty] = largest_per_slice(body[empty])
+    return np.asarray(trunk)
+
+
+def _disk_of_pixels(radius: int) -> Mask:
+    """An in-plane disk ``radius`` pixels across (round in pixels, as the pooled grid is)."""
+    return disk(float(radius), (1.0, 1.0))[np.newaxis]
+
+
+def _leg_rows(body: Mask, pixel: PixelSpacing) -> int | None:
+    """Highest canonical slice of the run of two-leg slices that starts at the scan's bottom."""
+    legs_like = _two_legs_per_slice(body, pixel)
+    if legs_like.size == 0 or not legs_like[0]:
+        return None
+    top = 0
+    z = 1
+    while z < legs_like.size:
+        if legs_like[z]:
+            top = z
+        elif not (z + 1 < legs_like.size and legs_like[z + 1]):
+            break  # tolerate one odd slice inside the run, not two
+        z += 1
+    return top
+
+
+def _two_legs_per_slice(body: Mask, pixel: PixelSpacing) -> NDArray[np.bool_]:
+    """Slices where the body is two large parts of similar size side by side, and little else."""
+    labels, n = ndimage.label(body, structure=IN_PLANE_8)
+    result = np.zeros(body.shape[0], dtype=bool)
+    if n < 2:
+        return result
+    pixel_cm2 = pixel[0] * pixel[1] / 100.0
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:] * pixel_cm2
+    x_sums = np.bincount(
+        labels.ravel(),
+        weights=np.broadcast_to(np.arange(body.shape[2]), body.shape).ravel(),
+        minlength=n + 1,
+    )[1:]
+    centre_x = x_sums / np.maximum(areas / pixel_cm2, 1)
+    slice_of = np.array([obj[0].start for obj in ndimage.find_objects(labels)])
+    for z in np.unique(slice_of):
+        parts = np.flatnonzero(slice_of == z)
+        if parts.size < 2:
+            continue
+        order = parts[np.argsort(areas[parts])[::-1]]
+        a1, a2 = areas[order[0]], areas[order[1]]
+        if a2 < LEG_MIN_AREA_CM2 or a2 < LEG_MIN_RATIO * a1:
+            continue
+        if order.size > 2 and areas[order[2]] > LEG_MAX_THIRD_RATIO * a2:
+            continue
+        separation = abs(centre_x[order[0]] - centre_x[order[1]]) * pixel[1]
+        result[z] = separation >= LEG_MIN_SEPARATION_MM
+    return result
+
+
+def arm_bones_apart(
+    bone: Mask, parts: BodyParts, centre_cols: NDArray[np.float64], pixel: PixelSpacing
+) -> Mask:
+    """Arm bones seen apart from the trunk in some slice, where they run on inside it.
+
+    An arm that lies apart from the trunk in a few slices and against the flank in the
+    others leaves pieces of its humerus in the trunk too short to pass for an arm bone on
+    their own. Followed through the arm's own slices, the bone is one piece: it is an arm
+    bone wherever it lies far to the side of the body's centre (``centre_cols``, the spine's
+    column of each slice), ``ARM_MIN_LATERAL_MM``, as a rib never does.
+    """
+    labels, n = ndimage.label(
+        bone & (parts.trunk | parts.arms), structure=np.ones((3, 3, 3), dtype=bool)
+    )
+    if n == 0:
+        return np.zeros_like(bone)
+    seen_apart = np.zeros(n + 1, dtype=bool)
+    seen_apart[np.unique(labels[parts.arms & bone])] = True
+    seen_apart[0] = False
+    if not seen_apart.any():
+        return np.zeros_like(bone)
+    cols = np.arange(bone.shape[2])[np.newaxis, np.newaxis, :]
+    lateral_mm = np.abs(cols - centre_cols[:, np.newaxis, np.newaxis]) * pixel[1]
+    near = np.zeros(n + 1, dtype=bool)
+    near[np.unique(labels[(labels > 0) & (lateral_mm < ARM_MIN_LATERAL_MM)])] = True
+    return np.asarray((seen_apart & ~near)[labels])
+
+
+def cut_arms_at_bones(parts: BodyParts, arm_bone: Mask, pixel: PixelSpacing) -> BodyParts:
+    """Move an arm that lies against the trunk out of it, in slices where its bone is seen.
+
+    The cut runs along the column of pixels, between the arm bone's inner edge and
+    ``ARM_JUNCTION_SEARCH_MM`` further in, where the body is thinnest front to back: the skin
+    fold between arm and flank.
+    """
+    trunk = parts.trunk.copy()
+    arms = parts.arms.copy()
+    reach = max(1, round(ARM_JUNCTION_SEARCH_MM / pixel[1]))
+    # Only where the arm's bone lies in the trunk: an arm already apart needs no cut.
+    in_trunk = arm_bone & parts.trunk
+    for c in np.flatnonzero(in_trunk.any(axis=(1, 2))):
+        rows, cols = np.nonzero(trunk[c])
+        if cols.size == 0:
+            continue
+        middle = float(np.median(cols))
+        bone_cols = np.flatnonzero(in_trunk[c].any(axis=0))
+        thickness = trunk[c].sum(axis=0)
+        for side_cols, inward in (
+            (bone_cols[bone_cols < middle], +1),
+            (bone_cols[bone_cols > middle], -1),
+        ):
+            if side_cols.size == 0:
+                continue
+            inner = int(side_cols.max() if inward > 0 else side_cols.min())
+            searched = np.arange(inner, inner + inward * (reach + 1), inward)
+            searched = searched[(searched >= 0) & (searched < thickness.size)]
+            cut = int(searched[np.argmin(thickness[searched])])  # first minimum from the arm
+            arm = np.zeros_like(trunk[c])
+            if inward > 0:
+                arm[:, : cut + 1] = True
+            else:
+                arm[:, cut:] = True
+            moved = trunk[c] & arm
+            trunk[c] &= ~moved
+            arms[c] |= moved
+    return BodyParts(
+        body=parts.body, trunk=trunk, arms=arms, legs=parts.legs, leg_split=parts.leg_split
+    )

@@ -11,6 +11,14 @@ from scipy import ndimage
 Mask = NDArray[np.bool_]
 PixelSpacing = tuple[float, float]  # (row, column) mm
 
+IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
+"""Face connectivity within a slice only: labels every slice of a volume separately."""
+
+IN_PLANE_8 = np.zeros((3, 3, 3), dtype=bool)
+IN_PLANE_8[1] = True
+"""Face and corner (8-) connectivity within a slice only."""
+
 
 def disk(radius_mm: float, spacing: PixelSpacing, at_least_one: bool = True) -> Mask:
     """An elliptical in-plane structuring element of the given radius in mm."""
@@ -52,9 +60,25 @@ def largest_component(mask: Mask) -> Mask:
     return np.asarray(labels == int(np.argmax(sizes)))
 
 
-def drop_small_components(mask: Mask, min_voxels: int) -> Mask:
-    """Remove the face-connected components smaller than ``min_voxels``."""
-    labels, count = ndimage.label(mask)
+def largest_per_slice(mask: Mask) -> Mask:
+    """The largest (8-connected) component of each slice of a 3D mask."""
+    labels, count = ndimage.label(mask, structure=IN_PLANE_8)
+    if count == 0:
+        return np.zeros_like(mask)
+    slice_of = np.array([box[0].start for box in ndimage.find_objects(labels)])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.lexsort((sizes, slice_of))  # by slice, then by size ascending
+    ordered_slices = slice_of[order]
+    last_of_slice = np.r_[ordered_slices[1:] != ordered_slices[:-1], True]
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[order[last_of_slice] + 1] = True
+    return np.asarray(keep[labels])
+
+
+def drop_small_components(mask: Mask, min_voxels: float, connectivity: Mask | None = None) -> Mask:
+    """Remove the components smaller than ``min_voxels``: face-connected in 3D, or
+    connected by ``connectivity`` (:data:`IN_PLANE_8`: each slice on its own)."""
+    labels, count = ndimage.label(mask, structure=connectivity)
     if count == 0:
         return mask.copy()
     sizes = np.bincount(labels.ravel())
@@ -92,14 +116,12 @@ def local_mean_and_spread(
     return mean, spread
 
 
-IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
-IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
-"""Face connectivity within a slice only: labels every slice of a volume separately."""
+def fill_holes_2d(mask: Mask, background_connectivity: Mask = IN_PLANE) -> Mask:
+    """Fill the holes of every axial slice: background not reaching the slice's border.
 
-
-def fill_holes_2d(mask: Mask) -> Mask:
-    """Fill the holes of every axial slice: background not reaching the slice's border."""
-    background, _ = ndimage.label(~mask, structure=IN_PLANE)
+    With :data:`IN_PLANE_8`, background touching at a corner is one piece, so a gap that
+    reaches the border diagonally is not a hole."""
+    background, _ = ndimage.label(~mask, structure=background_connectivity)
     edges = np.concatenate(
         [
             background[:, 0, :].ravel(),
@@ -112,10 +134,6 @@ def fill_holes_2d(mask: Mask) -> Mask:
     outside[edges] = True
     outside[0] = False
     return np.asarray(mask | ~outside[background])
-
-
-_SQUARE = np.zeros((3, 3, 3), dtype=bool)
-_SQUARE[1] = True
 
 
 def steps_for(radius_mm: float, pixel: PixelSpacing, at_least_one: bool = True) -> int:
@@ -140,7 +158,7 @@ def dilate_2d(
     n = steps_for(radius_mm, pixel, at_least_one)
     out = mask
     if n // 2:
-        out = ndimage.binary_dilation(out, _SQUARE, iterations=n // 2, mask=within)
+        out = ndimage.binary_dilation(out, IN_PLANE_8, iterations=n // 2, mask=within)
     if n - n // 2:
         out = ndimage.binary_dilation(out, IN_PLANE, iterations=n - n // 2, mask=within)
     return np.asarray(out)
@@ -157,7 +175,7 @@ def erode_2d(
     n = steps_for(radius_mm, pixel, at_least_one)
     out = mask
     if n // 2:
-        out = ndimage.binary_erosion(out, _SQUARE, iterations=n // 2, border_value=border_value)
+        out = ndimage.binary_erosion(out, IN_PLANE_8, iterations=n // 2, border_value=border_value)
     if n - n // 2:
         out = ndimage.binary_erosion(
             out, IN_PLANE, iterations=n - n // 2, border_value=border_value
