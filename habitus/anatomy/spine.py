@@ -11,7 +11,9 @@ On pooled canonical masks (rows anterior to posterior, columns right to left):
    front edge keeps the vertebral bodies' front and ignores the discs.
 3. Profile: the bone fraction of a box just behind that front edge (the vertebral body).
    Intervertebral discs are not bone, so the profile drops at each disc; vertebral bodies
-   are the runs of slices where it stays above half its local maximum.
+   are the runs of slices where it stays above half its local maximum, then joined across
+   a dip that leaves pieces too short to be bodies and split at a dip where a run is too
+   tall to be one (``habitus.anatomy.discs``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from habitus.anatomy.discs import vertebral_bodies
 from habitus.anatomy.frame import AnatomicalFrame
 
 SEARCH_HALF_WIDTH_MM = 40.0
@@ -32,9 +35,7 @@ PROFILE_HALF_WINDOW_MM = 40.0
 BODY_DEPTH_RANGE_MM = (12.0, 50.0)
 BODY_HALF_WIDTH_MM = 10.0
 MIN_BODY_FRACTION = 0.25
-MIN_VERTEBRA_MM = 6.0
 END_PLATE_CONFIRM_MM = 8.0  # a disc gap this long needs no vertebra beyond it
-SPLIT_LONG_RATIO = 1.7  # a segment this much longer than the median may hide a disc
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def track_spine(
         np.where(valid, profile, np.nan), window, lambda v, axis: np.nanpercentile(v, 90, axis=axis)
     )
     is_body = valid & (profile >= np.maximum(MIN_BODY_FRACTION, 0.5 * np.nan_to_num(local_max)))
-    segments = _segments(is_body, valid, profile, frame)
+    segments = _segments(is_body, valid, profile, local_max, frame)
     return SpineTrack(
         valid=valid,
         x=np.where(valid, x, np.nan),
@@ -190,6 +191,7 @@ def _segments(
     is_body: NDArray[np.bool_],
     valid: NDArray[np.bool_],
     profile: NDArray[np.float64],
+    local_max: NDArray[np.float64],
     frame: AnatomicalFrame,
 ) -> list[VertebralSegment]:
     n = is_body.size
@@ -203,9 +205,16 @@ def _segments(
             runs.append((start, c))
         c += 1
     dz = frame.slice_interval_mm or 1.0
-    runs = [r for r in runs if (r[1] - r[0] + 1) * dz >= MIN_VERTEBRA_MM]
-    runs = _split_long_runs(runs, profile)
     confirm = max(1, int(np.ceil(END_PLATE_CONFIRM_MM / dz)))
+    if runs:
+        found = np.zeros_like(is_body)
+        for lo, hi in runs:
+            found[lo : hi + 1] = True
+        open_ends = (
+            not _end_plate_seen(found, valid, runs[0][0], -1, confirm),
+            not _end_plate_seen(found, valid, runs[-1][1], +1, confirm),
+        )
+        runs = vertebral_bodies(runs, profile, local_max, open_ends, dz)
     kept = np.zeros_like(is_body)
     for lo, hi in runs:
         kept[lo : hi + 1] = True
@@ -236,23 +245,3 @@ def _end_plate_seen(
             return True
         c += step
     return False
-
-
-def _split_long_runs(
-    runs: list[tuple[int, int]], profile: NDArray[np.float64]
-) -> list[tuple[int, int]]:
-    """Split a run much longer than its peers at a marked dip of the profile (a thin disc
-    that fell between two slices)."""
-    if len(runs) < 3:
-        return runs
-    typical = float(np.median([hi - lo + 1 for lo, hi in runs]))
-    out: list[tuple[int, int]] = []
-    for lo, hi in runs:
-        if hi - lo + 1 > SPLIT_LONG_RATIO * typical and hi - lo >= 4:
-            inner = profile[lo + 2 : hi - 1]
-            dip = lo + 2 + int(np.argmin(inner))
-            if profile[dip] < 0.75 * float(np.median(profile[lo : hi + 1])):
-                out += [(lo, dip - 1), (dip + 1, hi)]
-                continue
-        out.append((lo, hi))
-    return out

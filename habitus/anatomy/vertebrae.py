@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from habitus.anatomy.discs import MAX_DISC_MM, SHORT_BODY_RATIO
 from habitus.anatomy.frame import AnatomicalFrame
 from habitus.anatomy.ribs import RibHead, ordinal
 from habitus.anatomy.skeleton import Skeleton
@@ -52,10 +53,8 @@ from habitus.anatomy.spine import SpineTrack, VertebralSegment
 
 SACRUM_MIN_WIDTH_MM = 75.0
 SACRUM_BELOW_CREST_MM = 10.0
-MAX_DISC_MM = 20.0
 LUMBAR_HEIGHT_MM = (15.0, 45.0)
 MAX_BODY_MM = 45.0  # no single vertebral body is taller: a fused block, or bodies joined
-SHORT_BODY_RATIO = 0.6  # neighbouring bodies differ far less in height than this
 # bottom up, from the sacrum: S1, L5..L1, T12..T1. Cervical bodies are not named: no cue
 # here reaches them reliably.
 LADDER = ("S1", "L5", "L4", "L3", "L2", "L1", *(f"T{n}" for n in range(12, 0, -1)))
@@ -219,10 +218,12 @@ def _fragments(segments: list[VertebralSegment], frame: AnatomicalFrame) -> list
     through it would be off by one, so a count neither passes through a fragment nor reaches
     beyond it (a fragment holding an anchor is still named: it lies within its vertebra).
 
-    Shaped on ts-upper-abdomen as segmented by the rule-based segmenter at 3 mm (L1 split at
-    mid-height into a 12 mm piece below a 42 mm segment joining L1's upper half to T12) and on
-    the phantom with the middle of one body's marrow removed
-    (tests/anatomy/test_vertebral_naming.py)."""
+    The disc choice (``habitus.anatomy.discs``) already joins such pieces where a body of
+    plausible height results; a fragment here is one it could not mend (in ts-upper-abdomen
+    resampled to 1 mm and 5 mm slices, as the rule-based segmenter labels it). Shaped on
+    ts-upper-abdomen as that segmenter labels it at 3 mm (L1 split at mid-height into a
+    12 mm piece below a 42 mm segment joining L1's upper half to T12) and on the phantom with
+    the middle of one body's marrow removed (tests/anatomy/test_vertebral_naming.py)."""
     heights = [s.height_mm(frame) for s in segments]
     out: list[bool] = []
     for index, seg in enumerate(segments):
