@@ -5,11 +5,14 @@ from scipy import ndimage
 
 from habitus.segment.rules.coarse import CoarseGrid
 from habitus.segment.rules.morphology import (
+    IN_PLANE_8,
     bridge_slices,
     close_2d,
     dilate_2d,
+    drop_small_components,
     erode_2d,
     fill_holes_2d,
+    largest_per_slice,
     open_2d,
 )
 
@@ -29,6 +32,36 @@ def test_fill_holes_is_per_slice() -> None:
     ring[1, 3:6, 3:6] = False
     assert not ndimage.binary_fill_holes(ring)[1, 4, 4]
     assert fill_holes_2d(ring)[1, 4, 4]
+
+
+def test_holes_open_at_a_corner_are_kept_with_corner_connectivity() -> None:
+    masks = _random_masks(1)
+    structure = ndimage.generate_binary_structure(2, 2)
+    expected = np.stack([ndimage.binary_fill_holes(s, structure=structure) for s in masks])
+    assert np.array_equal(fill_holes_2d(masks, background_connectivity=IN_PLANE_8), expected)
+    # A one-pixel gap that reaches the outside through a corner only.
+    ring = np.zeros((1, 7, 7), dtype=bool)
+    ring[0, 1:6, 1:6] = True
+    ring[0, 2:5, 2:5] = False
+    ring[0, 1, 1] = False
+    assert fill_holes_2d(ring)[0, 3, 3]
+    assert not fill_holes_2d(ring, background_connectivity=IN_PLANE_8)[0, 3, 3]
+
+
+def test_largest_part_and_small_parts_of_each_slice() -> None:
+    masks = np.zeros((3, 12, 12), dtype=bool)
+    masks[0, 1:5, 1:5] = True  # 16 pixels
+    masks[0, 7:9, 7:9] = True  # 4
+    masks[1, 1:3, 1:3] = True  # 4
+    masks[1, 5:11, 5:11] = True  # 36
+    masks[1, 11, 11] = True  # touches the 36 only at a corner: its own part in 4-connectivity
+    largest = largest_per_slice(masks)
+    assert largest[0, 1:5, 1:5].all() and not largest[0, 7:9, 7:9].any()
+    assert largest[1, 5:11, 5:11].all() and largest[1, 11, 11] and not largest[1, 1:3, 1:3].any()
+    assert not largest[2].any()
+    kept = drop_small_components(masks, 5, IN_PLANE_8)
+    assert np.array_equal(kept, masks & largest)
+    assert not drop_small_components(masks, 5)[1, 11, 11]  # alone, face-connected in 3D
 
 
 def test_steps_in_millimetres_stay_in_the_slice() -> None:
