@@ -21,8 +21,8 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from service.api import create_app
 from service.settings import ServiceSettings
 

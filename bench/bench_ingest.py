@@ -47,8 +47,8 @@ from pathlib import Path
 
 import pynetdicom
 
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from service.listener import Listener, ListenerSettings, fastpath
 
 STORESCU = "/usr/bin/storescu"

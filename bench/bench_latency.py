@@ -39,8 +39,8 @@ import redis
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # the test helpers that start Orthanc and Habitus
 
-from habitus.dicom.phantoms import synthetic_torso  # noqa: E402
-from habitus.dicom.synthetic import axial_geometry, write_series  # noqa: E402
+from habitus.phantoms.torso import synthetic_torso  # noqa: E402
+from habitus.phantoms.write_dicom import axial_geometry, write_series  # noqa: E402
 from tests.e2e.conftest import HabitusStack, storescu  # noqa: E402
 from tests.fixtures_orthanc import Orthanc  # noqa: E402
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from habitus.phantoms import random_acquisition, random_spec, render
 from habitus.segment.loader import find_default_manifest
 from habitus.segment.onnx_segmenter import OnnxSegmenter
 from habitus.volume import CTVolume, Geometry
-from model_export.phantoms import random_acquisition, random_spec, render
 
 TARGET_S = 15.0
 

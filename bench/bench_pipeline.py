@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from habitus.pipeline import AnalysisOptions, analyze
 
 

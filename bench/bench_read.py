@@ -19,8 +19,8 @@ from pathlib import Path
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
 from habitus.dicom import load_ct
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 
 
 def write_copies(root: Path, slices: int, rows: int, with_j2k: bool) -> dict[str, Path]:

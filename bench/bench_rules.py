@@ -2,7 +2,7 @@
 
     python bench/bench_rules.py [--slices 200] [--rows 512] [--repeat 1]
 
-The torso comes from habitus.dicom.synthetic (ellipses with noise, 0.8 mm pixels, 2.5 mm
+The torso comes from habitus.phantoms.torso (ellipses with noise, 0.8 mm pixels, 2.5 mm
 slices by default). Prints the wall and CPU time of each anatomical step (between progress
 marks) and of the whole segment() call, and the peak resident memory of the process. On a
 shared machine the CPU time is the steadier figure.
@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from habitus.dicom.phantoms import synthetic_torso  # noqa: E402
-from habitus.dicom.synthetic import axial_geometry  # noqa: E402
+from habitus.phantoms.torso import synthetic_torso  # noqa: E402
+from habitus.phantoms.write_dicom import axial_geometry  # noqa: E402
 from habitus.segment.rules import RuleSegmenter  # noqa: E402
 from habitus.volume import CTVolume  # noqa: E402
 

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' model builders
 
-from habitus.dicom.phantoms import synthetic_torso  # noqa: E402
-from habitus.dicom.synthetic import axial_geometry  # noqa: E402
+from habitus.phantoms.torso import synthetic_torso  # noqa: E402
+from habitus.phantoms.write_dicom import axial_geometry  # noqa: E402
 from habitus.segment.manifest import manifest_for, write_manifest  # noqa: E402
 from habitus.segment.onnx_segmenter import OnnxSegmenter  # noqa: E402
 from habitus.segment.resample import grid_mapping  # noqa: E402

@@ -3,7 +3,7 @@ do not reach): psoas, iliacus and kidneys per lumbar level, and the muscle below
 
     python bench/eval_rules_pelvis.py [--seeds 1 2 3]
 
-Phantoms of model_export/phantoms, chest to pelvis, 3 mm slices and 1.5 mm pixels, as in
+Phantoms of habitus/phantoms, chest to pelvis, 3 mm slices and 1.5 mm pixels, as in
 tests/segment/rules/test_pelvic_muscles.py. Per structure and level: the share of its voxels
 given each class (shares under 0.02 left out). The product's bars (DESIGN.md section 2): each
 muscle at least 0.90 muscle at every level, no organ over 0.05 muscle.

@@ -165,7 +165,7 @@ def _print_pet(pet: PetSection) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from habitus.dicom.synthetic import write_petct_study
+    from habitus.phantoms.studies import write_petct_study
 
     study = write_petct_study(
         args.out, slices=args.slices, rows=args.rows, pixel_spacing=400.0 / args.rows

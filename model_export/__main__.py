@@ -128,7 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _phantom(args: argparse.Namespace) -> int:
-    from model_export.phantoms import make_phantom
+    from habitus.phantoms import make_phantom
     from model_export.volumes import write_nifti_pair
 
     phantom = make_phantom(args.seed, spacing_mm=args.spacing, scan_range=args.range)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from habitus.labels import Tissue
-from model_export.phantoms import random_acquisition, random_spec, render
+from habitus.phantoms import random_acquisition, random_spec, render
 from model_export.volumes import IGNORE, LabelledVolume
 
 AIR_HU = -1024

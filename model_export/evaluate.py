@@ -31,11 +31,11 @@ from numpy.typing import NDArray
 
 from habitus.labels import TISSUE_CLASSES, Tissue
 from habitus.metrics.contrast import ContrastPhase
+from habitus.phantoms import random_acquisition, random_spec, render
 from habitus.segment.base import Segmenter
 from habitus.volume import CTVolume, Geometry
 from model_export.contrast import enhanced_volume, structure_masks
 from model_export.metrics import Overlap, coverage, overlap, per_class
-from model_export.phantoms import random_acquisition, random_spec, render
 from model_export.real_cases import RealCase, below_diaphragm, label_names, load_real_cases
 from model_export.silver import prefixes_of, structure_mask
 from model_export.volumes import canonical_flips, flip_axes

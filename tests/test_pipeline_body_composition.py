@@ -8,9 +8,9 @@ quality.
 import highdicom as hd
 import pytest
 
-from habitus.dicom.synthetic import write_series
+from habitus.phantoms.landmarks import CREST_Z, build_phantom
+from habitus.phantoms.write_dicom import write_series
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
-from tests.anatomy.phantom import CREST_Z, build_phantom
 from tests.outputs.conftest import dciodvfy_errors
 from tests.segment.known_labels import KnownLabels
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from habitus.dicom.synthetic import write_series
 from habitus.metrics.contrast import ContrastPhase
+from habitus.phantoms.write_dicom import write_series
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
 from tests.outputs.conftest import dciodvfy_errors
 from tests.segment.rules.realdata import upper_abdomen, with_contrast

@@ -18,7 +18,7 @@
   the rib heads from the bottom (lowest pair, second-lowest...), and the number from the
   vertebra that holds the head, when the vertebrae are named.
 
-Shaped on: the tip rule on the phantom's tapered ribs (tests/anatomy/phantom.py) and on
+Shaped on: the tip rule on the phantom's tapered ribs (habitus/phantoms/landmarks.py) and on
 ts-upper-abdomen with its bone cut at 250 HU (the 11th ribs' tips then break into pieces 13 mm
 from the rest, two slices apart, as in a threshold segmentation at 3 mm); the head rise on the
 phantom; the neck pieces on ts-upper-abdomen as the rule-based segmenter labels it at 3 mm.

@@ -12,8 +12,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from habitus.dicom import LoadedCT, SeriesVerdict
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from habitus.volume import CTVolume, Geometry, SourceSeries
 
 SHAPE = (20, 40, 40)  # more than the default minimum of 16 slices, small enough to be quick

@@ -11,10 +11,11 @@ from pydicom.uid import SecondaryCaptureImageStorage
 
 from habitus.config import get_settings
 from habitus.dicom import KernelClass, SeriesRules, load_ct
-from habitus.dicom.phantoms import synthetic_trunk
-from habitus.dicom.synthetic import axial_geometry, write_petct_study, write_series
 from habitus.errors import NoSuitableSeries
 from habitus.outputs.report import SeriesInfo
+from habitus.phantoms.studies import write_petct_study
+from habitus.phantoms.trunk import synthetic_trunk
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from tests.dicom.support import chosen_of
 
 

@@ -19,10 +19,10 @@ from pydicom.uid import (
 )
 
 from habitus.dicom import load_ct
-from habitus.dicom.phantoms import synthetic_torso
 from habitus.dicom.pixels import Rescale, to_hu
-from habitus.dicom.synthetic import write_series
 from habitus.errors import InputRefused
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import write_series
 from habitus.volume import Geometry
 from tests.dicom.support import SHAPE, SPACING, assert_geometry_matches_headers, edit, small_series
 

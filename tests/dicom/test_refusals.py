@@ -13,8 +13,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from habitus.dicom import SeriesRules, load_ct
-from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.errors import CorruptFile, GeometryRefused, InputRefused, NoSuitableSeries
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from habitus.volume import Geometry
 from tests.dicom.support import SHAPE, SPACING, chosen_of, edit, small_series
 

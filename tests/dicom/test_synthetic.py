@@ -13,9 +13,11 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
 
 from habitus.anatomy.landmarks import find_anatomy
 from habitus.dicom import load_ct
-from habitus.dicom.phantoms import LEVELS, synthetic_torso, synthetic_trunk
-from habitus.dicom.synthetic import axial_geometry, main, write_petct_study
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
+from habitus.phantoms.studies import main, write_petct_study
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.trunk import LEVELS, synthetic_trunk
+from habitus.phantoms.write_dicom import axial_geometry
 from tests.dicom.support import small_series
 
 DCIODVFY = Path("/usr/bin/dciodvfy")

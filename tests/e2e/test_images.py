@@ -25,7 +25,7 @@ import httpx
 import pydicom
 import pytest
 
-from habitus.dicom.synthetic import write_petct_study
+from habitus.phantoms.studies import write_petct_study
 from tests.conftest import REPO_ROOT, missing
 from tests.e2e.conftest import storescu, wait_for
 from tests.fixtures_orthanc import free_port

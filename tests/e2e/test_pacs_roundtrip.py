@@ -12,8 +12,8 @@ import pydicom
 import pytest
 import redis
 
-from habitus.dicom.synthetic import write_petct_study
 from habitus.jobs import JobState, JobStore
+from habitus.phantoms.studies import write_petct_study
 from tests.e2e.conftest import ECHOSCU, HabitusStack, storescu, wait_for
 from tests.e2e.instances import restore_uids
 

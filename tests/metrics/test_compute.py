@@ -13,8 +13,8 @@ from habitus.metrics import BodyComposition, compute_body_composition
 from habitus.metrics.measurements import named_measurements
 from habitus.outputs.report import PatientInfo
 from habitus.patient import patient_info
+from habitus.phantoms.landmarks import Phantom, build_phantom
 from habitus.volume import CTVolume, SourceSeries
-from tests.anatomy.phantom import Phantom, build_phantom
 
 PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")
 UCUM = {"cm", "cm2", "cm3", "cm2/m2", "cm3/m2", "cm2/kg", "cm3/kg", "[hnsf'U]", "1"}

@@ -27,9 +27,9 @@ from habitus.metrics.contrast import (
 )
 from habitus.metrics.contrast_structures import find_aorta
 from habitus.outputs.report import PatientInfo
+from habitus.phantoms import random_acquisition, random_spec, render
+from habitus.phantoms.landmarks import build_phantom
 from habitus.segment.rules import RuleSegmenter
-from model_export.phantoms import random_acquisition, random_spec, render
-from tests.anatomy.phantom import build_phantom
 from tests.segment.rules.realdata import RealCase, petct, upper_abdomen, with_contrast
 
 PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from habitus.labels import NUM_LABELS  # noqa: E402
+from habitus.phantoms import make_phantom  # noqa: E402
 from habitus.segment.manifest import load_manifest  # noqa: E402
 from habitus.segment.onnx_segmenter import OnnxSegmenter  # noqa: E402
 from model_export.export import (  # noqa: E402
@@ -18,7 +19,6 @@ from model_export.export import (  # noqa: E402
     record_evaluation,
 )
 from model_export.network import NetworkConfig, UNet3D  # noqa: E402
-from model_export.phantoms import make_phantom  # noqa: E402
 from model_export.train import TrainConfig, save_checkpoint  # noqa: E402
 
 

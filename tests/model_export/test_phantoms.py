@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
-from model_export.phantoms import make_phantom, random_acquisition, random_spec, render
+from habitus.phantoms import make_phantom, random_acquisition, random_spec, render
 
 COARSE = (5.0, 5.0, 5.0)
 

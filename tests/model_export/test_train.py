@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from habitus.phantoms import make_phantom  # noqa: E402
 from model_export.network import NetworkConfig  # noqa: E402
-from model_export.phantoms import make_phantom  # noqa: E402
 from model_export.train import (  # noqa: E402
     TrainConfig,
     load_checkpoint,
@@ -74,8 +74,8 @@ def test_training_on_a_folder_lowers_the_loss_and_resumes(folder, tmp_path):
 
 def test_reading_a_dicom_series_with_its_seg(tmp_path):
     from habitus.dicom import load_ct
-    from habitus.dicom.synthetic import write_series
     from habitus.outputs.seg import build_segmentation
+    from habitus.phantoms.write_dicom import write_series
     from habitus.segment.base import ModelInfo
 
     p = make_phantom(4, spacing_mm=(5.0, 8.0, 8.0), scan_range="upper_abdomen")

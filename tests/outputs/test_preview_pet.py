@@ -16,7 +16,7 @@ from habitus.outputs import preview as pv
 from habitus.outputs import preview_pet as pp
 from habitus.outputs.preview import Band, Line, render_preview
 from habitus.pet.sample import SuvImage
-from habitus.pet.synthetic import PetHeader, pet_image
+from habitus.phantoms.pet import PetHeader, pet_image
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume, Geometry

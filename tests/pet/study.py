@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus.dicom.phantoms import trunk_anatomy, with_noise
-from habitus.dicom.synthetic import axial_geometry, write_series
-from habitus.pet.synthetic import TYPICAL_SUV, PetHeader, pet_image, write_pet_series
+from habitus.phantoms.pet import TYPICAL_SUV, PetHeader, pet_image, write_pet_series
+from habitus.phantoms.slices import with_noise
+from habitus.phantoms.trunk import trunk_anatomy
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from habitus.uids import derived_uid
 from habitus.volume import Geometry
 

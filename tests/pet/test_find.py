@@ -6,7 +6,7 @@ import pytest
 
 from habitus.dicom import load_ct
 from habitus.errors import NoSuitableSeries
-from habitus.pet.synthetic import PetHeader
+from habitus.phantoms.pet import PetHeader
 from tests.pet.study import Study, add_pet, write_ct
 
 
@@ -54,7 +54,7 @@ def test_a_pet_that_does_not_overlap_the_ct_is_refused(ct: Study, tmp_path: Path
     from habitus.dicom.read import scan_headers
     from habitus.dicom.sources import collect_sources
     from habitus.pet.find import find_pet
-    from habitus.pet.synthetic import write_pet_series
+    from habitus.phantoms.pet import write_pet_series
     from habitus.uids import derived_uid
     from habitus.volume import Geometry
     from tests.pet.study import STUDY_UID

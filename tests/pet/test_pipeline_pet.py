@@ -16,7 +16,7 @@ import pytest
 from habitus.labels import Tissue
 from habitus.outputs.report import REPORT_SCHEMA_VERSION
 from habitus.pet.schema import PetSection
-from habitus.pet.synthetic import TYPICAL_SUV, PetHeader
+from habitus.phantoms.pet import TYPICAL_SUV, PetHeader
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
 from habitus.uids import derived_uid
 from tests.pet.study import Study, add_pet, write_ct

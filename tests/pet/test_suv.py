@@ -15,7 +15,7 @@ from habitus.pet.suv import (
     suv_inputs,
     suv_scale,
 )
-from habitus.pet.synthetic import PetHeader, pet_dataset
+from habitus.phantoms.pet import PetHeader, pet_dataset
 
 SCAN = datetime(2024, 1, 1, 11, 0, 0)
 INJECTION = datetime(2024, 1, 1, 10, 0, 0)

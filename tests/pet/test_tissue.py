@@ -3,10 +3,7 @@
 import numpy as np
 import pytest
 
-from habitus.dicom.phantoms import trunk_anatomy
-from habitus.dicom.synthetic import axial_geometry
 from habitus.labels import Tissue
-from habitus.pet.synthetic import TYPICAL_SUV, pet_image
 from habitus.pet.tissue import (
     PEAK_RADIUS_MM,
     PetGrid,
@@ -16,6 +13,9 @@ from habitus.pet.tissue import (
     peak_map,
     tissue_uptake,
 )
+from habitus.phantoms.pet import TYPICAL_SUV, pet_image
+from habitus.phantoms.trunk import trunk_anatomy
+from habitus.phantoms.write_dicom import axial_geometry
 from habitus.volume import Geometry
 
 AXIAL = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.jobs import JobStore
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from tests.conftest import TEST_REDIS_URL, delete_keys, missing
 
 API_KEY = "test-key-0123456789"

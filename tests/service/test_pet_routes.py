@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from habitus.dicom.synthetic import SyntheticStudy, write_petct_study
 from habitus.jobs import JobRecord, JobState, JobStore
+from habitus.phantoms.studies import SyntheticStudy, write_petct_study
 from tests.conftest import missing
 from tests.service.support import AUTH, zip_files
 from tests.service.test_serve import (  # noqa: F401  (the serve fixture)

@@ -15,8 +15,8 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
-from habitus.dicom.synthetic import axial_geometry, write_series
 from habitus.jobs import JobStore
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from tests.service.live_api import LiveApi, live_api
 from tests.service.support import API_KEY, AUTH, write_ct_series
 

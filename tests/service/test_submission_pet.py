@@ -9,8 +9,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from habitus.dicom.synthetic import SyntheticStudy, write_petct_study
 from habitus.jobs import JobState, JobStore, Origin, OriginKind
+from habitus.phantoms.studies import SyntheticStudy, write_petct_study
 from habitus.uids import derived_uid
 from service.settings import ServiceSettings
 from service.submission import LateSeriesSkipped, submit_study

@@ -22,7 +22,7 @@ partial volume took off it, into voxels no denser than the pool itself: a cortex
 is brighter and stays bone.
 
 Shaped on: contrast painted into the two shared real scans (tests/segment/rules/
-test_contrast.py) and the model_export phantoms. The bounded share (0.5) on the 3 mm
+test_contrast.py) and the phantoms of habitus/phantoms. The bounded share (0.5) on the 3 mm
 non-contrast abdomen, whose vertebral marrow reads smooth at about 110 HU (its pieces reach
 0.42, its aorta no less than 0.55); the ringed share (0.8) on the 1 mm PET-CT, whose
 calcified aorta reaches 0.62, and on the phantoms, whose marrow is smooth inside a full

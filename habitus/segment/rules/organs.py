@@ -27,7 +27,7 @@ bowel and blood all read 30 to 60 HU):
 
 Shaped on: ts-upper-abdomen (unenhanced, 3 mm; its L1-L2 psoas is a strip 2-4 voxels wide
 parted from the crus and kidney by partial-volume fat) and the phantoms of
-model_export/phantoms (psoas L1 to the groin, 0.7-1.5 mm pixels).
+habitus/phantoms (psoas L1 to the groin, 0.7-1.5 mm pixels).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ the pubis closes the ring, within the ring only. On the phantoms this raised the
 below S1 labelled muscle from 0.60-0.67 to 0.76-0.81. Not handled: the muscles lining the
 true pelvis inside the ring (obturator internus, piriformis) are taken as organ.
 
-Shaped on: the phantoms of model_export/phantoms (iliac wings from the crest at L4 down to
+Shaped on: the phantoms of habitus/phantoms (iliac wings from the crest at L4 down to
 the hips, iliacus a band 15 mm thick inside them; 3 mm slices, 1.5 mm pixels, seeds 1-3).
 Checked against the shared real scans (T11-L2, no pelvis), where lower ribs lie against
 the liver and the spleen and must not carry them in.

@@ -16,7 +16,7 @@ deepest rib around, an oblique lower rib, once carried the wall into them: up to
 spleen of ts-petct-dicom was muscle). Behind the spine (``BACK_SECTOR_DEG``) no organ lies
 between the laminae and the transverse processes, and along a plate of bone (``PLATE_DEG``:
 the iliac wing, lined by the iliacus) the deepest bone around holds too, as before (shaped
-on the phantoms of model_export/phantoms, whose iliacus it keeps in the wall).
+on the phantoms of habitus/phantoms, whose iliacus it keeps in the wall).
 
 Both radii are smoothed with a running median over the angle, which bridges the gaps a single
 ray can slip through (a vessel crossing the fat); where a ray finds the wall thinner than its

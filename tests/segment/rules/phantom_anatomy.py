@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import Tissue
-from model_export.phantoms import body as phantom_body
-from model_export.phantoms.body import VERTEBRA
-from model_export.phantoms.canvas import Canvas
-from model_export.phantoms.generator import Phantom, make_phantom
-from model_export.phantoms.materials import Material
+from habitus.phantoms import body as phantom_body
+from habitus.phantoms.body import VERTEBRA
+from habitus.phantoms.canvas import Canvas
+from habitus.phantoms.generator import Phantom, make_phantom
+from habitus.phantoms.materials import Material
 
 Mask = NDArray[np.bool_]
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from habitus.dicom.synthetic import axial_geometry
 from habitus.labels import Tissue
+from habitus.phantoms.write_dicom import axial_geometry
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
 

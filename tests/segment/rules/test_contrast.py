@@ -18,11 +18,11 @@ from numpy.typing import NDArray
 
 from habitus.labels import Tissue
 from habitus.metrics.contrast import ContrastPhase
+from habitus.phantoms.body import VERTEBRA_INV
+from habitus.phantoms.generator import Phantom, render
+from habitus.phantoms.materials import Material
+from habitus.phantoms.spec import random_acquisition, random_spec
 from habitus.segment.rules import RuleSegmenter
-from model_export.phantoms.body import VERTEBRA_INV
-from model_export.phantoms.generator import Phantom, render
-from model_export.phantoms.materials import Material
-from model_export.phantoms.spec import random_acquisition, random_spec
 
 from .evaluation import BONES, GREAT_VESSELS, coverage, dice
 from .realdata import RealCase, petct, upper_abdomen, with_contrast

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.dicom.phantoms import synthetic_torso
-from habitus.dicom.synthetic import CORONAL_DIRECTION, axial_geometry
 from habitus.errors import InputRefused
 from habitus.labels import Tissue
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import CORONAL_DIRECTION, axial_geometry
 from habitus.segment.base import Segmenter
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume, Geometry

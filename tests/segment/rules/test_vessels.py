@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from habitus.dicom.phantoms import HU_AORTA, HU_FAT, synthetic_torso
-from habitus.dicom.synthetic import axial_geometry
 from habitus.labels import Tissue
+from habitus.phantoms.slices import HU_AORTA, HU_FAT
+from habitus.phantoms.torso import synthetic_torso
+from habitus.phantoms.write_dicom import axial_geometry
 from habitus.segment.rules import RuleSegmenter
 from habitus.segment.rules.vessels import plaque_on_pools
 from habitus.volume import CTVolume

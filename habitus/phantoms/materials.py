@@ -7,7 +7,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from model_export.phantoms.spec import PhantomSpec
+from habitus.phantoms.spec import PhantomSpec
 
 
 class Material(IntEnum):

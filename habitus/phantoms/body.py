@@ -11,9 +11,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import Tissue
-from model_export.phantoms.canvas import Canvas, Mask, Profile, smooth_noise
-from model_export.phantoms.materials import Material as M  # noqa: N817  (short for the many paints)
-from model_export.phantoms.spec import PhantomSpec
+from habitus.phantoms.canvas import Canvas, Mask, Profile, smooth_noise
+from habitus.phantoms.materials import Material as M  # noqa: N817  (short for the many paints)
+from habitus.phantoms.spec import PhantomSpec
 
 F64 = NDArray[np.float64]
 

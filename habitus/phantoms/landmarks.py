@@ -1,4 +1,4 @@
-"""A synthetic torso label map with known anatomy, for landmark and metric tests.
+"""A label map whose landmarks are known: the landmark, metric and preview tests measure on it.
 
 Built in canonical orientation (z foot to head, y anterior to posterior, x right to left) on
 a regular grid, then written into a (k, j, i) volume whose slices run head-ward or
@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from habitus.labels import Tissue
+from habitus.phantoms.skeleton import plate, stack_vertebrae
 from habitus.volume import CTVolume, Geometry
 
 PIXEL_MM = 3.0
@@ -185,15 +186,11 @@ def _grid(width_px: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def _vertebral_levels(lumbar: int = 5) -> dict[str, tuple[float, float]]:
-    levels: dict[str, tuple[float, float]] = {"S1": (SACRUM_BOTTOM, S1_TOP)}
-    z = S1_TOP + LUMBOSACRAL_DISC
+    sacrum = ("S1", S1_TOP - SACRUM_BOTTOM, LUMBOSACRAL_DISC)
     lumbars = [
         (f"L{n}", LUMBAR_HEIGHT, L1_DISC if n == 1 else LUMBAR_DISC) for n in range(lumbar, 0, -1)
     ]
-    for name, height, disc in lumbars + THORACIC:
-        levels[name] = (z, z + height)
-        z += height + disc
-    return levels
+    return stack_vertebrae(SACRUM_BOTTOM, [sacrum, *lumbars, *THORACIC])
 
 
 def _paint_trunk(
@@ -245,7 +242,9 @@ def _paint_spine(
     for c in _slices(phantom, S1_TOP - 60.0, S1_TOP):
         labels[c][alae] = Tissue.BONE
     if wide_l5:
-        lowest = min((n for n in phantom.vertebrae if n.startswith("L")), key=phantom.vertebrae.get)
+        lowest = min(
+            (n for n in phantom.vertebrae if n.startswith("L")), key=lambda n: phantom.vertebrae[n]
+        )
         lo, hi = phantom.vertebrae[lowest]
         margin = 0.15 * (hi - lo)
         for c in _slices(phantom, lo + margin, hi - margin):
@@ -258,14 +257,10 @@ def _paint_pelvis(phantom: Phantom, xx: NDArray[np.float64], yy: NDArray[np.floa
         # iliac wing: a 9 mm plate from the sacroiliac joint (58, 35) out to (85, -25); its top
         # edge falls from the crest (laterally) to 35 mm lower at the joint
         p0, p1 = np.array([58.0, 35.0]), np.array([85.0, -25.0])
-        d = p1 - p0
-        length = float(np.hypot(*d))
-        t = ((side * xx - p0[0]) * d[0] + (yy - p0[1]) * d[1]) / length**2
-        dist = np.abs((side * xx - p0[0]) * d[1] - (yy - p0[1]) * d[0]) / length
-        plate = (t >= 0.0) & (t <= 1.0) & (dist <= 4.5)
+        t, wing = plate(side * xx, yy, p0, p1, 4.5)
         for c in _slices(phantom, 150.0, CREST_Z + 1e-6):
             top_edge = CREST_Z - 35.0 * (1.0 - t)
-            labels[c][plate & (phantom.z_mm[c] <= top_edge)] = Tissue.BONE
+            labels[c][wing & (phantom.z_mm[c] <= top_edge)] = Tissue.BONE
         acetabulum = np.hypot(side * xx - 62.0, yy) <= 16.0
         for c in _slices(phantom, 120.0, 170.0):
             labels[c][acetabulum] = Tissue.BONE

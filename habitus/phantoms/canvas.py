@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from model_export.phantoms.materials import Material
+from habitus.phantoms.materials import Material
 
 F32 = NDArray[np.float32]
 Mask = NDArray[np.bool_]

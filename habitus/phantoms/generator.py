@@ -8,16 +8,16 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.volume import CTVolume, Geometry
-from model_export.phantoms.body import VERTEBRA_INV, Body
-from model_export.phantoms.canvas import Canvas, smooth_noise
-from model_export.phantoms.materials import Material, attenuation_table
-from model_export.phantoms.spec import (
+from habitus.phantoms.body import VERTEBRA_INV, Body
+from habitus.phantoms.canvas import Canvas, smooth_noise
+from habitus.phantoms.materials import Material, attenuation_table
+from habitus.phantoms.spec import (
     Acquisition,
     PhantomSpec,
     random_acquisition,
     random_spec,
 )
+from habitus.volume import CTVolume, Geometry
 
 
 @dataclass(frozen=True)
