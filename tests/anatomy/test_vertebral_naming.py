@@ -157,14 +157,14 @@ def test_an_l5_that_looks_like_the_sacrum_names_no_l3(crop: tuple[float, float])
 
 @pytest.mark.parametrize("slice_mm", [1.0, 3.0, 5.0])
 @pytest.mark.parametrize("split", ["L1", "T12"])
-def test_a_body_split_by_marrow_missing_from_the_labels_names_nothing_wrong(
+def test_a_body_split_by_marrow_missing_from_the_labels_is_found_whole(
     split: str, slice_mm: float
 ) -> None:
     """The middle of one body's marrow left out of the bone label (low-density marrow a
     threshold misses, as the rule-based segmenter did on ts-upper-abdomen): the profile drops
-    as at a disc and the body falls into two short pieces. With the last-rib count alone
-    (no sacrum in the scan) every name given must still be right: the count stops at pieces
-    too short to be a neighbour's body."""
+    as at a disc and the body falls into two short pieces. Two pieces each too short to be a
+    body beside their neighbours are one body: it is found whole and named, and with the
+    last-rib count alone (no sacrum in the scan) every name given is right."""
     phantom = _phantom(5, 12, slice_mm).crop(300.0, 760.0)
     labels = phantom.labels.copy()
     lo, hi = phantom.vertebrae[split]
@@ -180,3 +180,5 @@ def test_a_body_split_by_marrow_missing_from_the_labels_names_nothing_wrong(
     for v in marks.vertebrae:
         if v.name:
             assert v.name == _true_name(split_phantom, sum(v.extent_z_mm) / 2), v
+    (whole,) = [v for v in marks.vertebrae if v.name == split]
+    assert whole.extent_z_mm[0] <= lo + slice_mm and whole.extent_z_mm[1] >= hi - slice_mm
