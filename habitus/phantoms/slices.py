@@ -122,6 +122,22 @@ class Layout:
         return self.vy + self.body_r + 9.0 * self.scale
 
 
+def body_layout(bulge: float, fov_x: float, fov_y: float, fat: float, wall: float) -> Layout:
+    """An adult's trunk (semi-axes 165-175 by 115-120 mm as ``bulge`` goes from 0 to 1) with
+    ``fat`` mm of subcutaneous fat and a ``wall`` mm muscle wall, shrunk to the field of view."""
+    scale = fit_scale(fov_x, fov_y)
+    return Layout(
+        ax=(165.0 + 10.0 * bulge) * scale,
+        ay=(115.0 + 5.0 * bulge) * scale,
+        cy=-0.04 * fov_y,
+        skin=2.5 * scale,
+        fat=fat * scale,
+        wall=wall * scale,
+        body_r=17.0 * scale,
+        scale=scale,
+    )
+
+
 def paint_wall(canvas: SliceCanvas, body: Layout, fov_x: float, cavity_fat: Tissue) -> None:
     """The table, then skin, subcutaneous fat, the muscle wall and the cavity's fat."""
     paint = canvas.ellipse
@@ -131,6 +147,33 @@ def paint_wall(canvas: SliceCanvas, body: Layout, fov_x: float, cavity_fat: Tiss
     paint(0, cy, body.ax - body.skin, body.ay - body.skin, HU_FAT, Tissue.SF)
     paint(0, cy, body.inner_x, body.inner_y, HU_MUSCLE, Tissue.MUSCLE)
     paint(0, cy, body.cav_x, body.cav_y, HU_FAT, cavity_fat)
+
+
+def paint_liver(canvas: SliceCanvas, body: Layout, size: float = 1.0) -> None:
+    """The liver on the patient's right (-x), ``size`` times its full section."""
+    cav_x, cav_y = body.cav_x, body.cav_y
+    canvas.ellipse(
+        -0.45 * cav_x,
+        body.cy - 0.1 * cav_y,
+        0.5 * size * cav_x,
+        0.6 * size * cav_y,
+        HU_LIVER,
+        Tissue.IO,
+    )
+
+
+def paint_kidneys(canvas: SliceCanvas, body: Layout) -> None:
+    """Both kidneys, beside the vertebral body."""
+    cav_x, cav_y = body.cav_x, body.cav_y
+    for side in (-1.0, 1.0):
+        canvas.ellipse(
+            side * 0.38 * cav_x,
+            body.vy - 0.05 * cav_y,
+            0.13 * cav_x,
+            0.2 * cav_y,
+            HU_KIDNEY,
+            Tissue.IO,
+        )
 
 
 def paint_aorta(canvas: SliceCanvas, body: Layout) -> None:

@@ -13,25 +13,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import Tissue
+from habitus.phantoms import slices
 from habitus.phantoms.slices import (
     HU_AIR,
     HU_AORTA,
     HU_BOWEL,
-    HU_KIDNEY,
-    HU_LIVER,
     HU_LUNG,
     HU_MUSCLE,
     HU_RIB,
-    Layout,
     SliceCanvas,
-    axis_mm,
-    fit_scale,
-    paint_aorta,
-    paint_arch,
-    paint_paraspinal,
-    paint_vertebral_body,
-    paint_wall,
-    with_noise,
 )
 
 
@@ -43,57 +33,41 @@ def synthetic_torso(
     """A torso of ellipses: (HU, labels), both (k, j, i); slice 0 is the caudal end."""
     nk, nj, ni = shape
     _, dy, dx = spacing
-    x, y = axis_mm(ni, dx), axis_mm(nj, dy)  # mm, +x: left, +y: back
+    x, y = slices.axis_mm(ni, dx), slices.axis_mm(nj, dy)  # mm, +x: left, +y: back
     hu = np.full(shape, HU_AIR, dtype=np.float32)
     labels = np.zeros(shape, dtype=np.uint8)
     for k in range(nk):
         t = k / max(nk - 1, 1)  # 0 at the caudal end, 1 at the cranial end
         _paint_slice(SliceCanvas(hu[k], labels[k], x, y), t, ni * dx, nj * dy)
-    return with_noise(hu, seed), labels
-
-
-def _layout(t: float, fov_x: float, fov_y: float) -> Layout:
-    scale = fit_scale(fov_x, fov_y)
-    return Layout(
-        ax=(165.0 + 10.0 * math.sin(math.pi * t)) * scale,
-        ay=(115.0 + 5.0 * math.sin(math.pi * t)) * scale,
-        cy=-0.04 * fov_y,
-        skin=2.5 * scale,
-        fat=20.0 * scale,
-        wall=14.0 * scale,
-        body_r=17.0 * scale,
-        scale=scale,
-    )
+    return slices.with_noise(hu, seed), labels
 
 
 def _paint_slice(canvas: SliceCanvas, t: float, fov_x: float, fov_y: float) -> None:
     thorax = t > 0.7  # lungs and ribs in the upper part; abdomen below
-    body = _layout(t, fov_x, fov_y)
+    body = slices.body_layout(math.sin(math.pi * t), fov_x, fov_y, fat=20.0, wall=14.0)
     cy, cav_x, cav_y, vy, body_r = body.cy, body.cav_x, body.cav_y, body.vy, body.body_r
     paint = canvas.ellipse
-    paint_wall(canvas, body, fov_x, Tissue.SF if thorax else Tissue.AVF)  # thorax's fat: SF
+    slices.paint_wall(canvas, body, fov_x, Tissue.SF if thorax else Tissue.AVF)  # thorax's fat: SF
     if thorax:
         for side in (-1.0, 1.0):
             lung_x = side * 0.5 * cav_x
             paint(lung_x, cy - 0.05 * cav_y, 0.42 * cav_x, 0.8 * cav_y, HU_LUNG, Tissue.BACKGROUND)
         paint(-0.1 * cav_x, cy - 0.35 * cav_y, 0.12 * cav_x, 0.1 * cav_y, HU_AORTA, Tissue.IO)
     else:
-        if t > 0.4:  # liver on the patient's right (-x)
-            paint(-0.45 * cav_x, cy - 0.1 * cav_y, 0.5 * cav_x, 0.6 * cav_y, HU_LIVER, Tissue.IO)
+        if t > 0.4:
+            slices.paint_liver(canvas, body)
         if 0.25 < t < 0.6:
-            for side in (-1.0, 1.0):
-                kidney_x = side * 0.38 * cav_x
-                paint(kidney_x, vy - 0.05 * cav_y, 0.13 * cav_x, 0.2 * cav_y, HU_KIDNEY, Tissue.IO)
+            slices.paint_kidneys(canvas, body)
         for bx, by in ((0.15, -0.45), (0.45, -0.1), (-0.05, -0.15), (0.25, 0.25)):
             if t < 0.5 or bx > 0:  # bowel loops, fewer beside the liver
                 paint(bx * cav_x, cy + by * cav_y, 0.14 * cav_x, 0.13 * cav_y, HU_BOWEL, Tissue.IO)
         if t < 0.45:
             for side in (-1.0, 1.0):  # psoas beside the vertebral body
                 paint(side * 1.9 * body_r, vy, 0.9 * body_r, 1.1 * body_r, HU_MUSCLE, Tissue.MUSCLE)
-    paint_aorta(canvas, body)
-    paint_paraspinal(canvas, body)
-    paint_vertebral_body(canvas, body)
-    paint_arch(canvas, body)
+    slices.paint_aorta(canvas, body)
+    slices.paint_paraspinal(canvas, body)
+    slices.paint_vertebral_body(canvas, body)
+    slices.paint_arch(canvas, body)
     if t > 0.55:  # ribs in the muscle wall, open at the front
         rib_r = 5.0 * body.scale
         for angle in np.linspace(0.25 * math.pi, 1.75 * math.pi, 10):

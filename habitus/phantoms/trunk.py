@@ -21,7 +21,6 @@ from habitus.phantoms.slices import (
     HU_BOWEL,
     HU_CANCELLOUS,
     HU_CORTICAL,
-    HU_KIDNEY,
     HU_LIVER,
     HU_LUNG,
     HU_MUSCLE,
@@ -29,9 +28,11 @@ from habitus.phantoms.slices import (
     Layout,
     SliceCanvas,
     axis_mm,
-    fit_scale,
+    body_layout,
     paint_aorta,
     paint_arch,
+    paint_kidneys,
+    paint_liver,
     paint_paraspinal,
     paint_vertebral_body,
     paint_wall,
@@ -80,18 +81,8 @@ LEVELS = vertebral_levels()
 
 
 def _layout(a: float, fov_x: float, fov_y: float) -> Layout:
-    scale = fit_scale(fov_x, fov_y)
     bulge = math.cos(math.pi * min(abs(a), 240.0) / 480.0)  # widest at L3
-    return Layout(
-        ax=(165.0 + 10.0 * bulge) * scale,
-        ay=(115.0 + 5.0 * bulge) * scale,
-        cy=-0.04 * fov_y,
-        skin=2.5 * scale,
-        fat=17.0 * scale,
-        wall=18.0 * scale,
-        body_r=17.0 * scale,
-        scale=scale,
-    )
+    return body_layout(bulge, fov_x, fov_y, fat=17.0, wall=18.0)
 
 
 def synthetic_trunk(
@@ -159,23 +150,12 @@ def _paint_trunk_slice(canvas: SliceCanvas, a: float, body: Layout, fov_x: float
                 HU_LUNG,
                 Tissue.BACKGROUND,
             )
-    if a > 0.0:  # the liver, on the patient's right (-x), its tip at L3
-        f = min(1.0, 0.4 + a / 100.0)
-        paint(
-            -0.45 * cav_x, cy - 0.1 * cav_y, 0.5 * f * cav_x, 0.6 * f * cav_y, HU_LIVER, Tissue.IO
-        )
+    if a > 0.0:  # the liver, its tip at L3
+        paint_liver(canvas, body, size=min(1.0, 0.4 + a / 100.0))
     if 60.0 < a < 150.0:  # spleen, left and back
         paint(0.55 * cav_x, cy + 0.25 * cav_y, 0.18 * cav_x, 0.3 * cav_y, HU_LIVER, Tissue.IO)
     if -35.0 < a < 80.0:
-        for side in (-1.0, 1.0):
-            paint(
-                side * 0.38 * cav_x,
-                vy - 0.05 * cav_y,
-                0.13 * cav_x,
-                0.2 * cav_y,
-                HU_KIDNEY,
-                Tissue.IO,
-            )
+        paint_kidneys(canvas, body)
     if a < 60.0:
         for bx, by in BOWEL_LOOPS:
             if a < 30.0 or bx > 0:  # bowel loops, fewer beside the liver
