@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.uploads import UploadLimits, UploadRefused, _Spool, unpack_upload
+from service.uploads import UploadLimits, UploadRefused, _UploadFolder, unpack_upload
 from tests.service.support import write_ct_series
 
 LIMITS = UploadLimits(max_unpacked_bytes=50_000_000, max_files=100, max_zip_ratio=200)
@@ -182,7 +182,7 @@ def test_a_zip_64_archive_is_counted_from_its_zip64_end_record(tmp_path: Path) -
 
 
 def test_an_entry_giving_more_than_its_declared_size_is_cut(tmp_path: Path) -> None:
-    spool = _Spool(tmp_path / "out", LIMITS)
+    spool = _UploadFolder(tmp_path / "out", LIMITS)
     with pytest.raises(UploadRefused, match="more than the 1000 bytes its directory") as refused:
         spool.copy_stream(io.BytesIO(bytes(2 * 1024 * 1024)), "a.dcm", declared=1000)
     assert refused.value.status == 422
