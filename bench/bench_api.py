@@ -21,10 +21,11 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from habitus.config import RedisSettings
 from habitus.phantoms.torso import synthetic_torso
 from habitus.phantoms.write_dicom import axial_geometry, write_series
+from habitus.settings import ApiSettings, Settings
 from service.api import create_app
-from service.settings import ServiceSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 KEY = "bench-key"
@@ -67,8 +68,10 @@ def main() -> None:
     client_redis.flushdb()
     with tempfile.TemporaryDirectory() as tmp:
         body = study_zip(Path(tmp) / "study", args.slices, args.size)
-        settings = ServiceSettings(
-            redis_url=REDIS_URL, spool_dir=Path(tmp) / "spool", api_keys={"bench": SecretStr(KEY)}
+        settings = Settings(
+            redis=RedisSettings(url=REDIS_URL),
+            spool_dir=Path(tmp) / "spool",
+            api=ApiSettings(api_keys={"bench": SecretStr(KEY)}),
         )
         headers = {"Authorization": f"Bearer {KEY}"}
         with TestClient(create_app(settings)) as client:

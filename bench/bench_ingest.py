@@ -49,7 +49,8 @@ import pynetdicom
 
 from habitus.phantoms.torso import synthetic_torso
 from habitus.phantoms.write_dicom import axial_geometry, write_series
-from service.listener import Listener, ListenerSettings, fastpath
+from habitus.settings import ListenerSettings
+from service.listener import Listener, fastpath
 
 STORESCU = "/usr/bin/storescu"
 STORESCP = "/usr/bin/storescp"

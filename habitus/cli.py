@@ -53,13 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--height", type=float, help="height in cm (overrides the header)")
     analyze.add_argument("--weight", type=float, help="weight in kg (overrides the header)")
     analyze.add_argument("--sex", choices=["M", "F"], help="sex (overrides the header)")
-    analyze.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    analyze.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs (default: HABITUS_DEVICE, else auto)",
+    )
     analyze.add_argument(
         "--segmenter",
         choices=["auto", "model", "rules"],
-        default="auto",
         help="bundled ONNX model, rule-based segmenter, or auto (the model where its "
-        "manifest says it is validated, else the rules)",
+        "manifest says it is validated, else the rules); default: HABITUS_SEGMENTER, else auto",
     )
     analyze.add_argument("--json", action="store_true", help="print the report as JSON")
     analyze.set_defaults(run=_analyze)
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from habitus.config import get_settings
     from habitus.errors import InputRefused
     from habitus.pipeline import AnalysisOptions, analyze
 
@@ -89,8 +93,8 @@ def _analyze(args: argparse.Namespace) -> int:
         height_cm=args.height,
         weight_kg=args.weight,
         sex=args.sex,
-        device=args.device,
-        segmenter=args.segmenter,
+        device=args.device or get_settings().device,
+        segmenter=args.segmenter or get_settings().segmenter,
     )
     source: Path | list[Path] = args.path[0] if len(args.path) == 1 else list(args.path)
     with Progress(

@@ -11,57 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import SecretStr
 
-
-class Scope(StrEnum):
-    SUBMIT = "submit"  # upload studies
-    READ_OWN = "read:own"  # see, list and download the key's own jobs
-    READ_ALL = "read:all"  # ... and every other job (the listener's, other keys')
-    DELETE = "delete"  # cancel and delete jobs it can see
-    ADMIN = "admin"  # everything
-
+from habitus.settings import ApiKeySetting, Scope
 
 ALL_SCOPES = frozenset(Scope)
 _GRANTING: dict[Scope, frozenset[Scope]] = {  # the scopes that grant each scope
     scope: frozenset({scope, Scope.ADMIN}) for scope in Scope
 } | {Scope.READ_OWN: frozenset({Scope.READ_OWN, Scope.READ_ALL, Scope.ADMIN})}
-KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-"""Names are logged and stored as job owners: short, printable, never ``node:...``."""
-
-
-class ApiKeySpec(BaseModel):
-    """One key of ``HABITUS_API_KEYS`` given with its scopes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    key: SecretStr | None = None
-    scopes: frozenset[Scope] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _one_secret(self) -> ApiKeySpec:
-        if (self.sha256 is None) == (self.key is None):
-            raise ValueError("give an API key either as 'sha256' (preferred) or as 'key'")
-        return self
-
-
-ApiKeySetting = SecretStr | ApiKeySpec
-
-
-def check_key_names(keys: Mapping[str, ApiKeySetting]) -> None:
-    """Raise ValueError naming the key names that cannot be job owners."""
-    bad = sorted(name for name in keys if not KEY_NAME.fullmatch(name))
-    if bad:
-        raise ValueError(
-            f"API key names must match {KEY_NAME.pattern} (letters, digits, '._@-', at most "
-            f"64); not: {bad}"
-        )
 
 
 def key_digest(key: str) -> str:

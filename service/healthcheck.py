@@ -16,7 +16,6 @@ heartbeat (``habitus.liveness``): studies received while no worker runs would wa
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import urllib.error
@@ -81,16 +80,16 @@ def listener_healthy(port: int) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ready = "--ready" in (sys.argv[1:] if argv is None else argv)
-    # the ports as the service's settings read them, without loading (and validating) the rest
-    api_port = int(os.environ.get("HABITUS_API_PORT", "8000"))
-    listener_port = int(os.environ.get("HABITUS_LISTENER_PORT", "11112"))
+    from habitus.settings import load_settings  # the settings the checked service read
+
+    settings = load_settings()
+    api_port, listener_port = settings.api.api_port, settings.listener.port
     api_problem = api_ready(api_port) if ready else api_healthy(api_port)
     if api_problem is None:
         return 0
     listener_problem = listener_healthy(listener_port)
     if listener_problem is None and ready:
-        redis_url = os.environ.get("HABITUS_REDIS_URL", "redis://127.0.0.1:6379/0")
-        listener_problem = worker_alive(redis_url)
+        listener_problem = worker_alive(settings.redis.url)
     if listener_problem is None:
         return 0
     state = "not ready" if ready else "unhealthy"

@@ -32,10 +32,10 @@ from fastapi import FastAPI
 from redis.exceptions import LockError
 
 from habitus.jobs import DeliveryState, JobNotFoundError, JobRecord, JobStore, utc_now
+from habitus.settings import Settings
 from service.audit import RETENTION_CLIENT, audit
 from service.jobfiles import remove_job_files
 from service.queue import job_store
-from service.settings import ServiceSettings
 
 log = logging.getLogger("service.retention")
 
@@ -68,7 +68,7 @@ def removable(record: JobRecord) -> bool:
 
 def sweep(
     store: JobStore,
-    settings: ServiceSettings,
+    settings: Settings,
     now: datetime | None = None,
     usage: DiskPercent = disk_percent,
 ) -> SweepResult:
@@ -79,14 +79,14 @@ def sweep(
     try:
         now = now or utc_now()
         expired = disk = 0
-        if settings.retention_days > 0:
-            cutoff = now - timedelta(days=settings.retention_days)
+        if settings.api.retention_days > 0:
+            cutoff = now - timedelta(days=settings.api.retention_days)
             expired = _delete_oldest(store, cutoff, lambda r: _finished_before(r, cutoff), AGE)
-        if settings.retention_disk_percent > 0:
+        if settings.api.retention_disk_percent > 0:
             settings.spool_dir.mkdir(parents=True, exist_ok=True)
 
             def over_watermark(_: JobRecord) -> bool:
-                return usage(settings.spool_dir) > settings.retention_disk_percent
+                return usage(settings.spool_dir) > settings.api.retention_disk_percent
 
             disk = _delete_oldest(store, now, over_watermark, DISK, stop_when_false=True)
         return SweepResult(expired=expired, disk=disk)
@@ -146,14 +146,14 @@ def deleted_counts(store: JobStore) -> dict[str, int]:
     return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
 
 
-def enabled(settings: ServiceSettings) -> bool:
-    return settings.retention_days > 0 or settings.retention_disk_percent > 0
+def enabled(settings: Settings) -> bool:
+    return settings.api.retention_days > 0 or settings.api.retention_disk_percent > 0
 
 
 class RetentionSweeper:
     """Sweeps at start and then every ``HABITUS_RETENTION_INTERVAL_S`` in a daemon thread."""
 
-    def __init__(self, settings: ServiceSettings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
         self._stop = threading.Event()
@@ -181,17 +181,17 @@ class RetentionSweeper:
                     )
             except Exception:  # Redis away, a file system error: the next round tries again
                 log.exception("retention sweep failed")
-            self._stop.wait(self.settings.retention_interval_s)
+            self._stop.wait(self.settings.api.retention_interval_s)
 
 
 @asynccontextmanager
 async def retention_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Runs the sweeper while the app serves, when a retention rule is configured."""
-    settings: ServiceSettings = app.state.settings
+    settings: Settings = app.state.settings
     if not enabled(settings):
         yield
         return
-    sweeper = RetentionSweeper(settings, job_store(settings.redis_url)).start()
+    sweeper = RetentionSweeper(settings, job_store(settings.redis.url)).start()
     try:
         yield
     finally:

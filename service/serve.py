@@ -17,7 +17,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 
 import redis
@@ -25,11 +24,11 @@ import uvicorn
 from pydantic import SecretStr
 
 from habitus.errors import HabitusError
-from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, Origin
+from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE
 from habitus.liveness import leave, worker_member
+from habitus.settings import Settings, load_settings
 from service.api import create_app
-from service.queue import job_store
-from service.settings import ServiceSettings, get_settings
+from service.listener.wiring import deployment_listener
 from service.supervisor import WorkerSupervisor
 
 log = logging.getLogger("service.serve")
@@ -42,16 +41,16 @@ class ServeError(HabitusError):
     """The services cannot start as configured."""
 
 
-def serve(settings: ServiceSettings, *, listener: bool = True, worker: bool = True) -> None:
+def serve(settings: Settings, *, listener: bool = True, worker: bool = True) -> None:
     """Run the API (and the listener and a worker) until Ctrl-C or SIGTERM."""
-    _check_redis(settings.redis_url)
+    _check_redis(settings.redis.url)
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
     settings = with_local_api_key(settings)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
-            host=settings.api_host,
-            port=settings.api_port,
+            host=settings.api.api_host,
+            port=settings.api.api_port,
             log_config=None,
             timeout_graceful_shutdown=10,
         )
@@ -64,7 +63,7 @@ def serve(settings: ServiceSettings, *, listener: bool = True, worker: bool = Tr
         _worker_process(settings, worker, give_up) as supervisor,
         _dicom_listener(settings, enabled=listener),
     ):
-        log.info("REST API on http://%s:%d", settings.api_host, settings.api_port)
+        log.info("REST API on http://%s:%d", settings.api.api_host, settings.api.api_port)
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             server.run()
@@ -74,9 +73,9 @@ def serve(settings: ServiceSettings, *, listener: bool = True, worker: bool = Tr
             raise ServeError(supervisor.failure)
 
 
-def with_local_api_key(settings: ServiceSettings) -> ServiceSettings:
+def with_local_api_key(settings: Settings) -> Settings:
     """Settings with an API key: the configured ones, or one kept in the spool (mode 0600)."""
-    if settings.api_keys or settings.allow_anonymous:
+    if settings.api.api_keys or settings.api.allow_anonymous:
         return settings
     key_file = settings.spool_dir / "api-key"
     if key_file.is_file():
@@ -87,7 +86,7 @@ def with_local_api_key(settings: ServiceSettings) -> ServiceSettings:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(key + "\n")
     log.warning("no API key configured (HABITUS_API_KEYS); clients use the key in %s", key_file)
-    return settings.model_copy(update={"api_keys": {LOCAL_KEY_NAME: SecretStr(key)}})
+    return settings.replaced(api={"api_keys": {LOCAL_KEY_NAME: SecretStr(key)}})
 
 
 def _check_redis(url: str) -> None:
@@ -105,13 +104,13 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def _worker_process(
-    settings: ServiceSettings, enabled: bool, on_give_up: Callable[[str], None]
+    settings: Settings, enabled: bool, on_give_up: Callable[[str], None]
 ) -> Iterator[WorkerSupervisor | None]:
     if not enabled:
         yield None
         return
-    env = {**os.environ, "HABITUS_REDIS_URL": settings.redis_url}
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    env = {**os.environ, "HABITUS_REDIS_URL": settings.redis.url}
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
 
     def withdraw(pid: int) -> None:
         """Not ready from the moment the worker dies, not once its heartbeat lapses."""
@@ -129,28 +128,11 @@ def _worker_process(
 
 
 @contextmanager
-def _dicom_listener(settings: ServiceSettings, enabled: bool) -> Iterator[None]:
+def _dicom_listener(settings: Settings, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from service.listener import Listener, get_listener_settings
-    from service.submission import submit_study
-
-    listener_settings = get_listener_settings()
-    if listener_settings.spool_dir is None:
-        listener_settings = listener_settings.model_copy(
-            update={"spool_dir": settings.spool_dir / "dicom"}
-        )
-
-    def submit(study_dir: Path, origin: Origin) -> list[str]:
-        return submit_study(study_dir, origin, settings=settings)
-
-    listener = Listener(
-        listener_settings,
-        submit,
-        settings.dicom_nodes,
-        count_instances=job_store(settings.redis_url).increment_instances_received,
-    ).start()
+    listener = deployment_listener(settings).start()
     try:
         yield
     finally:
@@ -159,13 +141,14 @@ def _dicom_listener(settings: ServiceSettings, enabled: bool) -> Iterator[None]:
 
 def main() -> int:
     """Entry point of `habitus serve`: settings from the environment, logs to stderr."""
+    settings = load_settings()
     logging.basicConfig(
-        level=os.environ.get("HABITUS_LOG_LEVEL", "INFO").upper(),
+        level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,  # `habitus serve` arrives with the CLI's WARNING-level logging set up
     )
     try:
-        serve(get_settings())
+        serve(settings)
     except KeyboardInterrupt:
         pass
     except HabitusError as exc:

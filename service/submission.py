@@ -56,9 +56,9 @@ from habitus.jobs import (
     default_destinations,
 )
 from habitus.pet.find import header_failures
+from habitus.settings import Settings
 from service.jobfiles import job_folder
 from service.queue import job_store, send_analyze
-from service.settings import ServiceSettings, get_settings
 
 log = logging.getLogger("service.submission")
 
@@ -96,7 +96,8 @@ def submit_study(
     origin: Origin,
     destinations: Sequence[str] | None = None,
     options: JobOptions | None = None,
-    settings: ServiceSettings | None = None,
+    *,
+    settings: Settings,
     store: JobStore | None = None,
     send: SendTask | None = None,
 ) -> list[str]:
@@ -105,9 +106,8 @@ def submit_study(
     ``destinations`` default to the sending node when it is a known DICOM node. Raises an
     InputRefused subclass (no DICOM image, no suitable series...) when nothing is queued.
     """
-    settings = settings or get_settings()
-    store = store or job_store(settings.redis_url)
-    send = send or (lambda job_id: send_analyze(settings.redis_url, job_id))
+    store = store or job_store(settings.redis.url)
+    send = send or (lambda job_id: send_analyze(settings.redis.url, job_id))
     if destinations is None:
         destinations = default_destinations(origin, settings.dicom_nodes)
     chosen = _choose(study_dir, store, from_pacs=origin.kind == OriginKind.DICOM)
@@ -257,7 +257,7 @@ def _create_job(
     origin: Origin,
     destinations: list[str],
     options: JobOptions | None,
-    settings: ServiceSettings,
+    settings: Settings,
     store: JobStore,
 ) -> JobRecord:
     group = item.choice.group

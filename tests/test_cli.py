@@ -1,10 +1,14 @@
 """The `habitus` command: a summary for good input, a clear message and exit 2 for bad."""
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from habitus.cli import main
+from habitus.config import get_settings
+from habitus.errors import InputRefused
 
 
 def test_demo_then_analyze_prints_a_summary_and_writes_the_outputs(
@@ -69,6 +73,52 @@ def test_device_cuda_with_the_rules_says_where_it_ran(small_study: Path, tmp_pat
     result = analyze(small_study, tmp_path / "out", options)
     (note,) = [w for w in result.report.warnings if "device cuda" in w]
     assert "rule-based segmenter runs on the CPU" in note
+
+
+@pytest.fixture
+def asked_options(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """The options `habitus analyze` passes to the pipeline, which then refuses the input."""
+    import habitus.pipeline
+
+    asked: list[Any] = []
+
+    def refuse(source: Any, out: Path, options: Any, **_: Any) -> None:
+        asked.append(options)
+        raise InputRefused("stopped by the test")
+
+    monkeypatch.setattr(habitus.pipeline, "analyze", refuse)
+    yield asked
+    get_settings.cache_clear()  # the next reader sees the environment as restored
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "expected"),
+    [
+        ({}, [], ("auto", "auto")),
+        ({"HABITUS_SEGMENTER": "rules", "HABITUS_DEVICE": "cpu"}, [], ("rules", "cpu")),
+        (
+            {"HABITUS_SEGMENTER": "rules", "HABITUS_DEVICE": "cpu"},
+            ["--segmenter", "model", "--device", "cuda"],
+            ("model", "cuda"),
+        ),
+    ],
+)
+def test_analyze_takes_segmenter_and_device_from_the_settings_unless_told(
+    asked_options: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    environment: dict[str, str],
+    flags: list[str],
+    expected: tuple[str, str],
+) -> None:
+    monkeypatch.delenv("HABITUS_SEGMENTER", raising=False)
+    monkeypatch.delenv("HABITUS_DEVICE", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    assert main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), *flags]) == 2
+    (options,) = asked_options
+    assert (options.segmenter, options.device) == expected
 
 
 def test_serve_help_shows_where_the_settings_are(capsys: pytest.CaptureFixture[str]) -> None:

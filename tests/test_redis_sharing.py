@@ -21,15 +21,15 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from habitus.config import Settings
+from habitus.config import RedisSettings
 from habitus.jobs import ANALYZE_QUEUE, JobNotFoundError, JobRecord, JobState, JobStore
 from habitus.redis_keys import DEFAULT_PREFIX, RedisKeys
+from habitus.settings import Settings
 from service.queue import producer
 from tests.conftest import REDIS_PREFIX, REPO_ROOT, TEST_REDIS_URL
 from tests.service.support import redis_client_fixture  # noqa: F401  (fixture)
 from tests.test_jobs import new_job
 from worker.app import create_celery_app
-from worker.settings import WorkerSettings
 
 OTHER_DATABASE_URL = "redis://127.0.0.1:6379/0"
 
@@ -62,7 +62,7 @@ def test_every_key_name_starts_with_the_prefix() -> None:
 
 def test_the_default_prefix_keeps_the_key_names_of_before() -> None:
     keys = RedisKeys()
-    assert keys.prefix == DEFAULT_PREFIX == Settings.model_fields["redis_prefix"].default
+    assert keys.prefix == DEFAULT_PREFIX == RedisSettings.model_fields["prefix"].default
     assert keys.job("ab") == "habitus:job:ab" and keys.jobs == "habitus:jobs"
     assert keys.instances_received == "habitus:metrics:instances_received"
     assert keys.workers(ANALYZE_QUEUE) == "habitus:workers:habitus.analyze"
@@ -78,13 +78,13 @@ def test_a_prefix_that_could_reach_other_keys_is_refused(prefix: str) -> None:
     with pytest.raises(ValueError, match="HABITUS_REDIS_PREFIX"):
         RedisKeys(prefix)
     with pytest.raises(ValidationError, match="HABITUS_REDIS_PREFIX"):
-        Settings(redis_prefix=prefix)
+        RedisSettings(prefix=prefix)
 
 
 def test_the_run_and_the_processes_it_starts_use_its_prefix() -> None:
     assert REDIS_PREFIX.startswith("habitus-test-")
     assert JobStore(redis.Redis.from_url(TEST_REDIS_URL)).keys.prefix == REDIS_PREFIX
-    worker = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL)).conf
+    worker = create_celery_app(Settings(redis=RedisSettings(url=TEST_REDIS_URL))).conf
     assert worker.broker_transport_options["global_keyprefix"] == REDIS_PREFIX
     assert worker.result_backend_transport_options == {"global_keyprefix": REDIS_PREFIX}
     sender = producer(TEST_REDIS_URL).conf

@@ -6,21 +6,21 @@ import sys
 
 from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE
 from worker.app import worker_app
-from worker.settings import get_worker_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = get_worker_settings()
+    app = worker_app()
+    settings = app.settings
     args = [
         "worker",
-        f"--concurrency={settings.worker_concurrency}",
+        f"--concurrency={settings.worker.worker_concurrency}",
         f"--queues={ANALYZE_QUEUE},{DELIVER_QUEUE}",
         f"--loglevel={settings.log_level}",
         "--without-gossip",
         "--without-mingle",
         *(sys.argv[1:] if argv is None else argv),
     ]
-    worker_app().worker_main(args)
+    app.worker_main(args)
 
 
 if __name__ == "__main__":

@@ -42,12 +42,13 @@ from habitus.jobs import (
 from habitus.pipeline import AnalysisOptions, analyze
 from habitus.segment.base import Segmenter
 from habitus.segment.loader import SegmenterChoice
+from habitus.settings import Settings
 from worker.fenced import LeasedJob
 from worker.lease import LeaseLostError, job_lease
+from worker.merge import merged
 from worker.orphans import job_taken
 from worker.outage import RedisOutageError
 from worker.progress import JobCancelledError, JobProgress, JobUpdate
-from worker.settings import WorkerSettings
 
 log = logging.getLogger("worker.analysis")
 
@@ -80,7 +81,7 @@ SendDelivery = Callable[[str, str], None]
 @dataclass
 class JobRunner:
     store: JobStore
-    settings: WorkerSettings
+    settings: Settings
     segmenter_for: SegmenterFor
     send_delivery: SendDelivery
 
@@ -103,14 +104,14 @@ class JobRunner:
             return self._finish_cancelled(job_id, "cancelled before it started")
 
         lease = job_lease(
-            self.store.redis, job_id, self.settings.lease_s, self.settings.redis_outage_s
+            self.store.redis, job_id, self.settings.worker.lease_s, self.settings.redis.outage_s
         )
         if not lease.acquire():
             raise LeaseHeldError(job_id, max(lease.remaining_s(), 1.0))
         job_taken(self.store.redis, job_id)
         try:
             return self._run_leased(
-                LeasedJob(self.store, job_id, lease, self.settings.redis_outage_s), context
+                LeasedJob(self.store, job_id, lease, self.settings.redis.outage_s), context
             )
         except JobNotFoundError:
             log.info("job %s was deleted while running", job_id, extra=context)
@@ -132,7 +133,7 @@ class JobRunner:
     def _run_leased(self, job: LeasedJob, context: dict[str, str]) -> JobState:
         job_id = job.job_id
         try:
-            record = job.update(partial(_start, max_attempts=self.settings.max_attempts))
+            record = job.update(partial(_start, max_attempts=self.settings.worker.max_attempts))
         except JobConflictError:  # finished or cancelled between the first read and now
             return self.store.get(job_id).state
         if record.state == JobState.FAILED:
@@ -170,7 +171,7 @@ class JobRunner:
                     job,
                     record,
                     f"the analysis took longer than the limit of "
-                    f"{self.settings.task_soft_time_limit_s} s and was stopped",
+                    f"{self.settings.worker.task_soft_time_limit_s} s and was stopped",
                 )
             except Exception as exc:  # unexpected: keep the traceback in the log only
                 reference = uuid.uuid4().hex[:12]
@@ -195,7 +196,7 @@ class JobRunner:
         output_dir.mkdir(parents=True, exist_ok=True)
         options = analysis_options(record.options, self.settings)
         segmenter = self.segmenter_for(options.segmenter, options.device)
-        progress = JobProgress(job.update, record.id, self.settings.progress_interval_s)
+        progress = JobProgress(job.update, record.id, self.settings.worker.progress_interval_s)
         result = analyze(
             Path(record.input_dir), output_dir, options, progress=progress, segmenter=segmenter
         )
@@ -228,7 +229,7 @@ class JobRunner:
                 stage=None,
                 percent=100.0,
                 result_files=outputs_written.files,
-                warnings=_merged(record.warnings, outputs_written.warnings),
+                warnings=merged(record.warnings, outputs_written.warnings),
                 timings_s=timings,
             )
 
@@ -382,11 +383,7 @@ def _seconds(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds(), 3)
 
 
-def _merged(first: list[str], second: list[str]) -> list[str]:
-    return list(dict.fromkeys([*first, *second]))
-
-
-def analysis_options(options: dict[str, Any], settings: WorkerSettings) -> AnalysisOptions:
+def analysis_options(options: dict[str, Any], settings: Settings) -> AnalysisOptions:
     """A job's stored options, with the worker's segmenter when the job leaves it to "auto"."""
     segmenter: SegmenterChoice = options.get("segmenter") or "auto"
     return AnalysisOptions(

@@ -3,9 +3,10 @@
 Start a worker with ``python -m worker`` (or ``celery -A worker.app worker``). Concurrency is
 the number of processes; give one per GPU (HABITUS_WORKER_CONCURRENCY, HABITUS_WORKER_GPUS).
 
-The app is built on first use (``worker_app()``), not on import. The task modules import this
-one and register their tasks on the app; this module imports none of them (Celery loads them
-by name, ``TASK_MODULES``), so data flows one way.
+The app is built on first use (``worker_app()``), not on import, from the settings read then
+(``habitus.settings.load_settings``); it keeps them (``WorkerApp.settings``) for the tasks.
+The task modules import this one and register their tasks on the app; this module imports
+none of them (Celery loads them by name, ``TASK_MODULES``), so data flows one way.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
-from habitus.config import redis_keys
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK, DELIVER_QUEUE, DELIVER_TASK
+from habitus.settings import Settings, load_settings
 from worker.heartbeat import publish_heartbeats
 from worker.logs import configure_logging
-from worker.settings import WorkerSettings, get_worker_settings
 
 if TYPE_CHECKING:
     from worker.orphans import OrphanSweeper
@@ -30,9 +30,19 @@ if TYPE_CHECKING:
 TASK_MODULES = ("worker.tasks", "worker.delivery")
 
 
-def create_celery_app(settings: WorkerSettings) -> Celery:
-    app = Celery("habitus", broker=settings.redis_url)
-    prefixed = redis_keys().celery_transport_options()  # HABITUS_REDIS_PREFIX on Celery's keys
+class WorkerApp(Celery):
+    """The workers' Celery app, with the settings it was built from."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("habitus", broker=settings.redis.url)
+        self.settings = settings
+
+
+def create_celery_app(settings: Settings) -> WorkerApp:
+    app = WorkerApp(settings)
+    worker = settings.worker
+    # HABITUS_REDIS_PREFIX on Celery's keys
+    prefixed = settings.redis.keys.celery_transport_options()
     app.conf.update(
         include=[m for m in TASK_MODULES if importlib.util.find_spec(m) is not None],
         task_serializer="json",
@@ -42,13 +52,13 @@ def create_celery_app(settings: WorkerSettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_concurrency=settings.worker_concurrency,
-        task_soft_time_limit=settings.task_soft_time_limit_s,
-        task_time_limit=settings.task_time_limit_s,
+        worker_concurrency=worker.worker_concurrency,
+        task_soft_time_limit=worker.task_soft_time_limit_s,
+        task_time_limit=worker.task_time_limit_s,
         broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_s,
+            "visibility_timeout": worker.visibility_timeout_s,
             # kombu sweeps every interval x throttle seconds (10 x 10 by default); one knob
-            "unacked_restore_interval": settings.redelivery_check_s,
+            "unacked_restore_interval": worker.redelivery_check_s,
             "unacked_restore_throttle": 1,
             **prefixed,
         },
@@ -78,14 +88,14 @@ def send_delivery(app: Celery, job_id: str, node: str) -> None:
 
 
 @lru_cache(maxsize=1)
-def worker_app() -> Celery:
+def worker_app() -> WorkerApp:
     """The worker's app from the environment's settings, built once per process."""
-    app = create_celery_app(get_worker_settings())
-    publish_heartbeats()  # the service is ready only while a worker beats
+    app = create_celery_app(load_settings())
+    publish_heartbeats(app.settings.redis.url)  # the service is ready only while a worker beats
     return app
 
 
-def __getattr__(name: str) -> Celery:
+def __getattr__(name: str) -> WorkerApp:
     """``worker.app.app``: what ``celery -A worker.app`` and the task modules look up."""
     if name == "app":
         return worker_app()
@@ -97,7 +107,7 @@ _orphan_sweeper: OrphanSweeper | None = None
 
 @signals.setup_logging.connect
 def _configure_logging(**_: Any) -> None:
-    configure_logging(get_worker_settings().log_level)
+    configure_logging(worker_app().settings.log_level)
 
 
 @signals.worker_ready.connect
@@ -109,14 +119,14 @@ def _start_orphan_sweeper(**_: Any) -> None:
     from worker.orphans import OrphanSweeper
 
     global _orphan_sweeper
-    settings = get_worker_settings()
-    store = JobStore(redis.Redis.from_url(settings.redis_url))
+    settings = worker_app().settings
+    store = JobStore(redis.Redis.from_url(settings.redis.url))
     _orphan_sweeper = OrphanSweeper(
         store,
-        settings.lease_s,
+        settings.worker.lease_s,
         lambda job_id: worker_app().send_task(ANALYZE_TASK, args=[job_id], queue=ANALYZE_QUEUE),
-        interval_s=settings.redelivery_check_s,
-        resend_after_s=settings.visibility_timeout_s,  # by then Celery would redeliver
+        interval_s=settings.worker.redelivery_check_s,
+        resend_after_s=settings.worker.visibility_timeout_s,  # by then Celery would redeliver
     ).start()
 
 
@@ -128,7 +138,7 @@ def _stop_orphan_sweeper(**_: Any) -> None:
 
 def assign_gpu() -> None:
     """Give each worker process its own GPU, in turn, before any model is loaded."""
-    gpus = get_worker_settings().worker_gpus
+    gpus = worker_app().settings.worker.worker_gpus
     if not gpus:
         return
     from billiard.process import current_process

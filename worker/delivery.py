@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
@@ -22,8 +22,6 @@ from pathlib import Path
 import pydicom
 import redis
 from celery import Task
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 
@@ -39,9 +37,11 @@ from habitus.jobs import (
     JobStore,
     utc_now,
 )
+from habitus.settings import DeliverySettings, Settings
 from worker.app import app
 from worker.fenced import check_current, update_delivery_if_current
 from worker.lease import LeaseLostError, delivery_lease
+from worker.merge import merged
 from worker.outage import redis_client
 from worker.tls import TlsContext, client_context, describe, missing_files
 
@@ -52,41 +52,20 @@ SUCCESS_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}  # success, and stored-with-
 TRANSIENT_STATUS_PREFIXES = (0xA7,)  # out of resources: the node may recover
 
 
-class DeliverySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HABITUS_", extra="ignore")
+def check_node_tls_files(nodes: Sequence[DicomNode]) -> None:
+    """Raise ValueError naming the TLS files of ``nodes`` that cannot be read.
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    dicom_nodes: list[DicomNode] = Field(default_factory=list)  # HABITUS_DICOM_NODES (JSON)
-    delivery_ae_title: str = Field(default="HABITUS", min_length=1, max_length=16)
-    delivery_first_retry_s: float = Field(default=30.0, gt=0)
-    # Longest single wait; keep it below the broker's visibility timeout (the worker's
-    # HABITUS_VISIBILITY_TIMEOUT_S), or Redis hands the waiting message out a second time.
-    delivery_max_retry_s: float = Field(default=3600.0, gt=0)
-    delivery_give_up_after_s: float = Field(default=24 * 3600.0, gt=0)
-    delivery_timeout_s: float = Field(default=30.0, gt=0)  # connect, ACSE and DIMSE each
-
-    @field_validator("dicom_nodes")
-    @classmethod
-    def _tls_files_exist(cls, nodes: list[DicomNode]) -> list[DicomNode]:
-        # checked here, where results are sent from, not in DicomNode: the API and the
-        # listener read the same nodes without needing the worker's key
-        missing = [f"{n.name}: {', '.join(m)}" for n in nodes if n.tls and (m := missing_files(n))]
-        if missing:
-            raise ValueError(f"TLS files of DICOM nodes not readable: {'; '.join(missing)}")
-        return nodes
-
-    def node(self, name: str) -> DicomNode | None:
-        return next((n for n in self.dicom_nodes if n.name == name), None)
+    Checked where results are sent from, not in DicomNode: the API and the listener read
+    the same nodes without needing the worker's key.
+    """
+    missing = [f"{n.name}: {', '.join(m)}" for n in nodes if n.tls and (m := missing_files(n))]
+    if missing:
+        raise ValueError(f"TLS files of DICOM nodes not readable: {'; '.join(missing)}")
 
 
-@lru_cache(maxsize=1)
-def get_delivery_settings() -> DeliverySettings:
-    return DeliverySettings()
-
-
-# read when the worker imports its tasks: nodes it cannot send to as configured (a TLS file
+# checked when the worker imports its tasks: nodes it cannot send to as configured (a TLS file
 # missing) stop it at start-up with the reason, rather than failing each delivery it takes
-get_delivery_settings()
+check_node_tls_files(app.settings.dicom_nodes)
 
 
 class DeliveryError(Exception):
@@ -126,13 +105,13 @@ class Deliverer:
     def __init__(
         self,
         store: JobStore,
-        settings: DeliverySettings,
+        settings: Settings,
         send: SendInstances | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
         self.settings = settings
-        self.send = send or CStoreSender(settings).send
+        self.send = send or CStoreSender(settings.delivery).send
         self.clock = clock
 
     def deliver(self, job_id: str, node_name: str) -> Outcome:
@@ -221,7 +200,7 @@ class Deliverer:
                 update(
                     lambda d: d.model_copy(
                         update={
-                            "delivered_sop_instance_uids": _merged(
+                            "delivered_sop_instance_uids": merged(
                                 d.delivered_sop_instance_uids, [uid]
                             )
                         }
@@ -261,11 +240,11 @@ class Deliverer:
         now = self.clock()
         window_start = started.dispatched_at or record.finished_at or record.created_at
         delay = min(
-            self.settings.delivery_first_retry_s * 2 ** max(started.attempts - 1, 0),
-            self.settings.delivery_max_retry_s,
+            self.settings.delivery.first_retry_s * 2 ** max(started.attempts - 1, 0),
+            self.settings.delivery.max_retry_s,
         )
         next_at = now + timedelta(seconds=delay)
-        give_up_at = window_start + timedelta(seconds=self.settings.delivery_give_up_after_s)
+        give_up_at = window_start + timedelta(seconds=self.settings.delivery.give_up_after_s)
         if exc.permanent or next_at > give_up_at:
             reason = (
                 str(exc) if exc.permanent else f"gave up after {started.attempts} attempts: {exc}"
@@ -321,7 +300,7 @@ class Deliverer:
 
     def _lock_ttl_s(self) -> int:
         # long enough for one attempt: association plus a DIMSE exchange per result file
-        return int(self.settings.delivery_timeout_s * (2 + len(DELIVERED_KINDS))) + 30
+        return int(self.settings.delivery.timeout_s * (2 + len(DELIVERED_KINDS))) + 30
 
 
 def result_instances(record: JobRecord) -> list[ResultInstance]:
@@ -364,7 +343,7 @@ class CStoreSender:
     """Sends instances to a node over one association with pynetdicom."""
 
     def __init__(self, settings: DeliverySettings) -> None:
-        self.settings = settings
+        self.settings = settings  # the calling AE title and the timeouts
 
     def send(
         self,
@@ -373,11 +352,11 @@ class CStoreSender:
         confirmed: Callable[[str], None],
         check: Callable[[], None],
     ) -> None:
-        ae = AE(ae_title=self.settings.delivery_ae_title)
-        ae.connection_timeout = self.settings.delivery_timeout_s
-        ae.acse_timeout = self.settings.delivery_timeout_s
-        ae.dimse_timeout = self.settings.delivery_timeout_s
-        ae.network_timeout = self.settings.delivery_timeout_s
+        ae = AE(ae_title=self.settings.ae_title)
+        ae.connection_timeout = self.settings.timeout_s
+        ae.acse_timeout = self.settings.timeout_s
+        ae.dimse_timeout = self.settings.timeout_s
+        ae.network_timeout = self.settings.timeout_s
         for sop_class in sorted({i.sop_class_uid for i in instances}):
             syntaxes = [i.transfer_syntax_uid for i in instances if i.sop_class_uid == sop_class]
             ae.add_requested_context(
@@ -399,7 +378,7 @@ class CStoreSender:
             over = " over TLS" if tls is not None else ""
             raise DeliveryError(
                 f"association with {where}{over} {state} (is the node up, and does it accept "
-                f"the calling AE title {self.settings.delivery_ae_title}?)"
+                f"the calling AE title {self.settings.ae_title}?)"
             )
         try:
             for instance in instances:
@@ -457,15 +436,11 @@ def tls_failure(node: DicomNode, where: str, error: ssl.SSLError) -> DeliveryErr
     )
 
 
-def _merged(first: list[str], second: list[str]) -> list[str]:
-    return list(dict.fromkeys([*first, *second]))
-
-
 @lru_cache(maxsize=1)
 def deliverer() -> Deliverer:
     """One per worker process: one Redis connection pool."""
-    settings = get_delivery_settings()
-    store = JobStore(redis_client(settings.redis_url))
+    settings = app.settings
+    store = JobStore(redis_client(settings.redis.url))
     return Deliverer(store, settings)
 
 

@@ -32,15 +32,15 @@ def fence(lease: Lease, job_id: str) -> Precondition:
     def check(values: Mapping[str, bytes | str | None]) -> None:
         raw = values[lease.fence_key]
         current = None if raw is None else int(raw)
-        if current != lease.token:
+        if current != lease.fence_token:
             log.warning(
                 "job %s: write refused, the lease was taken over (token %d, now %s)",
                 job_id,
-                lease.token,
+                lease.fence_token,
                 current,
                 extra={"job_id": job_id},
             )
-            raise LeaseLostError(f"job {job_id}: lease token {lease.token} superseded")
+            raise LeaseLostError(f"job {job_id}: lease token {lease.fence_token} superseded")
 
     return Precondition(keys=(lease.fence_key,), check=check)
 
@@ -83,6 +83,6 @@ def check_current(lease: Lease, what: str) -> None:
     """Raise LeaseLostError, with a log line, unless no one has taken ``lease`` since."""
     if not lease.is_current():
         log.warning(
-            "%s: refused, the lease was taken over (token %d superseded)", what, lease.token
+            "%s: refused, the lease was taken over (token %d superseded)", what, lease.fence_token
         )
-        raise LeaseLostError(f"{what}: lease token {lease.token} superseded")
+        raise LeaseLostError(f"{what}: lease token {lease.fence_token} superseded")

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 import redis
@@ -19,7 +20,6 @@ from celery import signals
 
 from habitus.jobs import ANALYZE_QUEUE, ANALYZE_TASK
 from habitus.liveness import HEARTBEAT_INTERVAL_S, HEARTBEAT_TTL_S, beat, leave, worker_member
-from worker.settings import get_worker_settings
 
 log = logging.getLogger("worker.heartbeat")
 
@@ -67,13 +67,14 @@ class Heartbeat:
 _heartbeat: Heartbeat | None = None
 
 
-def publish_heartbeats() -> None:
-    """Beat from each worker's main process once it is ready, until it shuts down."""
-    signals.worker_ready.connect(_start, weak=False)
+def publish_heartbeats(redis_url: str) -> None:
+    """Beat into Redis at ``redis_url`` from each worker's main process once it is ready,
+    until it shuts down."""
+    signals.worker_ready.connect(partial(_start, redis_url=redis_url), weak=False)
     signals.worker_shutdown.connect(_stop, weak=False)
 
 
-def _start(sender: Any = None, **_: Any) -> None:
+def _start(sender: Any = None, *, redis_url: str, **_: Any) -> None:
     global _heartbeat
     if ANALYZE_TASK not in sender.app.tasks:
         log.error("task %s is not registered: this worker cannot run analyses", ANALYZE_TASK)
@@ -81,7 +82,7 @@ def _start(sender: Any = None, **_: Any) -> None:
     consumer = getattr(sender, "task_consumer", None)
     queues = [q.name for q in consumer.queues] if consumer is not None else [ANALYZE_QUEUE]
     member = worker_member(os.getpid())
-    client = redis.Redis.from_url(get_worker_settings().redis_url, socket_timeout=5)
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
     _heartbeat = Heartbeat(client, queues, member).start()
     log.info("heartbeat every %.0f s on %s", HEARTBEAT_INTERVAL_S, ", ".join(queues))
 

@@ -15,7 +15,6 @@ from worker.analysis import JobRunner, LeaseHeldError
 from worker.app import assign_gpu, send_delivery, worker_app
 from worker.outage import RedisOutageError, redis_client
 from worker.segmenters import segmenter_for
-from worker.settings import get_worker_settings
 
 log = logging.getLogger("worker.tasks")
 
@@ -23,15 +22,15 @@ log = logging.getLogger("worker.tasks")
 @lru_cache(maxsize=1)
 def job_runner() -> JobRunner:
     """One runner per process: one Redis connection pool, one segmenter cache."""
-    settings = get_worker_settings()
-    store = JobStore(redis_client(settings.redis_url))
-    return JobRunner(store, settings, segmenter_for, partial(send_delivery, worker_app()))
+    app = worker_app()
+    store = JobStore(redis_client(app.settings.redis.url))
+    return JobRunner(store, app.settings, segmenter_for, partial(send_delivery, app))
 
 
 def preload() -> None:
     """Prepare a new pool process before its first job: the default segmenter (an ONNX
     session on the GPU takes seconds to create) and the job store."""
-    settings = get_worker_settings()
+    settings = worker_app().settings
     job_runner()
     try:
         segmenter_for(settings.segmenter, settings.device)
@@ -83,7 +82,7 @@ class AnalyzeTask(Task):
         runner = job_runner()
         try:
             if isinstance(exc, TimeLimitExceeded):
-                limit = exc.args[0] if exc.args else runner.settings.task_time_limit_s
+                limit = exc.args[0] if exc.args else runner.settings.worker.task_time_limit_s
                 runner.fail_stopped(job_id, float(limit))
             else:
                 runner.fail_unexpected(job_id, exc)

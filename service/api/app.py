@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from habitus import __version__
+from habitus.settings import Settings, load_settings
 from service.api.problems import install_problem_handlers
 from service.api.routers import health, jobs, models, studies
 from service.audit import AuditMiddleware, configure_audit_log
-from service.settings import ServiceSettings, get_settings
 
 DESCRIPTION = """\
 Habitus segments whole-body and torso CT into seven body-composition classes and reports
@@ -20,8 +20,10 @@ Errors are RFC 9457 problem documents (`application/problem+json`).
 """
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API of a deployment with these settings; without them, the settings are read from
+    the environment here, at start-up (``uvicorn service.api:create_app --factory``)."""
+    settings = settings or load_settings()
     app = FastAPI(
         title="Habitus",
         version=__version__,
@@ -29,12 +31,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     app.state.settings = settings
-    configure_audit_log(settings.audit_log_file)
+    configure_audit_log(settings.api.audit_log_file)
     app.add_middleware(AuditMiddleware)
     install_problem_handlers(app)
     app.include_router(studies.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)
-    app.include_router(health.metrics_router(settings.metrics_require_key))
+    app.include_router(health.metrics_router(settings.api.metrics_require_key))
     return app

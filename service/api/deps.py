@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from habitus.jobs import ANONYMOUS_OWNER, JobNotFoundError, JobRecord, JobStore
+from habitus.settings import Scope, Settings
 from service.api.problems import ProblemError
-from service.apikeys import ALL_SCOPES, Caller, Scope, identify
+from service.apikeys import ALL_SCOPES, Caller, identify
 from service.audit import CALLER_STATE
 from service.queue import job_store
-from service.settings import ServiceSettings
 
 ANONYMOUS = ANONYMOUS_OWNER
 
@@ -33,16 +33,16 @@ def required_scope(method: str, route_path: str) -> Scope:
     return Scope.READ_OWN
 
 
-def get_app_settings(request: Request) -> ServiceSettings:
-    settings: ServiceSettings = request.app.state.settings
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
     return settings
 
 
-SettingsDep = Annotated[ServiceSettings, Depends(get_app_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_store(settings: SettingsDep) -> JobStore:
-    return job_store(settings.redis_url)
+    return job_store(settings.redis.url)
 
 
 StoreDep = Annotated[JobStore, Depends(get_store)]
@@ -54,12 +54,12 @@ def require_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     """The calling client; 401 without a valid bearer API key, 403 without the route's scope."""
-    if settings.allow_anonymous and not settings.api_keys:
+    if settings.api.allow_anonymous and not settings.api.api_keys:
         caller = Caller(ANONYMOUS, ALL_SCOPES)
     elif credentials is None:
         raise _unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
     else:
-        found = identify(settings.api_keys, credentials.credentials)
+        found = identify(settings.api.api_keys, credentials.credentials)
         if found is None:
             raise _unauthorized(
                 "the API key is not one of the configured keys", 'Bearer error="invalid_token"'

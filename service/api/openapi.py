@@ -7,14 +7,13 @@ from typing import Any
 
 import yaml
 
+from habitus.settings import default_settings
 from service.api.app import create_app
-from service.settings import ServiceSettings
 
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of an app with default settings (independent of the environment)."""
-    settings = ServiceSettings.model_construct()  # defaults only, not the environment
-    return create_app(settings).openapi()
+    return create_app(default_settings()).openapi()
 
 
 class _Dumper(yaml.SafeDumper):

@@ -58,16 +58,23 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
-    for code, description in {
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: a problem document for each status code, with its description."""
+    return {
+        code: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+        for code, description in descriptions.items()
+    }
+
+
+PROBLEM_RESPONSES = problem_responses(
+    {
         401: "Missing or wrong API key",
         404: "No such resource",
         409: "The resource is not in a state that allows this",
         422: "The request or its content is not acceptable",
         500: "Internal error",
-    }.items()
-}
+    }
+)
 """Documented on every authenticated route."""
 
 

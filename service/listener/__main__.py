@@ -1,13 +1,14 @@
 """``python -m service.listener``: run the DICOM listener alone (one container in a cluster)."""
 
 import logging
-import os
 
-from service.listener import run_listener
+from habitus.settings import load_settings
+from service.listener.wiring import run_listener
 
 if __name__ == "__main__":
+    settings = load_settings()
     logging.basicConfig(
-        level=os.environ.get("HABITUS_LOG_LEVEL", "INFO"),
+        level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    run_listener()
+    run_listener(settings)

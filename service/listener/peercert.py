@@ -8,13 +8,12 @@ another node's AE title.
 from __future__ import annotations
 
 import hashlib
-import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+from habitus.settings import certificate_identity
 
 
 class _Node(Protocol):
@@ -58,18 +57,7 @@ class CertificateIdentity:
 
     @classmethod
     def parse(cls, text: str, node: str) -> CertificateIdentity:
-        kind, _, value = text.partition(":")
-        kind = kind.strip().lower()
-        if kind == "sha256":
-            value = value.replace(":", "").strip().lower()
-            if _HEX.fullmatch(value):
-                return cls(kind, value)
-        elif kind == "cn" and value.strip():
-            return cls(kind, value.strip())
-        raise ValueError(
-            f"the certificate of node {node!r} must be 'sha256:<64 hex digits>' or "
-            f"'cn:<common name>'; found {text!r}"
-        )
+        return cls(*certificate_identity(text, node))
 
     def matches(self, cert: PeerCertificate) -> bool:
         if self.kind == "sha256":

@@ -16,22 +16,8 @@ from collections.abc import Iterable, Sequence
 from io import BytesIO
 from typing import Any, Protocol
 
-from pydicom.uid import (
-    JPEG2000,
-    UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
+from pydicom import uid
+from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import AllStoragePresentationContexts, PresentationContext
@@ -39,9 +25,9 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from habitus.errors import InputRefused
 from habitus.jobs import Origin, OriginKind
+from habitus.settings import ListenerSettings
 from service.listener import fastpath
 from service.listener.completion import CompletionTracker
-from service.listener.config import ListenerSettings
 from service.listener.diskguard import SpoolGuard
 from service.listener.filemeta import file_meta
 from service.listener.header import InstanceHeader, read_header
@@ -53,19 +39,19 @@ from service.listener.statuses import StoreStatus
 log = logging.getLogger(__name__)
 
 TRANSFER_SYNTAXES: tuple[str, ...] = (
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    JPEG2000Lossless,
-    JPEG2000,
-    RLELossless,
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.ExplicitVRBigEndian,
+    uid.JPEGBaseline8Bit,
+    uid.JPEGExtended12Bit,
+    uid.JPEGLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLSLossless,
+    uid.JPEGLSNearLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEG2000,
+    uid.RLELossless,
 )
 """Accepted as sent and stored unchanged; the reader decodes them when a job runs."""
 
@@ -112,7 +98,7 @@ def presentation_contexts() -> list[PresentationContext]:
     context = fastpath.context_class()
     contexts = [context()]
     contexts[0].abstract_syntax = Verification
-    contexts[0].transfer_syntax = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    contexts[0].transfer_syntax = [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
     for template in AllStoragePresentationContexts:
         cx = context()
         cx.abstract_syntax = template.abstract_syntax

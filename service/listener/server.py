@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from habitus.settings import ListenerSettings
 from service.listener.acceptor import GuardedServer
 from service.listener.completion import CompletionTracker, CountInstances, SubmitStudy
-from service.listener.config import ListenerSettings
 from service.listener.scp import (
     KnownNode,
     build_ae,
@@ -101,41 +100,3 @@ class Listener:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def run_listener(
-    settings: ListenerSettings | None = None,
-    submit: SubmitStudy | None = None,
-    nodes: Sequence[KnownNode] | None = None,
-    stop: threading.Event | None = None,
-) -> None:
-    """Run the listener until SIGTERM/SIGINT (or ``stop`` is set); used by ``habitus serve``.
-
-    Without arguments it reads its settings, the known nodes and Redis from the service's
-    settings and queues jobs with ``service.submission.submit_study``.
-    """
-    from service.listener.config import get_listener_settings
-    from service.listener.wiring import (
-        default_count_instances,
-        default_nodes,
-        default_submit,
-        resolved_settings,
-    )
-
-    settings = resolved_settings(settings or get_listener_settings())
-    listener = Listener(
-        settings,
-        submit or default_submit(),
-        nodes if nodes is not None else default_nodes(),
-        count_instances=default_count_instances(),
-    )
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    listener.start()
-    try:
-        stop.wait()
-    finally:
-        log.info("DICOM listener stopping")
-        listener.stop()

@@ -1,38 +1,49 @@
-"""What ``run_listener`` connects to by default: the service's settings, nodes and queue."""
+"""The listener of a deployment, wired to its spool, known nodes, job submission and Redis.
+
+``habitus serve`` and ``python -m service.listener`` both build their listener here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import signal
+import threading
 from pathlib import Path
 
-from habitus.jobs import DicomNode, JobStore, Origin
-from service.listener.completion import CountInstances, SubmitStudy
-from service.listener.config import ListenerSettings
-from service.settings import get_settings
+from habitus.jobs import Origin
+from habitus.settings import Settings
+from service.listener.server import Listener
+from service.queue import job_store
+from service.submission import submit_study
+
+log = logging.getLogger(__name__)
 
 
-def resolved_settings(settings: ListenerSettings) -> ListenerSettings:
-    """The listener settings with the spool placed under the service's spool by default."""
-    if settings.spool_dir is not None:
-        return settings
-    return settings.model_copy(update={"spool_dir": get_settings().spool_dir / "dicom"})
-
-
-def default_nodes() -> Sequence[DicomNode]:
-    return get_settings().dicom_nodes
-
-
-def default_submit() -> SubmitStudy:
-    from service.submission import submit_study
+def deployment_listener(settings: Settings) -> Listener:
+    """The listener these settings describe (not started): its spool defaults to the
+    service's, received studies are submitted as jobs, their instances counted in Redis."""
 
     def submit(study_dir: Path, origin: Origin) -> list[str]:
-        return list(submit_study(study_dir, origin))
+        return submit_study(study_dir, origin, settings=settings)
 
-    return submit
+    return Listener(
+        settings.listener.model_copy(update={"spool_dir": settings.listener_spool_dir}),
+        submit,
+        settings.dicom_nodes,
+        count_instances=job_store(settings.redis.url).increment_instances_received,
+    )
 
 
-def default_count_instances() -> CountInstances:
-    from service.queue import job_store
-
-    store: JobStore = job_store(get_settings().redis_url)
-    return store.increment_instances_received
+def run_listener(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run the deployment's listener until SIGTERM/SIGINT (or ``stop`` is set)."""
+    listener = deployment_listener(settings)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    listener.start()
+    try:
+        stop.wait()
+    finally:
+        log.info("DICOM listener stopping")
+        listener.stop()

@@ -16,15 +16,10 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
-from pydantic_settings import BaseSettings
 
-from habitus.config import Settings as CoreSettings
 from habitus.jobs import DicomNode
-from service.listener.config import ListenerSettings
-from service.settings import ServiceSettings
+from habitus.settings import Settings, environment_variables
 from tests.conftest import REPO_ROOT
-from worker.delivery import DeliverySettings
-from worker.settings import WorkerSettings
 
 yaml = pytest.importorskip("yaml", reason="the deployment files are parsed with PyYAML")
 
@@ -32,17 +27,7 @@ DOCKER = REPO_ROOT / "docker"
 CHART = REPO_ROOT / "helm" / "habitus"
 
 
-def env_names(settings: type[BaseSettings]) -> set[str]:
-    prefix = str(settings.model_config.get("env_prefix", ""))
-    return {(prefix + name).upper() for name in settings.model_fields}
-
-
-KNOWN_SETTINGS = set().union(
-    *(
-        env_names(s)
-        for s in (CoreSettings, ServiceSettings, ListenerSettings, WorkerSettings, DeliverySettings)
-    )
-)
+VARIABLES = {variable.name: variable for variable in environment_variables()}
 
 
 def load_yaml(path: Path) -> Any:
@@ -69,7 +54,7 @@ def test_compose_services_and_their_settings(compose: dict[str, Any]) -> None:
             assert (DOCKER / build["context"] / build["dockerfile"]).is_file(), name
         for variable, value in service_env(service).items():
             if variable.startswith("HABITUS_") and variable != "HABITUS_LOG_LEVEL":
-                assert variable in KNOWN_SETTINGS, f"{name}: {variable} is no Habitus setting"
+                assert variable in VARIABLES, f"{name}: {variable} is no Habitus setting"
             if variable == "HABITUS_DICOM_NODES":
                 nodes = TypeAdapter(list[DicomNode]).validate_json(value)
                 assert all(n.host in services for n in nodes), "a node host is no service"
@@ -179,13 +164,6 @@ def test_compose_containers_are_locked_down(compose: dict[str, Any]) -> None:
 # -- what a compose user sets ------------------------------------------------------------------
 
 DEFAULTED = re.compile(r"^\$\{(HABITUS_\w+):-(.*)\}$")  # ${NAME:-default}, as compose reads it
-SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
-    CoreSettings,
-    ServiceSettings,
-    ListenerSettings,
-    WorkerSettings,
-    DeliverySettings,
-)
 SITE_SETTINGS = {
     "api": {"HABITUS_REDIS_PREFIX", "HABITUS_RETENTION_DAYS", "HABITUS_RETENTION_DISK_PERCENT"},
     "habitus-listener": {
@@ -204,17 +182,16 @@ SITE_SETTINGS = {
 
 
 def loaded_value(name: str, value: str | None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The setting ``name`` as its class reads it from ``value`` (None: unset)."""
-    for settings in SETTINGS_CLASSES:
-        if name in env_names(settings):
-            prefix = str(settings.model_config.get("env_prefix", ""))
-            with monkeypatch.context() as patched:
-                if value is None:
-                    patched.delenv(name, raising=False)
-                else:
-                    patched.setenv(name, value)
-                return getattr(settings(), name[len(prefix) :].lower())
-    raise AssertionError(f"{name} is no Habitus setting")
+    """The setting ``name`` as the settings model reads it from ``value`` (None: unset)."""
+    variable = VARIABLES.get(name)
+    if variable is None:
+        raise AssertionError(f"{name} is no Habitus setting")
+    with monkeypatch.context() as patched:
+        if value is None:
+            patched.delenv(name, raising=False)
+        else:
+            patched.setenv(name, value)
+        return variable.value(Settings())
 
 
 def test_compose_passes_site_settings_with_the_products_defaults(

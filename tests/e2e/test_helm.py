@@ -502,10 +502,7 @@ def test_site_settings_reach_the_config_and_load(
     renderer: Renderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ConfigMap holds what the values give, and the settings classes accept all of it."""
-    from habitus.config import Settings as CoreSettings
-    from service.listener.config import ListenerSettings
-    from service.settings import ServiceSettings
-    from worker.settings import WorkerSettings
+    from habitus.settings import Settings
 
     manifests = renderer.render(SITE)
     config = named(manifests, "ConfigMap", "-config")["data"]
@@ -513,17 +510,16 @@ def test_site_settings_reach_the_config_and_load(
     plain = {name: e["value"] for name, e in listener_env.items() if "value" in e}
     for name, value in {**config, **plain}.items():
         monkeypatch.setenv(name, value)
-    listener = ListenerSettings()
+    settings = Settings()  # read from the environment the chart gives
+    listener = settings.listener
     assert listener.stored_modalities == ["CT", "PT"]
     assert listener.max_associations_per_host == 4
     assert listener.max_association_bytes == 8 * 1024**3  # beyond 32 bits, kept whole
     assert listener.spool_max_bytes == 100 * 1024**3
     assert listener.node_certificates == {"pacs": "cn:pacs.hospital.local"}
-    service = ServiceSettings()
-    assert (service.retention_days, service.retention_disk_percent) == (30, 85)
-    assert CoreSettings().redis_prefix == "clinic-a:"
-    worker = WorkerSettings()
-    assert (worker.max_attempts, worker.redis_outage_s) == (2, 120)
+    assert (settings.api.retention_days, settings.api.retention_disk_percent) == (30, 85)
+    assert settings.redis.prefix == "clinic-a:"
+    assert (settings.worker.max_attempts, settings.redis.outage_s) == (2, 120)
 
 
 def test_node_tls_files_reach_the_listener_and_the_workers(renderer: Renderer) -> None:

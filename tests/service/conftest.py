@@ -10,9 +10,10 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from habitus.config import RedisSettings
 from habitus.jobs import DicomNode
+from habitus.settings import ApiSettings, Settings
 from service.api import create_app
-from service.settings import ServiceSettings
 from tests.service.support import (  # noqa: F401  (fixtures)
     API_KEY,
     TEST_REDIS_URL,
@@ -23,18 +24,17 @@ from tests.service.support import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_client: redis.Redis) -> ServiceSettings:
-    return ServiceSettings(
-        redis_url=TEST_REDIS_URL,
+def settings(tmp_path: Path, redis_client: redis.Redis) -> Settings:
+    return Settings(
+        redis=RedisSettings(url=TEST_REDIS_URL),
         spool_dir=tmp_path / "spool",
-        api_keys={"tests": SecretStr(API_KEY)},
-        min_free_bytes=1024,
+        api=ApiSettings(api_keys={"tests": SecretStr(API_KEY)}, min_free_bytes=1024),
         dicom_nodes=[DicomNode(name="pacs", ae_title="PACS", host="127.0.0.1", port=11112)],
     )
 
 
 @pytest.fixture
-def client(settings: ServiceSettings) -> Iterator[TestClient]:
+def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 

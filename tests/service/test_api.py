@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from habitus.jobs import ANALYZE_QUEUE, JobRecord, JobState, JobStore, Origin, OriginKind
 from habitus.liveness import beat
-from service.settings import ServiceSettings
+from habitus.settings import Settings
 from tests.service.support import AUTH, zip_files
 
 PROBLEM = "application/problem+json"
@@ -88,12 +88,10 @@ def test_health_needs_no_key(client: TestClient, store: JobStore) -> None:
     assert ready.json()["checks"] == {"redis": "ok", "spool": "ok", "worker": "ok"}
 
 
-def test_readyz_fails_when_the_spool_cannot_be_written(
-    settings: ServiceSettings, tmp_path: Path
-) -> None:
+def test_readyz_fails_when_the_spool_cannot_be_written(settings: Settings, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    broken = settings.model_copy(update={"spool_dir": blocker / "spool"})
+    broken = settings.replaced(spool_dir=blocker / "spool")
     from service.api import create_app
 
     with TestClient(create_app(broken)) as broken_client:
@@ -102,13 +100,13 @@ def test_readyz_fails_when_the_spool_cannot_be_written(
     assert str(blocker) not in str(body)  # anonymous callers learn no paths
 
 
-def test_redis_away_is_503_not_500(settings: ServiceSettings) -> None:
+def test_redis_away_is_503_not_500(settings: Settings) -> None:
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    away = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    away = settings.replaced(redis={"url": f"redis://127.0.0.1:{port}/0"})
     from service.api import create_app
 
     with TestClient(create_app(away)) as away_client:
@@ -146,7 +144,7 @@ def test_validation_errors_are_problems(client: TestClient) -> None:
 
 
 def test_zip_upload_queues_one_job_per_series(
-    client: TestClient, ct_study: Path, store: JobStore, settings: ServiceSettings
+    client: TestClient, ct_study: Path, store: JobStore, settings: Settings
 ) -> None:
     response = upload_zip(client, ct_study, height_cm=180, segmenter="rules")
     assert response.status_code == 202, response.text
@@ -283,10 +281,10 @@ def test_a_zip_entry_named_dot_is_judged_like_any_file(client: TestClient, name:
     assert str(client.app.state.settings.spool_dir) not in str(body)  # type: ignore[attr-defined]
 
 
-def test_upload_limits(settings: ServiceSettings, ct_study: Path) -> None:
+def test_upload_limits(settings: Settings, ct_study: Path) -> None:
     from service.api import create_app
 
-    small = settings.model_copy(update={"max_upload_bytes": 10_000})
+    small = settings.replaced(api={"max_upload_bytes": 10_000})
     with TestClient(create_app(small)) as small_client:
         body = assert_problem(upload_zip(small_client, ct_study), 413)
     assert "at most 10000 bytes" in str(body["detail"])
@@ -433,10 +431,10 @@ def test_metrics(client: TestClient, store: JobStore, tmp_path: Path) -> None:
     assert 'habitus_stage_duration_seconds_count{stage="segment"} 1.0' in text
 
 
-def test_metrics_can_require_a_key(settings: ServiceSettings) -> None:
+def test_metrics_can_require_a_key(settings: Settings) -> None:
     from service.api import create_app
 
-    guarded = settings.model_copy(update={"metrics_require_key": True})
+    guarded = settings.replaced(api={"metrics_require_key": True})
     with TestClient(create_app(guarded)) as guarded_client:
         assert_problem(guarded_client.get("/metrics"), 401)
         assert guarded_client.get("/metrics", headers=AUTH).status_code == 200

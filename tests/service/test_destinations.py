@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from habitus.jobs import ANALYZE_QUEUE, JobStore
-from service.settings import ServiceSettings
+from habitus.settings import Settings
 from tests.service.test_api import assert_problem, upload_zip
 
 
@@ -26,7 +26,7 @@ def test_a_destination_that_is_not_a_configured_node_name_is_refused(
     client: TestClient,
     ct_study: Path,
     store: JobStore,
-    settings: ServiceSettings,
+    settings: Settings,
     destinations: list[str],
 ) -> None:
     body = assert_problem(upload_zip(client, ct_study, destination=destinations), 422)

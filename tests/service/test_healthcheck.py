@@ -18,8 +18,8 @@ import uvicorn
 
 from habitus.jobs import ANALYZE_QUEUE
 from habitus.liveness import beat
+from habitus.settings import Settings
 from service.api import create_app
-from service.settings import ServiceSettings
 from tests.conftest import REDIS_PREFIX, REPO_ROOT
 from tests.service.support import TEST_REDIS_URL
 
@@ -100,7 +100,7 @@ def test_unhealthy_when_the_api_reports_a_fault(api_server: HTTPServer) -> None:
 
 
 @pytest.fixture
-def real_api(settings: ServiceSettings) -> Iterator[int]:
+def real_api(settings: Settings) -> Iterator[int]:
     """The REST API itself (uvicorn in a thread) on the test Redis; yields its port."""
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)

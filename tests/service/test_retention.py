@@ -22,16 +22,16 @@ from habitus.jobs import (
     OriginKind,
     utc_now,
 )
+from habitus.settings import Settings
 from service.api import create_app
 from service.retention import sweep
-from service.settings import ServiceSettings
 
 NOW = datetime.fromisoformat("2026-06-01T12:00:00+00:00")
 
 
 def job(
     store: JobStore,
-    settings: ServiceSettings,
+    settings: Settings,
     state: JobState,
     age_days: float,
     **fields: object,
@@ -68,9 +68,9 @@ def gone(store: JobStore, record: JobRecord) -> bool:
 
 
 def test_expired_jobs_are_deleted_and_nothing_else(
-    settings: ServiceSettings, store: JobStore, redis_client: redis.Redis
+    settings: Settings, store: JobStore, redis_client: redis.Redis
 ) -> None:
-    week = settings.model_copy(update={"retention_days": 7.0})
+    week = settings.replaced(api={"retention_days": 7.0})
     expired = [
         job(store, settings, JobState.SUCCEEDED, 30),
         job(store, settings, JobState.FAILED, 8),
@@ -110,7 +110,7 @@ def test_expired_jobs_are_deleted_and_nothing_else(
 
 
 def test_the_disk_watermark_deletes_the_oldest_finished_jobs_first(
-    settings: ServiceSettings, store: JobStore
+    settings: Settings, store: JobStore
 ) -> None:
     running = job(store, settings, JobState.RUNNING, 50)
     oldest = job(store, settings, JobState.SUCCEEDED, 40)
@@ -120,7 +120,7 @@ def test_the_disk_watermark_deletes_the_oldest_finished_jobs_first(
     def usage(spool: Path) -> float:  # 10 % per job folder in the spool
         return 10.0 * sum(1 for _ in settings.jobs_dir.iterdir())
 
-    watermark = settings.model_copy(update={"retention_disk_percent": 45.0})
+    watermark = settings.replaced(api={"retention_disk_percent": 45.0})
     result = sweep(store, watermark, now=NOW, usage=usage)
 
     assert result.disk == 2 and result.expired == 0  # 6 folders (60 %) -> 4 (40 %)
@@ -129,25 +129,23 @@ def test_the_disk_watermark_deletes_the_oldest_finished_jobs_first(
 
 
 def test_another_sweeper_holding_the_lock_is_left_alone(
-    settings: ServiceSettings, store: JobStore
+    settings: Settings, store: JobStore
 ) -> None:
     expired = job(store, settings, JobState.SUCCEEDED, 30)
     store.redis.set(store.keys.retention_lock, "another process")
-    week = settings.model_copy(update={"retention_days": 7.0})
+    week = settings.replaced(api={"retention_days": 7.0})
     assert sweep(store, week, now=NOW).expired == 0 and not gone(store, expired)
     assert store.redis.get(store.keys.retention_lock) == b"another process"  # not released by us
 
 
-def test_the_api_sweeps_and_counts_while_it_serves(
-    settings: ServiceSettings, store: JobStore
-) -> None:
+def test_the_api_sweeps_and_counts_while_it_serves(settings: Settings, store: JobStore) -> None:
     def finished(days_ago: float) -> JobRecord:
         record = job(store, settings, JobState.SUCCEEDED, 0)
         then = utc_now() - timedelta(days=days_ago)
         return store.update(record.id, lambda r: r.model_copy(update={"finished_at": then}))
 
     expired, young = finished(2), finished(0.5)
-    configured = settings.model_copy(update={"retention_days": 1.0})
+    configured = settings.replaced(api={"retention_days": 1.0})
     with TestClient(create_app(configured)) as client:
         wait(lambda: gone(store, expired), 10)
         metrics = client.get("/metrics").text

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
 from habitus.jobs import JobRecord, JobState, JobStore, Origin, OriginKind
+from habitus.settings import ApiKeySpec, ApiSettings, Scope, Settings
 from service.api import create_app
-from service.apikeys import ApiKeySpec, Scope, key_digest
-from service.settings import ServiceSettings
+from service.apikeys import key_digest
 from tests.service.support import zip_files
 
 KEYS = {
@@ -35,7 +35,7 @@ def auth(name: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def scoped(settings: ServiceSettings) -> Iterator[TestClient]:
+def scoped(settings: Settings) -> Iterator[TestClient]:
     def spec(name: str, *scopes: Scope) -> ApiKeySpec:
         return ApiKeySpec(sha256=key_digest(KEYS[name]), scopes=frozenset(scopes))
 
@@ -47,7 +47,7 @@ def scoped(settings: ServiceSettings) -> Iterator[TestClient]:
         "other": ApiKeySpec(key=SecretStr(KEYS["other"]), scopes=frozenset({Scope.READ_OWN})),
     }
     with TestClient(
-        create_app(settings.model_copy(update={"api_keys": keys})), raise_server_exceptions=False
+        create_app(settings.replaced(api={"api_keys": keys})), raise_server_exceptions=False
     ) as client:
         yield client
 
@@ -121,7 +121,7 @@ def test_cancel_and_delete_need_the_delete_scope_and_the_job(
 
 
 def test_a_key_without_submit_cannot_upload(
-    scoped: TestClient, store: JobStore, settings: ServiceSettings, ct_study: Path
+    scoped: TestClient, store: JobStore, settings: Settings, ct_study: Path
 ) -> None:
     files = sorted(p for p in ct_study.rglob("*") if p.is_file())
     response = scoped.post(
@@ -190,4 +190,4 @@ def test_unknown_and_wrong_keys_are_401(scoped: TestClient) -> None:
 )
 def test_key_settings_are_checked_at_start_up(keys: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        ServiceSettings.model_validate({"api_keys": keys})
+        ApiSettings.model_validate({"api_keys": keys})

@@ -10,9 +10,9 @@ import pytest
 
 from habitus.errors import InputRefused
 from habitus.jobs import ANALYZE_QUEUE, JobState, JobStore, Origin, OriginKind
+from habitus.settings import Settings
 from service.listener.completion import CompletionTracker
 from service.listener.spool import BatchRecord, SeriesKey, Spool
-from service.settings import ServiceSettings
 from service.submission import JobOptions, LateSeriesSkipped, submit_study
 from tests.service.support import write_ct_series
 
@@ -29,9 +29,7 @@ def study(tmp_path: Path) -> Path:
     return folder
 
 
-def test_one_job_for_the_chosen_series(
-    study: Path, settings: ServiceSettings, store: JobStore
-) -> None:
+def test_one_job_for_the_chosen_series(study: Path, settings: Settings, store: JobStore) -> None:
     sent: list[str] = []
     job_ids = submit_study(
         study, DICOM_FROM_PACS, options=JobOptions(sex="F"), settings=settings, store=store,
@@ -47,7 +45,7 @@ def test_one_job_for_the_chosen_series(
 
 
 def test_unknown_sender_gets_no_destination(
-    study: Path, settings: ServiceSettings, store: JobStore
+    study: Path, settings: Settings, store: JobStore
 ) -> None:
     origin = Origin(kind=OriginKind.DICOM, calling_ae_title="MODALITY1")
     [job_id] = submit_study(study, origin, settings=settings, store=store, send=lambda _: None)
@@ -55,13 +53,13 @@ def test_unknown_sender_gets_no_destination(
 
 
 def test_sends_the_analyze_task_to_the_broker(
-    study: Path, settings: ServiceSettings, store: JobStore
+    study: Path, settings: Settings, store: JobStore
 ) -> None:
     submit_study(study, Origin(kind=OriginKind.REST), settings=settings, store=store)
     assert store.redis.llen(store.keys.queue(ANALYZE_QUEUE)) == 1
 
 
-def analysed_job(study: Path, settings: ServiceSettings, store: JobStore) -> str:
+def analysed_job(study: Path, settings: Settings, store: JobStore) -> str:
     """The job of ``study`` submitted from PACS and run to success."""
     [job_id] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -81,7 +79,7 @@ def resent_slices(study: Path, tmp_path: Path, count: int = 3) -> Path:
 
 
 def test_instances_received_again_make_a_new_version(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     first = analysed_job(study, settings, store)
     # PACS sends three slices of the series again: too few to be a series on their own
@@ -98,7 +96,7 @@ def test_instances_received_again_make_a_new_version(
 
 
 def test_an_unfinished_previous_version_is_stopped(
-    study: Path, settings: ServiceSettings, store: JobStore
+    study: Path, settings: Settings, store: JobStore
 ) -> None:
     [queued] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -119,7 +117,7 @@ def test_an_unfinished_previous_version_is_stopped(
 
 
 def test_a_new_version_keeps_the_previous_versions_destinations(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     [queued] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -137,7 +135,7 @@ def test_a_new_version_keeps_the_previous_versions_destinations(
 
 
 def test_a_posted_study_stands_alone(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     [from_pacs] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -165,7 +163,7 @@ def test_a_posted_study_stands_alone(
 
 
 def test_nothing_suitable_is_refused_with_reasons(
-    tmp_path: Path, settings: ServiceSettings, store: JobStore
+    tmp_path: Path, settings: Settings, store: JobStore
 ) -> None:
     write_ct_series(tmp_path / "scout", slices=3, size=16)
     with pytest.raises(InputRefused, match="fewer than the minimum"):
@@ -178,7 +176,7 @@ def test_nothing_suitable_is_refused_with_reasons(
 
 
 def test_a_job_that_cannot_be_queued_is_failed(
-    study: Path, settings: ServiceSettings, store: JobStore
+    study: Path, settings: Settings, store: JobStore
 ) -> None:
     def broker_down(job_id: str) -> None:
         raise ConnectionError("broker unreachable")
@@ -201,7 +199,7 @@ def late_series(study: Path, folder: Path, slices: int, series_number: int) -> P
 
 
 def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     first = analysed_job(study, settings, store)
     sent: list[str] = []
@@ -223,7 +221,7 @@ def test_a_late_series_that_ranks_lower_is_skipped_with_the_reason(
 
 
 def test_a_study_posted_over_rest_is_analysed_whatever_ran_before(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     first = analysed_job(study, settings, store)
     lower = late_series(study, tmp_path / "lower", slices=18, series_number=3)
@@ -235,7 +233,7 @@ def test_a_study_posted_over_rest_is_analysed_whatever_ran_before(
 
 
 def test_a_late_series_that_ranks_higher_gets_its_own_job(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     [first] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -250,7 +248,7 @@ def test_a_late_series_that_ranks_higher_gets_its_own_job(
 
 
 def test_a_late_series_competes_only_with_series_not_failed(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     [first] = submit_study(
         study, DICOM_FROM_PACS, settings=settings, store=store, send=lambda _: None
@@ -265,7 +263,7 @@ def test_a_late_series_competes_only_with_series_not_failed(
 
 
 def test_the_listener_records_a_skipped_late_series_with_its_batch(
-    study: Path, settings: ServiceSettings, store: JobStore, tmp_path: Path
+    study: Path, settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
     def submit(folder: Path, origin: Origin) -> list[str]:
         return submit_study(folder, origin, settings=settings, store=store, send=lambda _: None)

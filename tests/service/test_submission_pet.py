@@ -11,8 +11,8 @@ import pytest
 
 from habitus.jobs import JobState, JobStore, Origin, OriginKind
 from habitus.phantoms.studies import SyntheticStudy, write_petct_study
+from habitus.settings import Settings
 from habitus.uids import derived_uid
-from service.settings import ServiceSettings
 from service.submission import LateSeriesSkipped, submit_study
 
 PACS = Origin(kind=OriginKind.DICOM, calling_ae_title="PACS", peer_host="127.0.0.1")
@@ -46,7 +46,7 @@ def input_series(job_input: str) -> dict[str, int]:
 
 
 def test_an_uploaded_study_carries_its_corrected_pet_into_the_job(
-    petct: tuple[Path, SyntheticStudy], settings: ServiceSettings, store: JobStore
+    petct: tuple[Path, SyntheticStudy], settings: Settings, store: JobStore
 ) -> None:
     folder, study = petct
     [job_id] = submit_study(folder, REST, settings=settings, store=store, send=lambda _: None)
@@ -60,7 +60,7 @@ def test_an_uploaded_study_carries_its_corrected_pet_into_the_job(
 
 def test_a_late_pet_from_pacs_makes_a_new_version_with_the_pet(
     petct: tuple[Path, SyntheticStudy],
-    settings: ServiceSettings,
+    settings: Settings,
     store: JobStore,
     tmp_path: Path,
 ) -> None:
@@ -88,7 +88,7 @@ def test_a_late_pet_from_pacs_makes_a_new_version_with_the_pet(
 
 def test_a_late_non_corrected_pet_is_not_analysed_again(
     petct: tuple[Path, SyntheticStudy],
-    settings: ServiceSettings,
+    settings: Settings,
     store: JobStore,
     tmp_path: Path,
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from habitus.config import RedisSettings
 from habitus.jobs import JobRecord, JobStore, Origin, OriginKind
-from service.settings import ServiceSettings
+from habitus.settings import Settings
 from service.submission import JobOptions, submit_study
 from tests.service.support import TEST_REDIS_URL
 
@@ -18,7 +19,7 @@ def queue_job(
     send: bool = False,
 ) -> JobRecord:
     """Create a job as the service does; ``send`` also puts the analyze task on the queue."""
-    settings = ServiceSettings(redis_url=TEST_REDIS_URL, spool_dir=spool)
+    settings = Settings(redis=RedisSettings(url=TEST_REDIS_URL), spool_dir=spool)
     [job_id] = submit_study(
         study,
         Origin(kind=OriginKind.REST),

@@ -14,15 +14,15 @@ from habitus.jobs import JobChange, JobRecord, JobState, JobStore
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
+from habitus.settings import Settings, WorkerSettings
 from habitus.volume import CTVolume
 from tests.worker.support import queue_job
 from worker import fenced
 from worker.analysis import COMPLETION_MARKER, JobRunner, LeaseHeldError
 from worker.fenced import update_if_current
 from worker.lease import Lease, job_lease
-from worker.settings import WorkerSettings
 
-SETTINGS = WorkerSettings(progress_interval_s=0.0, lease_s=5.0, segmenter="rules")
+SETTINGS = Settings(segmenter="rules", worker=WorkerSettings(progress_interval_s=0.0, lease_s=5.0))
 
 
 class Runner:

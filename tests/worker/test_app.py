@@ -6,16 +6,20 @@ import json
 
 import redis
 
-from habitus.config import redis_keys
+from habitus.config import RedisSettings, redis_keys
 from habitus.jobs import ANALYZE_QUEUE, DELIVER_QUEUE, DELIVER_TASK
+from habitus.settings import Settings, WorkerSettings
 from service.queue import send_analyze
 from tests.service.support import TEST_REDIS_URL
 from worker.app import create_celery_app, send_delivery
-from worker.settings import WorkerSettings
+
+
+def worker_settings(**worker: int) -> Settings:
+    return Settings(redis=RedisSettings(url=TEST_REDIS_URL), worker=WorkerSettings(**worker))
 
 
 def test_reliability_settings() -> None:
-    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL, worker_concurrency=2))
+    app = create_celery_app(worker_settings(worker_concurrency=2))
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 2
@@ -24,7 +28,7 @@ def test_reliability_settings() -> None:
 
 
 def test_redelivery_check_interval_is_the_one_setting() -> None:
-    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL, redelivery_check_s=3))
+    app = create_celery_app(worker_settings(redelivery_check_s=3))
     options = app.conf.broker_transport_options
     # kombu sweeps every interval x throttle seconds: the throttle stays 1
     assert options["unacked_restore_interval"] == 3
@@ -32,7 +36,7 @@ def test_redelivery_check_interval_is_the_one_setting() -> None:
 
 
 def test_each_task_lands_in_its_own_queue(redis_client: redis.Redis) -> None:
-    app = create_celery_app(WorkerSettings(redis_url=TEST_REDIS_URL))
+    app = create_celery_app(worker_settings())
     send_delivery(app, "job-1", "pacs")
     send_analyze(TEST_REDIS_URL, "job-2")
     deliver, analyze = redis_keys().queue(DELIVER_QUEUE), redis_keys().queue(ANALYZE_QUEUE)

@@ -20,6 +20,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     SegmentationStorage,
 )
 
+from habitus.config import RedisSettings
 from habitus.jobs import (
     DeliveryRecord,
     DeliveryState,
@@ -30,13 +31,14 @@ from habitus.jobs import (
     Origin,
     OriginKind,
 )
+from habitus.settings import DeliverySettings, Settings
 from tests.conftest import REDIS_PREFIX, TEST_REDIS_URL, delete_keys, missing
 from tests.fixtures_orthanc import (
     Orthanc,
     free_port,
     orthanc_fixture,  # noqa: F401  (the orthanc fixture)
 )
-from worker.delivery import CStoreSender, Deliverer, DeliverySettings, ResultInstance
+from worker.delivery import CStoreSender, Deliverer, ResultInstance
 from worker.lease import delivery_lease
 
 REDIS_URL = TEST_REDIS_URL
@@ -91,17 +93,14 @@ def succeeded_job(store: JobStore, result_files: dict[str, str], node: str) -> J
     return store.create(record)
 
 
-def settings_for(*nodes: DicomNode, **overrides: object) -> DeliverySettings:
-    values: dict[str, object] = {
-        "redis_url": REDIS_URL,
-        "dicom_nodes": [n.model_dump() for n in nodes],
-        "delivery_first_retry_s": 2.0,
-        "delivery_max_retry_s": 8.0,
-        "delivery_give_up_after_s": 60.0,
-        "delivery_timeout_s": 5.0,
-    }
-    values.update(overrides)
-    return DeliverySettings.model_validate(values)
+def settings_for(*nodes: DicomNode) -> Settings:
+    return Settings(
+        redis=RedisSettings(url=REDIS_URL),
+        dicom_nodes=list(nodes),
+        delivery=DeliverySettings(
+            first_retry_s=2.0, max_retry_s=8.0, give_up_after_s=60.0, timeout_s=5.0
+        ),
+    )
 
 
 class StrictSCP:
@@ -279,7 +278,7 @@ def test_a_delivery_taken_over_sends_nothing_more(
 ) -> None:  # fmt: skip
     job = succeeded_job(store, write_results(tmp_path / "out", shared_data), "strict")
     settings = settings_for(strict_scp.node())
-    key = delivery_lease(store.redis, store.keys, job.id, "strict", 1).key
+    key = delivery_lease(store.redis, store.keys, job.id, "strict", 1).name
     b_outcomes = []
 
     def a_sends(
@@ -290,7 +289,7 @@ def test_a_delivery_taken_over_sends_nothing_more(
     ) -> None:
         store.redis.delete(key)  # A stalled before its first C-STORE; its lease lapsed
         b_outcomes.append(Deliverer(store, settings).deliver(job.id, "strict"))  # B takes over
-        CStoreSender(settings).send(node, instances, confirmed, check)  # A wakes up
+        CStoreSender(settings.delivery).send(node, instances, confirmed, check)  # A wakes up
 
     with caplog.at_level(logging.WARNING):
         a = Deliverer(store, settings, send=a_sends).deliver(job.id, "strict")

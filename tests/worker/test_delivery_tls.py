@@ -27,7 +27,7 @@ from tests.fixtures_orthanc import free_port
 from tests.tls_support import Certificate, write_certificate
 from tests.worker.processes import WorkerFactory
 from tests.worker.test_delivery import settings_for, succeeded_job, write_results
-from worker.delivery import Deliverer, DeliverySettings
+from worker.delivery import Deliverer, check_node_tls_files
 
 
 class StorageSCP:
@@ -199,16 +199,15 @@ def test_node_tls_settings_are_refused_when_incomplete_or_missing(
         DicomNode.model_validate({**node, "tls": True, "tls_cert_file": ca})
 
     gone = tmp_path / "gone.crt"
-    with pytest.raises(ValidationError, match=rf"pacs: tls_ca_file \({gone}\)"):
-        DeliverySettings.model_validate(
-            {"dicom_nodes": [{**node, "tls": True, "tls_ca_file": str(gone)}]}
+    with pytest.raises(ValueError, match=rf"pacs: tls_ca_file \({gone}\)"):
+        check_node_tls_files(
+            [DicomNode.model_validate({**node, "tls": True, "tls_ca_file": str(gone)})]
         )
     # the same node without TLS, and one whose files are there, are accepted
-    assert DeliverySettings.model_validate({"dicom_nodes": [node]}).dicom_nodes[0].tls is False
-    settings = DeliverySettings.model_validate(
-        {"dicom_nodes": [{**node, "tls": True, "tls_ca_file": ca}]}
-    )
-    assert settings.dicom_nodes[0].tls_hostname == "127.0.0.1"
+    check_node_tls_files([DicomNode.model_validate(node)])
+    with_files = DicomNode.model_validate({**node, "tls": True, "tls_ca_file": ca})
+    check_node_tls_files([with_files])
+    assert with_files.tls_hostname == "127.0.0.1"
 
 
 @pytest.mark.integration

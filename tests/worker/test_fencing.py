@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
 from habitus.jobs import JobRecord, JobState, JobStore
 from habitus.progress import StepCallback
@@ -39,7 +41,7 @@ def stalled_then_taken_over(store: JobStore, job_id: str) -> tuple[Lease, Lease]
     time.sleep(0.5)
     b = job_lease(store.redis, job_id, ttl_s=30)
     assert b.acquire()
-    assert b.token > a.token
+    assert b.fence_token > a.fence_token
     return a, b
 
 
@@ -66,13 +68,31 @@ def test_a_lapsed_lease_nobody_took_is_taken_back(store: JobStore) -> None:
     lease = job_lease(store.redis, "0" * 32, ttl_s=0.6)
     assert lease.acquire()
     try:
-        store.redis.delete(lease.key)  # lapsed while Redis was away, say
+        store.redis.delete(lease.name)  # lapsed while Redis was away, say
         time.sleep(0.5)  # a renewal
-        assert int(store.redis.get(lease.key) or 0) == lease.token
+        assert lease.owned()
         assert lease.is_current()
         lease.raise_if_lost()
     finally:
         lease.release()
+
+
+def test_a_holder_back_after_another_came_and_went_knows_it_lost_the_lease(
+    store: JobStore,
+) -> None:
+    """Why the lease keeps a fencing counter beside redis-py's Lock: once B has taken the
+    lapsed lease and released it, the key is gone as if nobody had taken it."""
+    a, b = stalled_then_taken_over(store, "0" * 32)
+    b.release()  # B ran the job and left
+    assert store.redis.get(a.name) is None
+    # the plain Lock would let A take its lapsed key back, as if nothing had happened ...
+    plain = Lock(store.redis, a.name, timeout=1, thread_local=False)
+    assert plain.acquire(blocking=False, token=a.local.token)
+    plain.release()
+    # ... the lease does not: B's token is past A's
+    with pytest.raises(LockNotOwnedError):
+        a.reacquire()
+    assert not a.is_current()
 
 
 class TakeoverSegmenter:
@@ -88,7 +108,7 @@ class TakeoverSegmenter:
         return self.inner.info
 
     def segment(self, volume: CTVolume, progress: StepCallback | None = None) -> NDArray[np.uint8]:
-        self.store.redis.delete(job_lease(self.store.redis, self.job_id, 1).key)  # A's lapsed
+        self.store.redis.delete(job_lease(self.store.redis, self.job_id, 1).name)  # A's lapsed
         assert self.b.runner.run(self.job_id) == JobState.SUCCEEDED
         return self.inner.segment(volume, progress)  # A goes on, unaware
 

@@ -16,7 +16,6 @@ from tests.service.support import TEST_REDIS_URL
 from tests.worker.processes import WorkerFactory
 from worker import heartbeat
 from worker.heartbeat import Heartbeat
-from worker.settings import WorkerSettings
 
 
 def test_beats_while_running_and_leaves_when_stopped(redis_client: redis.Redis) -> None:
@@ -40,15 +39,8 @@ def ready_consumer(tasks: dict[str, str]) -> SimpleNamespace:
     )
 
 
-@pytest.fixture
-def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = WorkerSettings(redis_url=TEST_REDIS_URL)
-    monkeypatch.setattr(heartbeat, "get_worker_settings", lambda: settings)
-
-
-@pytest.mark.usefixtures("test_settings")
 def test_a_ready_worker_beats_on_its_queues_until_shutdown(redis_client: redis.Redis) -> None:
-    heartbeat._start(sender=ready_consumer({ANALYZE_TASK: "registered"}))
+    heartbeat._start(sender=ready_consumer({ANALYZE_TASK: "registered"}), redis_url=TEST_REDIS_URL)
     try:
         assert live_workers(redis_client, ANALYZE_QUEUE) == 1
         assert live_workers(redis_client, DELIVER_QUEUE) == 1
@@ -57,12 +49,12 @@ def test_a_ready_worker_beats_on_its_queues_until_shutdown(redis_client: redis.R
     assert live_workers(redis_client, ANALYZE_QUEUE) == 0
 
 
-@pytest.mark.usefixtures("test_settings")
 def test_a_worker_without_the_analysis_task_does_not_beat(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(heartbeat, "_heartbeat", None)
-    heartbeat._start(sender=ready_consumer({}))  # its task modules did not load
+    # its task modules did not load
+    heartbeat._start(sender=ready_consumer({}), redis_url=TEST_REDIS_URL)
     assert heartbeat._heartbeat is None
     assert live_workers(redis_client, ANALYZE_QUEUE) == 0
 

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 
 from habitus.jobs import ANALYZE_QUEUE
 from habitus.liveness import live_workers
+from habitus.settings import Settings
 from service.api.deps import SettingsDep, StoreDep, require_client
 from service.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from service.api.schemas import Health
 from service.metrics import PROMETHEUS_MEDIA_TYPE, render_metrics
-from service.settings import ServiceSettings
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _check_worker(client: redis.Redis) -> str:
     return "ok" if live else "no live worker takes analysis jobs"
 
 
-def _check_spool(settings: ServiceSettings) -> str:
+def _check_spool(settings: Settings) -> str:
     spool = settings.spool_dir
     try:
         spool.mkdir(parents=True, exist_ok=True)
@@ -92,14 +92,14 @@ def _check_spool(settings: ServiceSettings) -> str:
         log.warning("readyz: spool %s is not writable: %s", spool, exc)
         return "spool not writable"
     free = shutil.disk_usage(spool).free
-    if free < settings.min_free_bytes:
+    if free < settings.api.min_free_bytes:
         log.warning("readyz: spool %s has %d bytes free, below the minimum", spool, free)
         return "spool free space below HABITUS_MIN_FREE_BYTES"
     return "ok"
 
 
 def metrics(settings: SettingsDep, store: StoreDep) -> Response:
-    return Response(render_metrics(store, settings.redis_url), media_type=PROMETHEUS_MEDIA_TYPE)
+    return Response(render_metrics(store, settings.redis.url), media_type=PROMETHEUS_MEDIA_TYPE)
 
 
 def metrics_router(require_key: bool) -> APIRouter:

@@ -14,14 +14,14 @@ from fastapi.responses import FileResponse
 from pydantic import Field
 
 from habitus.jobs import MAX_PAGE, RESULT_MEDIA_TYPES, JobRecord, JobState, ResultKind
+from habitus.settings import Settings
 from service.api.deps import CallerDep, StoreDep, require_caller, visible_job
-from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemError
+from service.api.problems import PROBLEM_RESPONSES, ProblemError, problem_responses
 from service.api.schemas import JobList, JobView
 from service.apikeys import Caller
 from service.jobfiles import remove_job_files
 from service.queue import job_store
 from service.retention import retention_lifespan
-from service.settings import ServiceSettings
 
 log = logging.getLogger("service.api")
 
@@ -29,9 +29,9 @@ log = logging.getLogger("service.api")
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Index the owners of jobs stored before owners existed; sweep while serving."""
-    settings: ServiceSettings = app.state.settings
+    settings: Settings = app.state.settings
     try:
-        indexed = job_store(settings.redis_url).index_owners()
+        indexed = job_store(settings.redis.url).index_owners()
         if indexed:
             log.info("%d jobs stored before owners indexed by owner", indexed)
     except redis.RedisError as exc:  # the next start tries again
@@ -46,16 +46,12 @@ router = APIRouter(
     dependencies=[Depends(require_caller)],
     responses={
         **PROBLEM_RESPONSES,
-        403: {
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": "The API key lacks the scope this needs",
-        },
-        404: {
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": "No such job, or one the API key may not see",
-        },
+        **problem_responses(
+            {
+                403: "The API key lacks the scope this needs",
+                404: "No such job, or one the API key may not see",
+            }
+        ),
     },
     lifespan=_lifespan,
 )

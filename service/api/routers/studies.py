@@ -23,11 +23,16 @@ from starlette.concurrency import run_in_threadpool
 
 from habitus.errors import InputRefused
 from habitus.jobs import JobStore, Origin, OriginKind
+from habitus.settings import Settings
 from service.api.deps import ClientDep, SettingsDep, StoreDep, require_client
-from service.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemError
+from service.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    ProblemError,
+    problem_responses,
+)
 from service.api.schemas import DICOM_JSON_DATASET_SCHEMA, Submission, SubmittedJob
 from service.api.upload_body import BodyLimits, receive_body
-from service.settings import ServiceSettings
 from service.stow import DICOM_JSON_MEDIA_TYPE, StoreOutcome, identify, sort_submitted
 from service.submission import JobOptions, submit_study
 from service.uploads import (
@@ -50,22 +55,14 @@ router = APIRouter(
     dependencies=[Depends(require_client)],
     responses={
         **PROBLEM_RESPONSES,
-        400: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Bad upload"},
-        408: {
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": "The request body stalled or took longer than the configured limits",
-        },
-        413: {
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": "Upload larger than the configured limits",
-        },
-        415: {
-            "model": Problem,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": "Unsupported content type",
-        },
+        **problem_responses(
+            {
+                400: "Bad upload",
+                408: "The request body stalled or took longer than the configured limits",
+                413: "Upload larger than the configured limits",
+                415: "Unsupported content type",
+            }
+        ),
     },
 )
 
@@ -157,7 +154,7 @@ class UploadRequest:
     """What every upload route takes: the request, the caller and the job options."""
 
     request: Request
-    settings: ServiceSettings
+    settings: Settings
     store: JobStore
     client: str
     destinations: list[str] | None
@@ -256,19 +253,19 @@ def _problem(exc: UploadRefused) -> ProblemError:
     return ProblemError(exc.status, str(exc), kind=exc.kind, headers={"Connection": "close"})
 
 
-def _body_limits(settings: ServiceSettings) -> BodyLimits:
+def _body_limits(settings: Settings) -> BodyLimits:
     return BodyLimits(
-        max_bytes=settings.max_upload_bytes,
-        total_s=settings.upload_body_timeout_s,
-        idle_s=settings.upload_idle_timeout_s,
+        max_bytes=settings.api.max_upload_bytes,
+        total_s=settings.api.upload_body_timeout_s,
+        idle_s=settings.api.upload_idle_timeout_s,
     )
 
 
-def _upload_limits(settings: ServiceSettings) -> UploadLimits:
+def _upload_limits(settings: Settings) -> UploadLimits:
     return UploadLimits(
-        max_unpacked_bytes=settings.max_unpacked_bytes,
-        max_files=settings.max_upload_files,
-        max_zip_ratio=settings.max_zip_ratio,
+        max_unpacked_bytes=settings.api.max_unpacked_bytes,
+        max_files=settings.api.max_upload_files,
+        max_zip_ratio=settings.api.max_zip_ratio,
     )
 
 
@@ -279,7 +276,7 @@ class _Upload:
         self,
         folder: Path,
         content_type: str,
-        settings: ServiceSettings,
+        settings: Settings,
         store: JobStore,
         origin: Origin,
         destinations: list[str] | None,

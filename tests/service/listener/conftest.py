@@ -11,7 +11,8 @@ import pytest
 from pydicom.dataset import Dataset
 
 from habitus.jobs import DicomNode, Origin
-from service.listener import Listener, ListenerSettings
+from habitus.settings import ListenerSettings
+from service.listener import Listener
 
 
 class RecordedSubmissions:

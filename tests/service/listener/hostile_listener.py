@@ -13,7 +13,8 @@ import os
 import sys
 
 from habitus.jobs import DicomNode
-from service.listener import Listener, ListenerSettings
+from habitus.settings import ListenerSettings
+from service.listener import Listener
 
 
 def main() -> None:

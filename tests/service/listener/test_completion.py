@@ -10,10 +10,10 @@ import pytest
 
 from habitus.errors import NoSuitableSeries
 from habitus.jobs import JobStore, Origin, OriginKind
-from service.listener import Listener, ListenerSettings
+from habitus.settings import ListenerSettings, Settings
+from service.listener import Listener
 from service.listener.completion import CompletionTracker
 from service.listener.spool import Batch, BatchRecord, SeriesKey, Spool, check_uid
-from service.settings import ServiceSettings
 from service.submission import submit_study
 from tests.service.support import write_ct_series
 
@@ -297,7 +297,7 @@ def test_the_listener_keeps_refused_instances_as_configured(tmp_path: Path) -> N
 
 
 def test_a_series_sent_in_two_parts_becomes_one_job(
-    tmp_path: Path, settings: ServiceSettings, store: JobStore
+    tmp_path: Path, settings: Settings, store: JobStore
 ) -> None:
     """10 slices, a pause longer than the quiet period, then the other 14: refused (too few
     slices) at first, then analysed whole with the real series choice."""

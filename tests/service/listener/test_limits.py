@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from service.listener.config import ListenerSettings
+from habitus.settings import ListenerSettings
 from service.listener.diskguard import SpoolGuard
 from service.listener.limits import AssociationBudget, AssociationCounter, RateLimitedLog
 from service.listener.peercert import CertificateIdentity, CertificatePolicy, PeerCertificate

@@ -267,7 +267,8 @@ def test_storescu_sends_the_real_jpeg2000_series(
 
 @pytest.mark.integration
 def test_instances_received_counter_is_incremented(tmp_path: Path, store: JobStore) -> None:
-    from service.listener import Listener, ListenerSettings
+    from habitus.settings import ListenerSettings
+    from service.listener import Listener
 
     settings = ListenerSettings(
         host="127.0.0.1",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.listener import Listener, ListenerSettings
+from habitus.settings import ListenerSettings
+from service.listener import Listener
 from service.listener.spool import SeriesKey, Spool
 
 KEY = SeriesKey("1.2.3", "1.2.3.4")

@@ -117,7 +117,7 @@ def test_half_a_tls_configuration_is_refused_not_run_as_plain_dicom(
 ) -> None:
     from pydantic import ValidationError
 
-    from service.listener.config import ListenerSettings
+    from habitus.settings import ListenerSettings
 
     with pytest.raises(ValidationError, match=missing):
         ListenerSettings.model_validate(files)
