@@ -5,5 +5,4 @@
 - ``volume``: the PET pixels as a float volume, each slice with its own rescale
 - ``tissue``: the label map on the PET grid (eroded, by fraction) and SUV statistics per class
 - ``analysis``: ``analyze_pet``, the PET part of an analysis, for ``Report.pet``
-- ``synthetic``: PET series of known uptake per tissue, for tests and demonstrations
 """
