@@ -51,6 +51,7 @@ from habitus.segment.rules.morphology import (
     per_slice,
 )
 
+# The segmentation's outline and its pieces, on the coarse grid.
 BODY_HU = -300.0  # above air, foam and the denser table pads (to about -400), below fat
 TABLE_OPENING_MM = 3.0  # opens away table shells and sheets thinner than ~6 mm
 MIN_LIMB_HALF_THICKNESS_MM = 10.0  # a limb is at least ~2 cm thick somewhere; a table top is not
@@ -62,6 +63,7 @@ MIN_FILLED_HOLE_MM2 = 1000.0  # cavities (lungs) are larger than arm-to-trunk ga
 
 SPREAD_STEPS = 4
 
+# The measurements' parts, on the pooled masks of a label map.
 ARM_SEPARATION_MM = 6.0  # bridges thinner than twice this between arm and trunk are cut
 MIN_BODY_PART_CM2 = 1.0
 LEG_MIN_AREA_CM2 = 40.0
@@ -112,9 +114,7 @@ def body_masks(hu: NDArray[np.int16], spacing: tuple[float, float, float]) -> Bo
     return BodyMasks(body=body, torso=torso, limbs=body & ~torso)
 
 
-def _coarse_parts(
-    dense: Mask, bone: Mask, pixel: tuple[float, float]
-) -> tuple[Mask, NDArray[np.uint8]]:
+def _coarse_parts(dense: Mask, bone: Mask, pixel: PixelSpacing) -> tuple[Mask, NDArray[np.uint8]]:
     """The kept pieces, and the part each pixel near them belongs to: 1 trunk, 2 limb."""
     opening = disk(TABLE_OPENING_MM, pixel)
     opened = per_slice(dense, lambda s: ndimage.binary_opening(s, opening))
@@ -142,17 +142,16 @@ def _coarse_parts(
     return fill_holes_2d(regrown | kept), _spread_parts(parts)
 
 
-def _fill_large_holes(mask: Mask, pixel: tuple[float, float]) -> Mask:
+def _fill_large_holes(mask: Mask, pixel: PixelSpacing) -> Mask:
     """Fill the lungs and other large cavities, but not the small gaps where an arm meets
     the trunk at two points: filling those would widen the neck the arm is cut at."""
     holes = fill_holes_2d(mask) & ~mask
-    labels, _ = ndimage.label(holes, structure=IN_PLANE)
-    areas = np.bincount(labels.ravel()) * pixel[0] * pixel[1]
-    areas[0] = 0
-    return np.asarray(mask | (areas >= MIN_FILLED_HOLE_MM2)[labels])
+    return mask | drop_small_components(
+        holes, MIN_FILLED_HOLE_MM2 / (pixel[0] * pixel[1]), IN_PLANE
+    )
 
 
-def _trunk_of_slice(piece: Mask, bone: Mask, pixel: tuple[float, float]) -> Mask:
+def _trunk_of_slice(piece: Mask, bone: Mask, pixel: PixelSpacing) -> Mask:
     """The trunk's part of one slice of the trunk piece, arms and legs cut away."""
     labels, count = ndimage.label(piece)
     sizes = np.bincount(labels.ravel())[1:]
@@ -163,7 +162,7 @@ def _trunk_of_slice(piece: Mask, bone: Mask, pixel: tuple[float, float]) -> Mask
     return _cut_touching_arms(blob, bone, pixel)
 
 
-def _cut_touching_arms(blob: Mask, bone: Mask, pixel: tuple[float, float]) -> Mask:
+def _cut_touching_arms(blob: Mask, bone: Mask, pixel: PixelSpacing) -> Mask:
     """Split off an arm lying against the trunk at the narrow neck between them.
 
     The blob's depth map (distance to its outline) is cut at rising levels; an arm shows up
@@ -189,27 +188,24 @@ def _cut_touching_arms(blob: Mask, bone: Mask, pixel: tuple[float, float]) -> Ma
     return trunk
 
 
-def _arm_cores(
-    cores: NDArray[np.int32], count: int, bone: Mask, pixel: tuple[float, float]
-) -> list[int]:
+def _arm_cores(cores: NDArray[np.int32], count: int, bone: Mask, pixel: PixelSpacing) -> list[int]:
     """Labels of the cores that hold bone and lie wholly beside the largest core."""
     areas = np.bincount(cores.ravel(), minlength=count + 1) * pixel[0] * pixel[1]
     areas[0] = 0
     trunk = int(np.argmax(areas))
     has_bone = np.bincount(cores[bone], minlength=count + 1) > 0
-    columns = np.nonzero((cores == trunk).any(axis=0))[0]
-    left_edge, right_edge = columns.min(), columns.max()
-    found = []
-    for label in range(1, count + 1):
-        if label == trunk or not has_bone[label] or areas[label] < MIN_ARM_CORE_MM2:
-            continue
-        its_columns = np.nonzero((cores == label).any(axis=0))[0]
-        if its_columns.min() > right_edge or its_columns.max() < left_edge:
-            found.append(label)
-    return found
+    trunk_columns = np.nonzero((cores == trunk).any(axis=0))[0]
+    return [
+        label
+        for label in range(1, count + 1)
+        if label != trunk
+        and has_bone[label]
+        and areas[label] >= MIN_ARM_CORE_MM2
+        and _wholly_beside(cores == label, trunk_columns)
+    ]
 
 
-def _follow_arms(parts: NDArray[np.uint8], pixel: tuple[float, float]) -> None:
+def _follow_arms(parts: NDArray[np.uint8], pixel: PixelSpacing) -> None:
     """Carry arms cut off in one slice into the next where they lie broadly against the trunk.
 
     An arm lying apart from the trunk (or cut at a narrow neck) in slice k is still the arm
@@ -247,10 +243,16 @@ def _lateral_limbs(parts: NDArray[np.uint8]) -> Mask:
     labels, count = ndimage.label(parts == _LIMB)
     out = np.zeros(parts.shape, dtype=bool)
     for label in range(1, count + 1):
-        columns = np.nonzero((labels == label).any(axis=0))[0]
-        if columns.min() > trunk_columns.max() or columns.max() < trunk_columns.min():
+        if _wholly_beside(labels == label, trunk_columns):
             out |= labels == label
     return out
+
+
+def _wholly_beside(part: Mask, trunk_columns: NDArray[np.intp]) -> bool:
+    """Whether a part of a slice lies wholly to one side of the trunk's columns, as an arm
+    beside the trunk does."""
+    columns = np.nonzero(part.any(axis=0))[0]
+    return bool(columns.min() > trunk_columns.max() or columns.max() < trunk_columns.min())
 
 
 def _spread_parts(parts: NDArray[np.uint8]) -> NDArray[np.uint8]:
