@@ -183,3 +183,72 @@ def test_cycles_are_found_and_named() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"d"}}
     assert import_cycles(graph) == [["a", "b", "c", "a"]]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+# The layers of the core (DESIGN.md §1), lowest first: a unit (a subpackage of habitus, or a
+# top-level module) imports only units before it in this list, so data flows from files to
+# volumes, labels, landmarks, measurements and outputs, and never back.
+CORE_LAYERS = (
+    "errors",
+    "labels",
+    "uids",
+    "volume",
+    "progress",
+    "redis_keys",
+    "config",  # the core's settings
+    "jobs",  # the job contract of the service and the worker
+    "settings",  # the product's settings: the core's, the service's and the worker's
+    "liveness",
+    "dicom",  # files -> a CT volume
+    "segment",  # a CT volume -> a label map
+    "anatomy",  # labels -> landmarks, levels, body parts
+    "metrics",  # landmarks + labels -> measurements
+    "patient",
+    "pet",  # the PET of the study, measured per tissue
+    "outputs",  # SEG, SR, report, preview
+    "phantoms",  # synthetic studies, written with the outputs' and the readers' conventions
+    "pipeline",
+    "cli",
+    "models",  # bundled model files (data)
+)
+
+
+def core_unit(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "habitus" and len(parts) > 1 else None
+
+
+def layer_violations(graph: dict[str, set[str]], layers: tuple[str, ...]) -> list[str]:
+    rank = {unit: position for position, unit in enumerate(layers)}
+    offences = []
+    for module, imports in sorted(graph.items()):
+        if (unit := core_unit(module)) is None:
+            continue
+        for target in sorted(imports):
+            other = core_unit(target)
+            if other is None or other == unit:
+                continue
+            if unit not in rank or other not in rank or rank[other] > rank[unit]:
+                offences.append(f"{module} ({unit}) imports {target} ({other})")
+    return offences
+
+
+def test_core_layers_import_only_downward() -> None:
+    offences = layer_violations(import_graph(), CORE_LAYERS)
+    assert not offences, "imports against the core's layers:\n" + "\n".join(offences)
+
+
+def test_every_core_unit_has_a_layer() -> None:
+    units = {unit for module in repository_modules() if (unit := core_unit(module))}
+    assert units <= set(CORE_LAYERS), f"units without a layer: {sorted(units - set(CORE_LAYERS))}"
+
+
+def test_layer_violations_are_found() -> None:
+    graph = {
+        "habitus.metrics.a": {"habitus.segment.b"},
+        "habitus.segment.b": {"habitus.metrics.a", "habitus.segment.c"},
+        "habitus.segment.c": set(),
+    }
+    assert layer_violations(graph, ("segment", "metrics")) == [
+        "habitus.segment.b (segment) imports habitus.metrics.a (metrics)"
+    ]
