@@ -306,7 +306,7 @@ def _largest_part_after_opening(body: Mask, pixel: PixelSpacing) -> Mask:
 
 
 def _disk_of_pixels(radius: int) -> Mask:
-    """An in-plane disk ``radius`` pixels across (round in pixels, as the pooled grid is)."""
+    """An in-plane disk of ``radius`` pixels, round in pixels whatever their size in mm."""
     return disk(float(radius), (1.0, 1.0))[np.newaxis]
 
 
