@@ -23,7 +23,10 @@ bowel and blood all read 30 to 60 HU):
   of the canal against the body wall. A piece lying mostly in the part beside the spine, or
   mostly in the zone and against the wall, is muscle within the zone.
 - Tissue enhanced above ``MUSCLE_HU``'s top (contrast in a kidney or a vessel) is never
-  muscle.
+  muscle, except within the bone's partial volume (``BONE_BLUR_MM``): the rim of the psoas
+  on the vertebral body reads denser than muscle (on the phantoms 0.39-0.82 of the psoas's
+  voxels against the bone were muscle before, 0.92-0.97 after). The wall of an enhanced
+  vessel against the bone stays vessel: it lies within ``VESSEL_WALL_MM`` of the vessel.
 
 Shaped on: ts-upper-abdomen (unenhanced, 3 mm; its L1-L2 psoas is a strip 2-4 voxels wide
 parted from the crus and kidney by partial-volume fat) and the phantoms of
@@ -64,6 +67,7 @@ MAX_SHARED_OUTLINE = 0.45  # a lobe cut off an organ by the watershed shares mor
 BELLY_REACH = 1.6  # a belly rests on the bone: its centre about one radius and a half beyond it
 SLICE_GAP_MM = 6.0  # slices where the psoas was lost are bridged from those around
 BRIDGED_MAX_HU = 100.0  # muscle reads 30-60 HU, up to about 80 with contrast
+BONE_BLUR_MM = 1.5  # how far the bone's partial volume lifts the tissue against it
 
 
 def paravertebral_zone(
@@ -121,6 +125,9 @@ def paravertebral_muscle(
         # Contrast-enhanced tissue (a kidney's cortex, a vessel) is never psoas; a disc
         # inside the column is neither psoas nor organ.
         enhanced = soft[k][box] & (hu[k][box] > MUSCLE_HU[1])
+        # Tissue against the bone reads denser by partial volume: the rim of what lies there
+        # (the psoas on the vertebral body), not contrast.
+        enhanced &= ~bone_rim(bone[k][box], pixel)
         here = soft[k][box] & ~enhanced & ~column[k][box]
         if enhanced.any():
             # The wall of an enhanced vessel (the aorta's, against the crus) is vessel too.
@@ -150,6 +157,11 @@ def paravertebral_muscle(
     # Not into tissue denser than muscle: blood in the delayed phase, beside the crus.
     like_muscle = soft & (hu <= BRIDGED_MAX_HU) & ~column
     return out | bridge_slices(psoas_all, like_muscle, SLICE_GAP_MM, spacing[0])
+
+
+def bone_rim(bone: Mask, pixel: tuple[float, float]) -> Mask:
+    """The pixels of a slice within the partial volume of its bone (``BONE_BLUR_MM``)."""
+    return dilate_2d(bone[np.newaxis], BONE_BLUR_MM, pixel)[0] & ~bone
 
 
 def _zone_muscle(

@@ -13,7 +13,8 @@ It is told from an organ by its attachment and its shape, not its attenuation:
   A loop of bowel or the liver against the bone reaches further from it. Not handled: an
   unenhanced iliac vessel lying in the band against the bone is taken with it (up to 0.29 of
   the phantoms' vessel voxels below S1, seed 3).
-- Tissue enhanced above ``MUSCLE_HU``'s top (a vessel with contrast) is never muscle.
+- Tissue enhanced above ``MUSCLE_HU``'s top (a vessel with contrast) is never muscle,
+  except the rim of the muscle on the bone, lifted by the bone's partial volume (organs.py).
 
 The glutei, the hip muscles and the roots of the thighs lie outside the bony pelvis. The
 wall rule alone takes too thin a ring there (the muscles 30-40 mm thick and marbled with
@@ -38,7 +39,7 @@ from skimage.morphology import convex_hull_image
 
 from habitus.labels import MUSCLE_HU
 from habitus.segment.rules.morphology import Mask
-from habitus.segment.rules.organs import split_at_fat_planes
+from habitus.segment.rules.organs import bone_rim, split_at_fat_planes
 from habitus.segment.rules.spine import Spine
 
 PLATE_MM = 60.0
@@ -67,7 +68,9 @@ def iliacus_muscle(
             continue
         distance = ndimage.distance_transform_edt(~plate, sampling=pixel)
         near = distance <= ILIACUS_MM + TOUCH_MM
-        here = soft[k] & (hu[k] <= MUSCLE_HU[1])
+        # Denser than muscle is contrast, except in the bone's partial volume (the rim of
+        # the muscle lining it).
+        here = soft[k] & ((hu[k] <= MUSCLE_HU[1]) | bone_rim(bone[k], pixel))
         rows_hit = np.nonzero((near & here).any(axis=1))[0]
         cols_hit = np.nonzero((near & here).any(axis=0))[0]
         if rows_hit.size == 0:
