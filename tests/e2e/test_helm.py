@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT, missing
-from tests.e2e.test_deploy_files import KNOWN_SETTINGS, load_yaml
+from tests.e2e.test_deploy_files import VARIABLES, load_yaml
 
 yaml = pytest.importorskip("yaml", reason="the manifests are parsed with PyYAML")
 
@@ -212,12 +212,12 @@ def test_helm_lint_finds_nothing(renderer: Renderer) -> None:
 
 def test_settings_and_probes_as_rendered(defaults: list[Manifest]) -> None:
     config = named(defaults, "ConfigMap", "-config")["data"]
-    assert set(config) <= KNOWN_SETTINGS
+    assert set(config) <= set(VARIABLES)
     for workload in workloads(defaults):
         for container in containers(workload):
             for name in env_of(container):
                 if name.startswith("HABITUS_"):
-                    assert name in KNOWN_SETTINGS, f"{workload['metadata']['name']}: {name}"
+                    assert name in VARIABLES, f"{workload['metadata']['name']}: {name}"
     api = containers(named(defaults, "Deployment", "-api"))[0]
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
