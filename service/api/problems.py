@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPMethod, HTTPStatus
 from typing import Any
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -76,6 +76,20 @@ PROBLEM_RESPONSES = problem_responses(
     }
 )
 """Documented on every authenticated route."""
+
+
+def authenticated_router(
+    prefix: str, tag: str, caller: Callable[..., Any], problems: dict[int, str], **options: Any
+) -> APIRouter:
+    """Routes under ``prefix`` that ``caller`` (a dependency) authenticates, documenting the
+    problems of every authenticated route and ``problems``."""
+    return APIRouter(
+        prefix=prefix,
+        tags=[tag],
+        dependencies=[Depends(caller)],
+        responses={**PROBLEM_RESPONSES, **problem_responses(problems)},
+        **options,
+    )
 
 
 def problem_response(

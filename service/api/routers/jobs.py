@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import FastAPI, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import Field
 
 from habitus.jobs import MAX_PAGE, RESULT_MEDIA_TYPES, JobRecord, JobState, ResultKind
 from habitus.settings import Settings
 from service.api.deps import CallerDep, StoreDep, require_caller, visible_job
-from service.api.problems import PROBLEM_RESPONSES, ProblemError, problem_responses
+from service.api.problems import ProblemError, authenticated_router
 from service.api.schemas import JobList, JobView
 from service.apikeys import Caller
 from service.jobfiles import remove_job_files
@@ -40,21 +40,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-router = APIRouter(
-    prefix="/v1/jobs",
-    tags=["jobs"],
-    dependencies=[Depends(require_caller)],
-    responses={
-        **PROBLEM_RESPONSES,
-        **problem_responses(
-            {
-                403: "The API key lacks the scope this needs",
-                404: "No such job, or one the API key may not see",
-            }
-        ),
-    },
-    lifespan=_lifespan,
-)
+JOB_PROBLEMS = {
+    403: "The API key lacks the scope this needs",
+    404: "No such job, or one the API key may not see",
+}
+router = authenticated_router("/v1/jobs", "jobs", require_caller, JOB_PROBLEMS, lifespan=_lifespan)
 
 
 class JobPageView(JobList):

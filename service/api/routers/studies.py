@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -25,12 +25,7 @@ from habitus.errors import InputRefused
 from habitus.jobs import JobStore, Origin, OriginKind
 from habitus.settings import Settings
 from service.api.deps import ClientDep, SettingsDep, StoreDep, require_client
-from service.api.problems import (
-    PROBLEM_MEDIA_TYPE,
-    PROBLEM_RESPONSES,
-    ProblemError,
-    problem_responses,
-)
+from service.api.problems import PROBLEM_MEDIA_TYPE, ProblemError, authenticated_router
 from service.api.schemas import DICOM_JSON_DATASET_SCHEMA, Submission, SubmittedJob
 from service.api.upload_body import BodyLimits, receive_body
 from service.stow import DICOM_JSON_MEDIA_TYPE, StoreOutcome, identify, sort_submitted
@@ -49,22 +44,13 @@ log = logging.getLogger("service.api")
 JOB_IDS_HEADER = "Habitus-Job-Ids"
 UID_PATTERN = r"^[0-9]+(\.[0-9]+)*$"
 
-router = APIRouter(
-    prefix="/v1/studies",
-    tags=["studies"],
-    dependencies=[Depends(require_client)],
-    responses={
-        **PROBLEM_RESPONSES,
-        **problem_responses(
-            {
-                400: "Bad upload",
-                408: "The request body stalled or took longer than the configured limits",
-                413: "Upload larger than the configured limits",
-                415: "Unsupported content type",
-            }
-        ),
-    },
-)
+UPLOAD_PROBLEMS = {
+    400: "Bad upload",
+    408: "The request body stalled or took longer than the configured limits",
+    413: "Upload larger than the configured limits",
+    415: "Unsupported content type",
+}
+router = authenticated_router("/v1/studies", "studies", require_client, UPLOAD_PROBLEMS)
 
 UPLOAD_MEDIA_TYPES = {
     "application/zip": {"schema": {"type": "string", "format": "binary"}},

@@ -26,7 +26,7 @@ from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_slice
 from tests.service.listener.conftest import StartListener
-from tests.service.listener.test_scp import STORESCU, scu, spooled, wait_for
+from tests.service.listener.test_scp import STORESCU, scu, spooled, storescu, wait_for
 
 
 def store_response(status: int, instance_uid: str) -> C_STORE:
@@ -104,8 +104,7 @@ def test_a_large_instance_arrives_byte_identical_over_many_pdus(
         if not STORESCU.exists():
             missing("dcmtk's storescu is not installed")
         result = subprocess.run(
-            [str(STORESCU), "--max-send-pdu", "16384", "-aet", "TESTSCU", "-aec", "HABITUS"]
-            + ["127.0.0.1", str(listener.port), str(path)],
+            [*storescu(listener.port, "--max-send-pdu", "16384"), str(path)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -32,6 +32,11 @@ from tests.service.listener.conftest import StartListener
 STORESCU = Path("/usr/bin/storescu")
 
 
+def storescu(port: int, *arguments: str) -> list[str]:
+    """dcmtk's storescu sending as TESTSCU to the listener's AE title on this host."""
+    return [str(STORESCU), "-aet", "TESTSCU", "-aec", "HABITUS", *arguments, "127.0.0.1", str(port)]
+
+
 def scu(ae_title: str = "TESTSCU") -> AE:
     ae = AE(ae_title=ae_title)
     ae.add_requested_context(Verification)
@@ -242,17 +247,7 @@ def test_storescu_sends_the_real_jpeg2000_series(
     listener, submissions = start_listener(quiet_period_s=60)
     files = restore_uids(shared_data / "ts-petct-dicom" / "series", tmp_path / "in")
     result = subprocess.run(
-        [
-            str(STORESCU),
-            "-xv",
-            "-aet",
-            "TESTSCU",
-            "-aec",
-            "HABITUS",
-            "127.0.0.1",
-            str(listener.port),
-            *map(str, files),
-        ],
+        [*storescu(listener.port, "-xv"), *map(str, files)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,7 +15,7 @@ from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, write_series
 from tests.service.listener.conftest import StartListener
-from tests.service.listener.test_scp import STORESCU, wait_for
+from tests.service.listener.test_scp import STORESCU, storescu, wait_for
 from tests.tls_support import write_certificate
 
 
@@ -75,17 +75,7 @@ def test_ten_associations_of_200_instances_at_once_lose_nothing(
     # ten storescu processes, one association each, all at once
     senders = [
         subprocess.Popen(
-            [
-                str(STORESCU),
-                "-aet",
-                "TESTSCU",
-                "-aec",
-                "HABITUS",
-                "127.0.0.1",
-                str(listener.port),
-                "+sd",
-                str(files[0].parent),
-            ],
+            [*storescu(listener.port, "+sd"), str(files[0].parent)],
             env={**os.environ, "TCP_NODELAY": "1"},  # dcmtk: no Nagle delay per tiny instance
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
