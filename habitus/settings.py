@@ -2,9 +2,10 @@
 
 Every setting is an environment variable ``HABITUS_<NAME>`` (README.md, "Settings"). Each
 entry point (`habitus serve`, the API app, ``python -m service.listener``, the worker's
-Celery app) calls ``load_settings`` once and hands the result, or the section it needs, to
-what it builds; no other module reads the environment. The sections, each a model of its own
-that tests build directly:
+Celery app, the container health check) calls ``load_settings`` once and hands the result,
+or the section it needs, to what it builds; no other module reads the environment (the core
+reads its own part through ``habitus.config.get_settings``, the same object). The sections,
+each a model of its own with its own prefix, that tests build directly:
 
 - the analysis and Redis (``habitus.config.CoreSettings``, which this model extends),
 - what several services share: the spool, the DICOM nodes, the log level,
@@ -402,6 +403,7 @@ class Variable(NamedTuple):
 
 def environment_variables() -> Iterator[Variable]:
     """Every setting of the model, as its environment variable."""
+    own_prefix = str(Settings.model_config.get("env_prefix", ""))
     for name, field in Settings.model_fields.items():
         section = field.default_factory
         if isinstance(section, type) and issubclass(section, BaseSettings):
@@ -409,7 +411,7 @@ def environment_variables() -> Iterator[Variable]:
             for inner, info in section.model_fields.items():
                 yield Variable(f"{prefix}{inner}".upper(), name, inner, info)
         else:
-            yield Variable(f"HABITUS_{name}".upper(), None, name, field)
+            yield Variable(f"{own_prefix}{name}".upper(), None, name, field)
 
 
 def default_value(field: FieldInfo) -> Any:
