@@ -4,6 +4,7 @@ sends after the CT was analysed makes a new version of the CT's job."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -45,6 +46,25 @@ def input_series(job_input: str) -> dict[str, int]:
     return counts
 
 
+SubmitFromPacs = Callable[[Path], list[str]]
+
+
+@pytest.fixture
+def from_pacs(settings: Settings, store: JobStore) -> SubmitFromPacs:
+    """Submits a folder as the PACS node sent it (nothing queued)."""
+    return lambda folder: submit_study(
+        folder, PACS, settings=settings, store=store, send=lambda _: None
+    )
+
+
+def ct_then(study: Path, later: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The study's CT series (s02) and its series ``later``, each in a folder of its own."""
+    ct_only, then = tmp_path / "ct-only", tmp_path / later
+    shutil.copytree(study / "s02", ct_only)
+    shutil.copytree(study / later, then)
+    return ct_only, then
+
+
 def test_an_uploaded_study_carries_its_corrected_pet_into_the_job(
     petct: tuple[Path, SyntheticStudy], settings: Settings, store: JobStore
 ) -> None:
@@ -59,21 +79,16 @@ def test_an_uploaded_study_carries_its_corrected_pet_into_the_job(
 
 
 def test_a_late_pet_from_pacs_makes_a_new_version_with_the_pet(
-    petct: tuple[Path, SyntheticStudy],
-    settings: Settings,
-    store: JobStore,
-    tmp_path: Path,
+    petct: tuple[Path, SyntheticStudy], from_pacs: SubmitFromPacs, store: JobStore, tmp_path: Path
 ) -> None:
     folder, study = petct
-    ct_only, late_pet = tmp_path / "ct-only", tmp_path / "late-pet"
-    shutil.copytree(folder / "s02", ct_only)
-    shutil.copytree(folder / "s06", late_pet)
-    [first] = submit_study(ct_only, PACS, settings=settings, store=store, send=lambda _: None)
+    ct_only, late_pet = ct_then(folder, "s06", tmp_path)
+    [first] = from_pacs(ct_only)
     assert store.get(first).pet_series_instance_uids == []
     store.transition(first, JobState.RUNNING)
     store.transition(first, JobState.SUCCEEDED)
 
-    [second] = submit_study(late_pet, PACS, settings=settings, store=store, send=lambda _: None)
+    [second] = from_pacs(late_pet)
     job = store.get(second)
     pet = study.series["PET AC"]
     assert job.version == 2 and job.supersedes == first and job.destinations == ["pacs"]
@@ -83,21 +98,16 @@ def test_a_late_pet_from_pacs_makes_a_new_version_with_the_pet(
 
     # the same PET sent again brings nothing new: no third analysis
     with pytest.raises(LateSeriesSkipped):
-        submit_study(late_pet, PACS, settings=settings, store=store, send=lambda _: None)
+        from_pacs(late_pet)
 
 
 def test_a_late_non_corrected_pet_is_not_analysed_again(
-    petct: tuple[Path, SyntheticStudy],
-    settings: Settings,
-    store: JobStore,
-    tmp_path: Path,
+    petct: tuple[Path, SyntheticStudy], from_pacs: SubmitFromPacs, store: JobStore, tmp_path: Path
 ) -> None:
     folder, _ = petct
-    ct_only, nac = tmp_path / "ct-only", tmp_path / "nac"
-    shutil.copytree(folder / "s02", ct_only)
-    shutil.copytree(folder / "s07", nac)
-    [first] = submit_study(ct_only, PACS, settings=settings, store=store, send=lambda _: None)
+    ct_only, nac = ct_then(folder, "s07", tmp_path)
+    [first] = from_pacs(ct_only)
     with pytest.raises(LateSeriesSkipped):
-        submit_study(nac, PACS, settings=settings, store=store, send=lambda _: None)
+        from_pacs(nac)
     latest = store.latest_for_series(store.get(first).series_instance_uid or "")
     assert latest is not None and latest.id == first
