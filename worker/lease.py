@@ -20,6 +20,7 @@ import contextlib
 import logging
 import threading
 import time
+from typing import Literal
 
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
@@ -108,7 +109,7 @@ class Lease(Lock):
         self._thread.start()
         return True
 
-    def do_reacquire(self) -> bool:  # type: ignore[override]
+    def do_reacquire(self) -> Literal[True]:
         renewed = self.redis.eval(
             _RENEW, 2, self.name, self.fence_key, self.local.token, self.fence_token, self.ttl_ms
         )
