@@ -9,8 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,22 +20,13 @@ import redis
 
 from tests.conftest import REPO_ROOT, TEST_REDIS_URL, delete_keys, missing
 from tests.fixtures_orthanc import ORTHANC, ROUTE_CT_LUA, Orthanc, free_port
+from tests.polling import wait_for
 
 T = TypeVar("T")
 
 API_KEY = "e2e-key-0123456789abcdef"
 STORESCU = Path("/usr/bin/storescu")
 ECHOSCU = Path("/usr/bin/echoscu")
-
-
-def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @dataclass

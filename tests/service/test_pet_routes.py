@@ -17,12 +17,12 @@ import pytest
 from habitus.jobs import JobRecord, JobState, JobStore
 from habitus.phantoms.studies import SyntheticStudy, write_petct_study
 from tests.conftest import missing
+from tests.polling import wait_for
 from tests.service.support import AUTH, zip_files
 from tests.service.test_serve import (  # noqa: F401  (the serve fixture)
     Served,
     finished,
     serve,
-    wait_for,
     wait_until_ready,
 )
 

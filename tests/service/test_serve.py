@@ -24,6 +24,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from service.supervisor import START_RETRIES
 from tests.conftest import REPO_ROOT, TEST_REDIS_URL, delete_keys, missing
+from tests.polling import wait_for
 from tests.service.support import API_KEY, AUTH, redis_available, write_ct_series, zip_files
 
 T = TypeVar("T")
@@ -48,16 +49,6 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
-def wait_for(condition: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 HABITUS_SCRIPT = Path(sys.executable).with_name("habitus")  # the installed console script

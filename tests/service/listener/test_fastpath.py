@@ -25,8 +25,9 @@ from service.listener.scp import presentation_contexts
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_slice
+from tests.polling import wait_for
 from tests.service.listener.conftest import StartListener
-from tests.service.listener.test_scp import STORESCU, scu, spooled, storescu, wait_for
+from tests.service.listener.test_scp import STORESCU, scu, spooled, storescu
 
 
 def store_response(status: int, instance_uid: str) -> C_STORE:

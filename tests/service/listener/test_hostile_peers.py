@@ -38,7 +38,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from service.listener.filemeta import file_meta
 from service.listener.statuses import StoreStatus
 from tests.e2e.instances import ct_series, ct_slice
-from tests.service.listener.test_scp import wait_for
+from tests.polling import wait_for
 from tests.tls_support import write_certificate
 
 ROOT = Path(__file__).resolve().parents[3]

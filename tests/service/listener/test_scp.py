@@ -27,6 +27,7 @@ from habitus.jobs import DicomNode, JobStore
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, restore_uids, secondary_capture
+from tests.polling import wait_for
 from tests.service.listener.conftest import StartListener
 
 STORESCU = Path("/usr/bin/storescu")
@@ -52,14 +53,6 @@ def scu(ae_title: str = "TESTSCU") -> AE:
     ):
         ae.add_requested_context(CTImageStorage, transfer_syntax)
     return ae
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def spooled(listener) -> set[str]:

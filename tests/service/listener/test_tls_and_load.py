@@ -14,8 +14,9 @@ from pynetdicom import AE
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, write_series
+from tests.polling import wait_for
 from tests.service.listener.conftest import StartListener
-from tests.service.listener.test_scp import STORESCU, storescu, wait_for
+from tests.service.listener.test_scp import STORESCU, storescu
 from tests.tls_support import write_certificate
 
 
@@ -90,7 +91,7 @@ def test_ten_associations_of_200_instances_at_once_lose_nothing(
     def received() -> set[str]:
         return {uid for batch in list(submissions.instances) for uid in batch}
 
-    wait_for(lambda: received() == expected, timeout=30)
+    wait_for(lambda: received() == expected, timeout_s=30)
     assert sum(len(batch) for batch in submissions.instances) == 2000  # each once
 
 
