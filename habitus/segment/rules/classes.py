@@ -4,8 +4,9 @@ Soft tissue (above -30 HU) is skeletal muscle outside the body wall and in it, i
 organs inside it, except the muscles against the spine. Fat (-30 HU and below) is
 subcutaneous outside the wall and within it (intermuscular fat counts as subcutaneous),
 visceral inside the wall below the diaphragm, and subcutaneous inside the thorax
-(intrathoracic fat). Inside the wall, gas and the stool around it belong to the bowel.
-Bone, nervous system, lungs (background) and skin are laid over that in this order.
+(intrathoracic fat, with the pieces of fat lying mostly in it: lungs.py). Inside the wall,
+gas and the stool around it belong to the bowel. Bone, nervous system, lungs (background)
+and skin are laid over that in this order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from habitus.labels import FAT_HU, Tissue
 from habitus.segment.rules.body import BodyMasks
-from habitus.segment.rules.lungs import AIR_HU
+from habitus.segment.rules.lungs import AIR_HU, with_enclosed_fat
 from habitus.segment.rules.morphology import Mask
 from habitus.segment.rules.wall import WallRegions
 
@@ -72,7 +73,7 @@ def _labels_in_box(hu: NDArray[np.int16], masks: TissueMasks) -> NDArray[np.uint
     air = body & (hu < AIR_HU)
     soft = body & ~fat
     cavity = masks.wall.cavity
-    visceral = cavity & ~masks.thorax
+    visceral = cavity & ~with_enclosed_fat(masks.thorax, fat & cavity & (hu >= FAT_HU[0]))
 
     labels = np.zeros(hu.shape, dtype=np.uint8)
     labels[soft] = Tissue.MUSCLE

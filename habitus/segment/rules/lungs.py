@@ -18,11 +18,16 @@ visceral. Besides, every slice takes each lung with its vessels and the recesses
 lobes, and between the two lungs once both are large. Slices above the top of the lungs
 (neck, head) count as thorax too; with no lungs in the scan, nothing does. Nothing is
 extrapolated beyond the lungs' outline, so a scan that starts at the lung bases keeps the
-abdomen in front of and beside them.
+abdomen in front of and beside them. Two things complete it: whatever touches a lung (its
+surface blurred to fat attenuation against the diaphragm or an organ), and every piece of
+fat, within its slice, that lies mostly in the thorax (pericardial fat that the traced
+floor cuts across under and in front of the heart; see :func:`with_enclosed_fat`).
 
 Shaped on: the complaint of a contrast chest CT (fat above the liver dome, mediastinal and
-pericardial, labelled visceral) and ts-upper-abdomen (lung bases at T11-T12, where the
-thorax must stop at the bases).
+pericardial, labelled visceral), ts-upper-abdomen (lung bases at T11-T12, where the
+thorax must stop at the bases) and the phantoms of habitus.phantoms (pericardial fat in
+front of and under the heart, lung edges at fat attenuation: 16-135 voxels above their
+diaphragm labelled visceral per phantom before the last two rules).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ LUNG_MIN_CM3 = 5.0
 LUNG_ANY_DENSITY_CM3 = 1000.0  # no bowel gas pocket is this large
 LUNG_RIM_HU = -300.0  # partial-volume rim of the lung surface taken in
 LUNG_RIM_MM = 2.0
+LUNG_SURFACE_MM = 2.0  # thinner than the diaphragm: what lies this close to a lung is thorax
 MIN_LUNG_SECTION_MM2 = 100.0  # lung sections smaller than this do not shape the thorax
 MEDIASTINUM_LUNG_MM2 = 3000.0  # both lungs this large in a slice: the heart lies between
 DIAPHRAGM_MM = 3.0  # under the lowest lung voxel: diaphragm and partial volume, not AVF
@@ -82,7 +88,11 @@ def lung_masks(
         low = torso & (hu < LUNG_RIM_HU)
         rim = dilate_2d(lungs, LUNG_RIM_MM, (spacing[1], spacing[2]), within=low)
         lungs = fill_holes_2d(lungs | rim) & torso
-    return LungMasks(lungs=lungs, thorax=_thorax(lungs, torso, spacing))
+    thorax = _thorax(lungs, torso, spacing)
+    # The lung's surface blurs into what it touches (pleura, diaphragm, pericardium) at fat
+    # attenuation; whatever touches a lung lies above the diaphragm.
+    thorax |= dilate_2d(lungs, LUNG_SURFACE_MM, (spacing[1], spacing[2]), within=torso)
+    return LungMasks(lungs=lungs, thorax=thorax)
 
 
 def _thorax(lungs: Mask, torso: Mask, spacing: tuple[float, float, float]) -> Mask:
@@ -166,6 +176,25 @@ def _slice_hull(sections: NDArray[np.int32], pixel_mm2: float) -> tuple[Mask, Ma
 def _solidity(section: Mask) -> float:
     """Share of its convex hull that a section fills."""
     return float(section.sum()) / max(float(convex_hull_image(section).sum()), 1.0)
+
+
+def with_enclosed_fat(thorax: Mask, fat: Mask) -> Mask:
+    """The thorax with every piece of ``fat`` (face-connected within its slice) lying mostly
+    in it.
+
+    Pericardial and mediastinal fat wraps the heart as one piece in each slice. Where the
+    floor traced under the lungs cuts across that piece (under the heart, in front of it
+    below the lungs' anterior margins, beside a dome that rises higher than the heart's
+    floor), the part left below the floor belongs with the rest: it is intrathoracic too.
+    """
+    pieces, count = ndimage.label(fat, structure=IN_PLANE)
+    if count == 0:
+        return thorax
+    total = np.bincount(pieces.ravel(), minlength=count + 1)
+    inside = np.bincount(pieces[thorax], minlength=count + 1)
+    mostly = 2 * inside >= total
+    mostly[0] = False
+    return thorax | mostly[pieces]
 
 
 def bowel_content(
