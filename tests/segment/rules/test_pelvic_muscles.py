@@ -10,11 +10,13 @@ The product's bars (DESIGN.md section 2; tests/segment/rules/test_retroperitoneu
 the real scans) are 0.90 of each muscle labelled muscle at every level and at most 0.05 of
 any organ labelled muscle. On the phantoms these are not reached yet: the psoas is labelled
 muscle at 0.73-0.98 of its voxels per level (0.62-0.97 before slices were bridged and bellies
-allowed to lie a radius and a half beyond the vertebral body), the iliacus at 0.63-0.91, and
-up to 0.24 of a kidney is muscle (where the fat behind a kidney is thinner than the wall's
-3 mm gap, the wall runs on to the renal sinus). Most of the psoas still missed is its rim,
-given to the organ beside it by the watershed. The floors below keep the figures from
-falling; they are not the product's bars.
+allowed to lie a radius and a half beyond the vertebral body; L5 and S1 0.87-0.96 since its
+rim on the bone counts as muscle), the iliacus at 0.63-0.95, and up to 0.24 of a kidney is
+muscle (where the fat behind a kidney is thinner than the wall's 3 mm gap, the wall runs on
+to the renal sinus). Most of the psoas still missed lies at the discs of L1-L4, where it is
+one piece with the disc's soft tissue and the watershed cuts it into pieces centred within
+the vertebral body's width, and in the thin psoas of L1. The floors below keep the figures
+from falling; they are not the product's bars.
 """
 
 from __future__ import annotations
