@@ -1,4 +1,4 @@
-"""``python -m model_export train | export | evaluate | phantom | silver``."""
+"""``python -m model_export train | census | export | evaluate | phantom | silver``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,31 @@ def _train(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _census(args: argparse.Namespace) -> int:
+    from model_export.acquisition import Reacquisition
+    from model_export.census import census
+    from model_export.dataset import Augmentation
+    from model_export.stream import PatchStream
+    from model_export.train import TrainConfig, stream_spec
+    from model_export.volumes import read_labelled_folder
+
+    config = TrainConfig(
+        spacing_mm=args.spacing,
+        patch_size=args.patch,
+        batch_size=args.batch,
+        phantoms=args.phantoms,
+        lanes=args.lanes,
+        refresh_every=args.refresh_every,
+    )
+    cases = read_labelled_folder(args.data) if args.data else []
+    spec = stream_spec(config, phantoms=not args.no_phantoms)
+    reacquisition = None if args.no_reacquire else Reacquisition()
+    stop = args.first_step + args.batches
+    stream = PatchStream(spec, args.first_step, stop, cases, Augmentation(), reacquisition)
+    print(json.dumps(census(stream, args.batches).to_dict(), indent=2))
     return 0
 
 
@@ -213,6 +238,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule-start", type=int, default=0, help="restart warm-up and decay at this step"
     )
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "census",
+        help="each class's share of the voxels the loss sees over the first batches of a run "
+        "(no network; the batches train would draw)",
+    )
+    p.add_argument("--data", type=Path, help="folder of labelled cases, as for train")
+    p.add_argument("--no-phantoms", action="store_true")
+    p.add_argument("--no-reacquire", action="store_true")
+    p.add_argument("--batches", type=int, default=200)
+    p.add_argument("--first-step", type=int, default=0)
+    p.add_argument("--phantoms", type=int, default=32)
+    p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
+    p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--refresh-every", type=int, default=10)
+    p.set_defaults(func=_census)
 
     p = sub.add_parser("export", help="write ONNX + manifest + parity report")
     p.add_argument("checkpoint", type=Path)

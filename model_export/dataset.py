@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.labels import Tissue
+from habitus.labels import NUM_LABELS, Tissue
 from habitus.phantoms import random_acquisition, random_spec, render
 from model_export.volumes import IGNORE, LabelledVolume
 
@@ -66,11 +66,32 @@ class Augmentation:
     thin_slab_p: float = 0.15  # keep only a few slices, as in a short scan padded with air
 
 
+def centre_class_weights(labels: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Probability of centring a patch on each class (background never), by rarity.
+
+    Weights are 1 / sqrt(voxel count) of each class present: in a real trunk scan the spinal
+    canal is 0.35 % of the body's voxels and muscle about 20 %, so the canal is centred about
+    eight times as often as muscle. Drawn uniformly among the classes present instead, CNS fell
+    from 1.2 % of a batch's labelled voxels (phantoms alone, mostly their brain) to 0.5 % once
+    real trunk scans took half the patches (model card). All zero when no class but background
+    is present.
+    """
+    counts = np.bincount(labels[labels < NUM_LABELS].ravel(), minlength=NUM_LABELS)
+    counts[Tissue.BACKGROUND] = 0
+    weights = np.zeros(NUM_LABELS)
+    present = counts > 0
+    weights[present] = 1.0 / np.sqrt(counts[present])
+    total = weights.sum()
+    return weights / total if total > 0 else weights
+
+
 class PatchSampler:
     """Draws (HU, labels) patches from volumes, centred mostly on tissue, then augments them.
 
-    Half of the patches are centred on a voxel of a class chosen uniformly among the classes
-    present, so that small classes (CNS, skin) are seen often enough.
+    Half of the patches are centred on a voxel of a class drawn among the classes present with
+    a weight of 1 / sqrt(the class's voxel count) (:func:`centre_class_weights`): the thin
+    classes (the spinal canal, skin) are centred far more often than the bulky ones, whatever
+    share of the patches comes from phantoms or from real cases.
     """
 
     def __init__(
@@ -92,9 +113,9 @@ class PatchSampler:
         rng = self.rng
         sub = labels[::2, ::2, ::2]
         if rng.random() < 0.5:
-            present = [t for t in Tissue if t != Tissue.BACKGROUND and (sub == t).any()]
-            if present:
-                cls = present[int(rng.integers(len(present)))]
+            weights = centre_class_weights(sub)
+            if weights.any():
+                cls = int(rng.choice(NUM_LABELS, p=weights))
                 idx = np.argwhere(sub == cls)
                 k, j, i = idx[int(rng.integers(len(idx)))] * 2
                 return int(k), int(j), int(i)
