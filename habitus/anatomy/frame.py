@@ -1,9 +1,11 @@
-"""A canonical anatomical view of a (k, j, i) volume, and in-plane pooling for landmark search.
+"""The canonical anatomical view of an axial (k, j, i) volume, and in-plane pooling for
+landmark search.
 
-The anatomy code reasons in one orientation whatever the scanner wrote: canonical axes are
-(z, y, x) with slices ordered foot to head (LPS +z), rows anterior to posterior (+y) and
-columns right to left (+x). ``AnatomicalFrame.canonical`` returns a view, never a copy, and
-``k_of`` maps a canonical slice back to the slice index k of the input volume.
+The anatomy code reasons in the canonical view of ``habitus.segment.orientation`` whatever the
+scanner wrote: (z, y, x) with slices ordered foot to head (LPS +z), rows anterior to posterior
+(+y) and columns right to left (+x). It needs axial slices, so that a canonical slice is an
+input slice: ``AnatomicalFrame.canonical`` returns a view, never a copy, and ``k_of`` maps a
+canonical slice back to the slice index k of the input volume.
 
 Landmarks are searched on masks pooled in-plane to about 3 mm pixels: craniocaudal precision
 comes from the slice interval, which pooling leaves untouched, and a 512 x 512 slice becomes
@@ -19,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.errors import GeometryRefused
+from habitus.segment.orientation import CanonicalFrame
 from habitus.volume import Geometry
 
 AXIAL_MIN_COSINE = 0.7071  # the slice axis must lie within 45 degrees of head-feet
@@ -29,12 +32,8 @@ T = TypeVar("T", bound=np.generic)
 
 @dataclass(frozen=True)
 class AnatomicalFrame:
+    axes: CanonicalFrame  # (k, j, i) -> (z, y, x); k always feeds z
     n_slices: int
-    head_ward: bool  # True when k increases toward the head
-    y_axis: int  # input axis (1 or 2) that runs anterior-posterior
-    x_axis: int  # input axis (1 or 2) that runs right-left
-    flip_y: bool  # reverse the y axis so that rows run anterior to posterior
-    flip_x: bool  # reverse the x axis so that columns run right to left
     z_mm: NDArray[np.float64]  # LPS z of each canonical slice, ascending
     pixel_mm: tuple[float, float]  # (y, x) pixel size at full resolution
     pool: tuple[int, int]  # (y, x) pooling factors for the landmark search
@@ -44,30 +43,23 @@ class AnatomicalFrame:
         cls, geometry: Geometry, shape: tuple[int, int, int], pooled_mm: float = POOLED_PIXEL_MM
     ) -> AnatomicalFrame:
         m = geometry.matrix
-        if abs(m[2, 0]) < AXIAL_MIN_COSINE:
+        axes = CanonicalFrame.of(geometry) if abs(m[2, 0]) >= AXIAL_MIN_COSINE else None
+        if axes is None or axes.source_axes[0] != 0:
             raise GeometryRefused(
                 "body-composition analytics need axial slices (slice axis within 45 degrees "
                 f"of head-feet); found slice direction {tuple(round(float(v), 3) for v in m[:, 0])}"
             )
-        x_axis = 2 if abs(m[0, 2]) >= abs(m[0, 1]) else 1
-        y_axis = 3 - x_axis
-        head_ward = bool(m[2, 0] > 0)
         z = np.array([geometry.z_of_slice(k) for k in range(shape[0])], dtype=np.float64)
-        if not head_ward:
+        if axes.flipped[0]:
             z = z[::-1].copy()
-        pixel_mm = (float(geometry.spacing[y_axis]), float(geometry.spacing[x_axis]))
+        pixel_mm = (axes.spacing[1], axes.spacing[2])
         pool = (max(1, round(pooled_mm / pixel_mm[0])), max(1, round(pooled_mm / pixel_mm[1])))
-        return cls(
-            n_slices=shape[0],
-            head_ward=head_ward,
-            y_axis=y_axis,
-            x_axis=x_axis,
-            flip_y=bool(m[1, y_axis] < 0),
-            flip_x=bool(m[0, x_axis] < 0),
-            z_mm=z,
-            pixel_mm=pixel_mm,
-            pool=pool,
-        )
+        return cls(axes=axes, n_slices=shape[0], z_mm=z, pixel_mm=pixel_mm, pool=pool)
+
+    @property
+    def head_ward(self) -> bool:
+        """Whether k increases toward the head."""
+        return not self.axes.flipped[0]
 
     @property
     def pooled_mm(self) -> tuple[float, float]:
@@ -82,12 +74,7 @@ class AnatomicalFrame:
 
     def canonical(self, array: NDArray[T]) -> NDArray[T]:
         """A (z, y, x) view of a (k, j, i) array of this frame's shape."""
-        view = np.transpose(array, (0, self.y_axis, self.x_axis))
-        return view[
-            slice(None, None, 1 if self.head_ward else -1),
-            slice(None, None, -1 if self.flip_y else 1),
-            slice(None, None, -1 if self.flip_x else 1),
-        ]
+        return self.axes.to_canonical(array)
 
     def k_of(self, c: int) -> int:
         """Input slice index k of canonical slice c."""

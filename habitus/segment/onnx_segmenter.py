@@ -21,7 +21,7 @@ from habitus.errors import InputRefused, ModelError
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo
 from habitus.segment.manifest import ModelManifest, load_manifest, verified_model_path
-from habitus.segment.orientation import canonical_flips, flip_axes
+from habitus.segment.orientation import CanonicalFrame
 from habitus.segment.refine import refine_by_attenuation
 from habitus.segment.resample import (
     argmax_labels,
@@ -227,12 +227,14 @@ class OnnxSegmenter:
             raise InputRefused(f"expected a non-empty 3-D volume, found shape {volume.hu.shape}")
         self.last_timings = {}
         report(0.0)
-        # the model sees the orientation it was trained in; the labels go back as they came
-        flips = canonical_flips(volume.geometry)
-        hu = flip_axes(volume.hu, flips) if any(flips) else volume.hu
+        # the model sees the orientation it was trained in (flips alone for an axial volume);
+        # the labels go back as they came
+        frame = CanonicalFrame.of(volume.geometry)
+        hu = np.ascontiguousarray(frame.to_canonical(volume.hu))
+        shape = (hu.shape[0], hu.shape[1], hu.shape[2])
 
         with self._timed("resample_in"):
-            mapping = grid_mapping(volume.shape, volume.geometry.spacing, m.input_spacing_mm)
+            mapping = grid_mapping(shape, frame.spacing, m.input_spacing_mm)
             hu_model = resample_to_model(hu, mapping)
             normalised = m.normalization.apply(hu_model)
             del hu_model
@@ -271,10 +273,10 @@ class OnnxSegmenter:
         with self._timed("argmax"):
             model_labels = argmax_labels(probabilities)
         with self._timed("resample_out"):
-            labels = labels_on_native_grid(probabilities, volume.shape, model_labels=model_labels)
+            labels = labels_on_native_grid(probabilities, shape, model_labels=model_labels)
         del probabilities
         if m.refinement == "attenuation":
             with self._timed("refine"):
-                labels = refine_by_attenuation(labels, hu, volume.geometry.spacing)
+                labels = refine_by_attenuation(labels, hu, frame.spacing)
         report(1.0)
-        return flip_axes(labels, flips) if any(flips) else labels
+        return frame.from_canonical(labels)

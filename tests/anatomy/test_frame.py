@@ -46,7 +46,7 @@ def test_nifti_like_axes_are_flipped_to_posterior_and_left() -> None:
     geometry = Geometry(spacing=(3.0, 3.0, 3.0), origin=(0.0, 0.0, 0.0), direction=direction)
     frame = AnatomicalFrame.from_geometry(geometry, (4, 3, 5))
     canonical = frame.canonical(_marked_volume())
-    assert frame.flip_x and frame.flip_y
+    assert frame.axes.flipped == (False, True, True)  # k already runs head-ward
     assert canonical[0, 0, 0] == 10 * 2 + 4  # most anterior row, rightmost column
     assert canonical[0, 2, 4] == 0
 
@@ -57,7 +57,7 @@ def test_transposed_in_plane_axes() -> None:
     geometry = Geometry(spacing=(1.0, 0.5, 0.7), origin=(0.0, 0.0, 0.0), direction=direction)
     frame = AnatomicalFrame.from_geometry(geometry, (4, 3, 5))
     canonical = frame.canonical(_marked_volume())
-    assert (frame.y_axis, frame.x_axis) == (2, 1)
+    assert frame.axes.source_axes == (0, 2, 1)  # y from i, x from j
     assert canonical.shape == (4, 5, 3)
     assert frame.pixel_mm == (0.7, 0.5)
     assert canonical[1, 4, 2] == 100 + 10 * 2 + 4

@@ -16,6 +16,7 @@ from habitus.errors import InputRefused
 from habitus.labels import FAT_HU
 from habitus.progress import StepCallback
 from habitus.segment.base import ModelInfo
+from habitus.segment.orientation import CanonicalFrame
 from habitus.segment.rules.body import BodyMasks, body_masks
 from habitus.segment.rules.bone import (
     complete_bone,
@@ -27,7 +28,6 @@ from habitus.segment.rules.bone import (
 from habitus.segment.rules.classes import TissueMasks, assign_labels, box_around
 from habitus.segment.rules.cns import cns_mask
 from habitus.segment.rules.enhanced import enhanced_pools, enhanced_vessels
-from habitus.segment.rules.frame import CanonicalFrame
 from habitus.segment.rules.lungs import bowel_content, lung_masks
 from habitus.segment.rules.morphology import dilate_2d
 from habitus.segment.rules.organs import paravertebral_muscle, paravertebral_zone

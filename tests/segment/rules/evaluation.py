@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import MUSCLE_HU, Tissue
-from habitus.segment.rules.frame import CanonicalFrame
+from habitus.segment.orientation import CanonicalFrame
 
 from .realdata import Mask, RealCase
 

@@ -23,8 +23,8 @@ from scipy import ndimage
 
 from habitus.labels import Tissue
 from habitus.metrics.contrast import ContrastPhase
+from habitus.segment.orientation import CanonicalFrame
 from habitus.segment.rules import RuleSegmenter
-from habitus.segment.rules.frame import CanonicalFrame
 from habitus.volume import CTVolume, Geometry
 
 from .evaluation import above_diaphragm
