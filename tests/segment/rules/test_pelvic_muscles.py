@@ -8,15 +8,15 @@ level.
 
 The product's bars (DESIGN.md section 2; tests/segment/rules/test_retroperitoneum.py on
 the real scans) are 0.90 of each muscle labelled muscle at every level and at most 0.05 of
-any organ labelled muscle. On the phantoms these are not reached yet: the psoas is labelled
-muscle at 0.73-0.98 of its voxels per level (0.62-0.97 before slices were bridged and bellies
-allowed to lie a radius and a half beyond the vertebral body; L5 and S1 0.87-0.96 since its
-rim on the bone counts as muscle), the iliacus at 0.63-0.95, and up to 0.24 of a kidney is
-muscle (where the fat behind a kidney is thinner than the wall's 3 mm gap, the wall runs on
-to the renal sinus). Most of the psoas still missed lies at the discs of L1-L4, where it is
-one piece with the disc's soft tissue and the watershed cuts it into pieces centred within
-the vertebral body's width, and in the thin psoas of L1. The floors below keep the figures
-from falling; they are not the product's bars.
+any organ labelled muscle. On the phantoms these are not reached everywhere yet: the psoas
+is labelled muscle at 0.82-0.99 of its voxels per level (0.62-0.97 before slices were bridged
+and bellies allowed to lie a radius and a half beyond the vertebral body, 0.73-0.98 before
+its rim on the bone counted as muscle and the discs were judged from the bodies' front), the
+iliacus at 0.63-0.95, and up to 0.24 of a kidney is muscle (where the fat behind a kidney is
+thinner than the wall's 3 mm gap, the wall runs on to the renal sinus). The psoas still
+missed is the thin psoas of L1 (0.82-0.85) and, on seed 3 at L4-S1 (0.87-0.88), its rim
+labelled bone. The floors below keep the figures from falling; they are not the product's
+bars, except where a test says it holds the bar.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PSOAS_FLOOR = 0.70  # before the phantom's psoas was moved out of the back muscl
 ILIACUS_FLOOR = 0.60  # before the iliacus rule (pelvis.py): 0.26-0.47 with the psoas
 MUSCLE_BELOW_S1_FLOOR = 0.72  # all muscle below S1; before the cavity kept to the ring: 0.60
 MAX_PSOAS_ON_BACK_MUSCLE = 0.03  # share of the psoas's voxels touching the wall's muscle
-RIM_ON_BONE_BAR = 0.90  # the product's bar for every muscle, its rim on the bone included
+MUSCLE_BAR = 0.90  # the product's bar for every muscle at every level
 
 Labelled = tuple[PhantomAnatomy, NDArray[np.uint8]]
 IN_PLANE = np.array([[[0, 1, 0], [1, 1, 1], [0, 1, 0]]], dtype=bool)
@@ -87,6 +87,16 @@ def test_psoas_is_muscle_at_every_level(labelled: Labelled) -> None:
     assert not low, low
 
 
+def test_psoas_beside_the_discs_of_l2_and_l3_meets_the_bar(labelled: Labelled) -> None:
+    """At a disc the slice shows the arch alone; the psoas there is judged from the front of
+    the bodies above and below. Held to the bar (0.90) at L2 and L3, met on every seed
+    (0.94-0.99); before, 0.86-0.88 on seeds 1 and 2, lost beside the discs."""
+    anatomy, labels = labelled
+    levels = _coverage(anatomy, labels, anatomy.inner_muscle & ~anatomy.iliacus)
+    low = {k: round(levels[k], 3) for k in ("L2", "L3") if levels[k] < MUSCLE_BAR}
+    assert not low, low
+
+
 def test_iliacus_is_muscle_at_every_level(labelled: Labelled) -> None:
     anatomy, labels = labelled
     levels = _coverage(anatomy, labels, anatomy.iliacus)
@@ -118,4 +128,4 @@ def test_muscle_rim_on_the_bone_is_muscle(labelled: Labelled, muscle: str) -> No
     rim = mask & on_bone & (labels != Tissue.BONE)
     assert rim.sum() > 500
     share = float((labels[rim] == Tissue.MUSCLE).mean())
-    assert share >= RIM_ON_BONE_BAR, round(share, 3)
+    assert share >= MUSCLE_BAR, round(share, 3)
