@@ -26,6 +26,7 @@ from anatomy texts.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ SHORT_BODY_RATIO = 0.6  # neighbouring bodies differ far less in height than thi
 MAX_DISC_MM = 20.0  # a longer gap is a body missed, not a disc
 MIN_PIECE_MM = 6.0  # a shorter run of high profile is no body on its own
 DIP_FRACTION = 0.75  # a candidate disc inside a run: profile below this share of the local top
+REACH_MM = 100.0  # taller than two bodies and a disc: no body joins further
 RULE_BROKEN = 4.0  # outweighs the cost of changing the runs around one body
 
 
@@ -131,31 +133,47 @@ def _best_cuts(
         is_open = (p == start and open_ends[0]) or (q == end and open_ends[1])
         return (hi - lo + 1) * dz, is_open
 
+    forced = [c for c in cuts if c.forced]
+    # the gaps between runs are disjoint and ordered: joining costs are prefix sums
+    gaps = [c for c in cuts if c.between_runs]
+    gap_los = [c.lo for c in gaps]
+    gap_his = [c.hi for c in gaps]
+    joined_sums = np.concatenate([[0.0], np.cumsum([c.cost for c in gaps])])
+
     def follows(p: int, q: int) -> bool:
         """Cut q may follow cut p: a body lies between them, and no gap too long to join."""
         lo, hi = bounds(p, q)
-        return lo <= hi and not any(c.forced and lo <= c.lo and c.hi <= hi for c in cuts)
+        return lo <= hi and not any(lo <= c.lo and c.hi <= hi for c in forced)
 
     def cost(p: int, q: int) -> float:
         """Of cut q and the body below it: cutting there, and joining across the gaps
         within the body."""
         lo, hi = bounds(p, q)
-        joined = sum(c.cost for c in cuts if c.between_runs and lo <= c.lo and c.hi <= hi)
+        first_in, after = bisect_left(gap_los, lo), bisect_right(gap_his, hi)
+        joined = float(joined_sums[after] - joined_sums[first_in]) if after > first_in else 0.0
         cut = cuts[q].cost if q < end and not cuts[q].between_runs else 0.0
         return joined + cut
 
+    def followers(p: int) -> list[int]:
+        """The cuts that may follow p, up to the first that leaves a body far taller than
+        any (joining further only breaks the same rule at a greater cost)."""
+        out: list[int] = []
+        for q in range(p + 1, n + 1):
+            if follows(p, q):
+                out.append(q)
+                if body(p, q)[0] > REACH_MM:
+                    break
+        return out
+
     # best[(p, q)]: least cost of a choice ending with cuts p, q kept, and its path
     best: dict[tuple[int, int], tuple[float, list[int]]] = {}
-    for q in range(n + 1):
-        if follows(start, q):
-            best[(start, q)] = (cost(start, q) + _alone_broken(*body(start, q), dz), [q])
+    for q in followers(start):
+        best[(start, q)] = (cost(start, q) + _alone_broken(*body(start, q), dz), [q])
     for q in range(n):
         for p in [p for p in range(start, q) if (p, q) in best]:
             score, path = best[(p, q)]
             below = body(p, q)
-            for r in range(q + 1, n + 1):
-                if not follows(q, r):
-                    continue
+            for r in followers(q):
                 above = body(q, r)
                 total = (
                     score
