@@ -75,4 +75,6 @@ def test_the_census_counts_every_voxel_of_the_batches_by_class() -> None:
     assert counted.padded == int((labels == IGNORE).sum())
     assert counted.voxels[Tissue.CNS] > 0
     assert np.isclose(sum(counted.shares().values()), 1.0)
-    assert counted.to_dict()["batches_without"]["io"] == 6  # the trunk has no organs
+    assert counted.batches_without[Tissue.IO] == 6  # the trunk has no organs
+    without = counted.to_dict()["batches_without"]
+    assert isinstance(without, dict) and without["io"] == 6
