@@ -8,7 +8,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from habitus.phantoms.body import VERTEBRA_INV, Body
 from habitus.phantoms.canvas import Canvas, smooth_noise
 from habitus.phantoms.materials import Material, attenuation_table
 from habitus.phantoms.spec import (
@@ -17,6 +16,7 @@ from habitus.phantoms.spec import (
     random_acquisition,
     random_spec,
 )
+from habitus.phantoms.structures import VERTEBRA_INV, Body
 from habitus.volume import CTVolume, Geometry
 
 

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from habitus.labels import Tissue
-from habitus.phantoms.skeleton import plate, stack_vertebrae
+from habitus.phantoms.bone_plan import plate, stack_vertebrae
 from habitus.volume import CTVolume, Geometry
 
 PIXEL_MM = 3.0

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import Tissue
-from habitus.phantoms.skeleton import plate, stack_vertebrae
+from habitus.phantoms.bone_plan import plate, stack_vertebrae
 from habitus.phantoms.slices import (
     HU_AIR,
     HU_AORTA,

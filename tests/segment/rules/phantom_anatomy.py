@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from habitus.labels import Tissue
-from habitus.phantoms import body as phantom_body
-from habitus.phantoms.body import VERTEBRA
+from habitus.phantoms import structures as phantom_body
 from habitus.phantoms.canvas import Canvas
 from habitus.phantoms.generator import Phantom, make_phantom
 from habitus.phantoms.materials import Material
+from habitus.phantoms.structures import VERTEBRA
 
 Mask = NDArray[np.bool_]
 

@@ -18,10 +18,10 @@ from numpy.typing import NDArray
 
 from habitus.labels import Tissue
 from habitus.metrics.contrast import ContrastPhase
-from habitus.phantoms.body import VERTEBRA_INV
 from habitus.phantoms.generator import Phantom, render
 from habitus.phantoms.materials import Material
 from habitus.phantoms.spec import random_acquisition, random_spec
+from habitus.phantoms.structures import VERTEBRA_INV
 from habitus.segment.rules import RuleSegmenter
 
 from .evaluation import BONES, GREAT_VESSELS, coverage, dice
