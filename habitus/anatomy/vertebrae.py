@@ -3,8 +3,11 @@
 Cues (each independent of the others):
 
 - **the sacrum** (lumbosacral junction): the highest vertebral segment below the iliac crest
-  that is much wider than a lumbar body at the level of the bodies (its alae reach out to the
-  sacroiliac joints) is S1; counting up from it gives L5, L4, L3, ...
+  whose bone articulates with both ilia (its alae reach, or come within a few mm of, both
+  iliac bones at the sacroiliac joints) is S1; counting up from it gives L5, L4, L3, ...
+  Width alone is no cue: L5's transverse processes are as wide as the alae (80-95 mm) at the
+  level of its pedicles, but end well short of the ilia. A segment above S1 that meets one
+  ilium only, or comes close to both without meeting them, gives no sacral count.
 - **the last rib**: each rib's head is placed on the spine (``habitus.anatomy.ribs``). The
   vertebra holding the lowest rib head is T12 (T12 carries the last rib pair); counting down
   from it gives L1, L2, L3, ...
@@ -31,10 +34,11 @@ named them, and L3 is absent with the reason. When the cues disagree, no vertebr
 each carries the readings of the cues, the disagreement becomes a finding (which sets
 ``review_required``), and L3 is absent.
 
-Which rule was shaped on which data: the sacral width and the rib-head rise on the synthetic
-phantom (habitus/phantoms/landmarks.py); the T12 count on ts-upper-abdomen (T11-L2, 3 mm) and
-ts-petct-dicom (T11-T12); the fragment rule on ts-upper-abdomen as the rule-based segmenter
-labels it and on the phantom with a body's marrow cut out; the crest window and the
+Which rule was shaped on which data: the sacroiliac contact on the synthetic phantoms
+(habitus/phantoms/landmarks.py, and the generator's, whose L5 lies 36-43 mm short of the ilia);
+the rib-head rise on habitus/phantoms/landmarks.py; the T12 count on ts-upper-abdomen (T11-L2, 3
+mm) and ts-petct-dicom (T11-T12); the fragment rule on ts-upper-abdomen as the rule-based
+segmenter labels it and on the phantom with a body's marrow cut out; the crest window and the
 five-lumbar rule from anatomy texts, not from a scan (no shared scan holds the pelvis).
 """
 
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage as ndi
 
 from habitus.anatomy.discs import MAX_DISC_MM, SHORT_BODY_RATIO
 from habitus.anatomy.frame import AnatomicalFrame
@@ -51,7 +56,13 @@ from habitus.anatomy.ribs import RibHead, ordinal
 from habitus.anatomy.skeleton import Skeleton
 from habitus.anatomy.spine import SpineTrack, VertebralSegment
 
-SACRUM_MIN_WIDTH_MM = 75.0
+# The sacroiliac joint is a cleft of 2-4 mm: bone within SI_JOINT_GAP_MM of an ilium (edge
+# to edge, one pooled pixel of slack) meets it, over at least SI_CONTACT_MIN_MM of height.
+# L5's transverse processes end well short of the ilia (iliolumbar ligaments span them);
+# bone within ILIUM_NEAR_MM of both without meeting them is neither reading.
+SI_JOINT_GAP_MM = 4.0
+SI_CONTACT_MIN_MM = 6.0
+ILIUM_NEAR_MM = 15.0
 SACRUM_BELOW_CREST_MM = 10.0
 LUMBAR_HEIGHT_MM = (15.0, 45.0)
 MAX_BODY_MM = 45.0  # no single vertebral body is taller: a fused block, or bodies joined
@@ -75,6 +86,16 @@ class Count:
     rung: int
     how: str  # how the anchor was found
     problem: str | None = None  # why there is no anchor
+
+
+@dataclass(frozen=True)
+class SacroiliacContact:
+    """Height (mm) over which a segment's bone meets both ilia, or one only; and whether it
+    comes within ``ILIUM_NEAR_MM`` of both somewhere without meeting either."""
+
+    both_mm: float
+    one_side_mm: float
+    near_both: bool
 
 
 @dataclass(frozen=True)
@@ -105,7 +126,7 @@ def name_vertebrae(
             {}, {}, False, None, "", 0.0, "no vertebral bodies found along the spine"
         )
     run = _linked_runs(segments, frame)
-    sacral = _sacral_anchor(segments, spine, bone, frame, crest_slice)
+    sacral = _sacral_anchor(segments, spine, skeleton, bone, frame, crest_slice)
     costal = _t12_anchor(segments, skeleton, frame, heads)
     readings = {c.cue: _read(c, run) for c in (sacral, costal) if c.anchor is not None}
     findings: list[str] = []
@@ -336,20 +357,38 @@ def _crest_check(
 def _sacral_anchor(
     segments: list[VertebralSegment],
     spine: SpineTrack,
+    skeleton: Skeleton,
     bone: NDArray[np.bool_],
     frame: AnatomicalFrame,
     crest_slice: int | None,
 ) -> Count:
-    how = "the highest segment below the iliac crest with sacral alae"
+    """S1: the highest segment below the iliac crest whose bone articulates with both ilia.
+    A segment above it that meets one ilium only, or comes close to both without meeting
+    them, is a transitional vertebra or a sacroiliac joint the scan cannot resolve: no count."""
+    how = "the highest segment below the iliac crest articulating with both ilia"
     if crest_slice is None:
         return Count(SACRAL_CUE, None, 0, how, "no iliac crest in the scan, so no sacrum")
+    iliac = np.isin(skeleton.labels, [b.label for b in skeleton.iliac_bones])
     limit = frame.z_mm[crest_slice] + SACRUM_BELOW_CREST_MM
     for index in range(len(segments) - 1, -1, -1):
         seg = segments[index]
         if frame.z_mm[seg.hi] > limit or seg.top_open:
             continue
-        if _is_sacral(seg, spine, bone, frame):
+        contact = _sacroiliac_contact(seg, spine, bone, frame, iliac)
+        if contact.both_mm >= SI_CONTACT_MIN_MM:
             return Count(SACRAL_CUE, index, 0, how)
+        if contact.one_side_mm >= SI_CONTACT_MIN_MM or contact.near_both:
+            where = f"z {frame.z_mm[seg.lo]:.0f} to {frame.z_mm[seg.hi]:.0f} mm"
+            problem = (
+                f"the segment at {where} "
+                + (
+                    "meets one ilium only"
+                    if contact.one_side_mm >= SI_CONTACT_MIN_MM
+                    else f"comes within {ILIUM_NEAR_MM:.0f} mm of both ilia without meeting them"
+                )
+                + " (a transitional vertebra?), so the sacrum is not counted"
+            )
+            return Count(SACRAL_CUE, None, 0, how, problem)
     return Count(SACRAL_CUE, None, 0, how, "no sacrum found below the iliac crest")
 
 
@@ -377,34 +416,55 @@ def _t12_anchor(
     return Count(RIB_CUE, t12, T12_RUNG, how)
 
 
-def _is_sacral(
-    seg: VertebralSegment, spine: SpineTrack, bone: NDArray[np.bool_], frame: AnatomicalFrame
-) -> bool:
-    """Whether bone spreads sideways from the vertebral body far beyond a lumbar body's width
-    (the sacral alae) in at least half of the segment's slices."""
-    widths = [_body_level_width(c, spine, bone, frame) for c in range(seg.lo, seg.hi + 1)]
-    wide = sum(w >= SACRUM_MIN_WIDTH_MM for w in widths)
-    return wide * 2 >= len(widths)
+def _sacroiliac_contact(
+    seg: VertebralSegment,
+    spine: SpineTrack,
+    bone: NDArray[np.bool_],
+    frame: AnatomicalFrame,
+    iliac: NDArray[np.bool_],
+) -> SacroiliacContact:
+    """How the segment's bone meets the ilia: per slice, the gap from the bone joined to the
+    vertebral body (body, arch, processes or alae) to the iliac bone on each side."""
+    both = one = near = 0
+    for c in range(seg.lo, seg.hi + 1):
+        right, left = _gaps_to_ilia(c, spine, bone, frame, iliac)
+        touching = (right <= SI_JOINT_GAP_MM, left <= SI_JOINT_GAP_MM)
+        both += all(touching)
+        one += any(touching) and not all(touching)
+        near += not any(touching) and max(right, left) <= ILIUM_NEAR_MM
+    return SacroiliacContact(
+        both * frame.slice_interval_mm, one * frame.slice_interval_mm, near > 0
+    )
 
 
-def _body_level_width(
-    c: int, spine: SpineTrack, bone: NDArray[np.bool_], frame: AnatomicalFrame
-) -> float:
-    if not spine.valid[c]:
-        return 0.0
-    top = int(round(spine.front[c] + 0.2 * spine.depth_px))
-    bottom = int(round(spine.front[c] + spine.depth_px))
-    band = np.asarray(bone[c, max(top, 0) : max(bottom, top + 1)].any(axis=0), dtype=bool)
+def _gaps_to_ilia(
+    c: int,
+    spine: SpineTrack,
+    bone: NDArray[np.bool_],
+    frame: AnatomicalFrame,
+    iliac: NDArray[np.bool_],
+) -> tuple[float, float]:
+    """Gaps (mm; inf where none) from the bone joined in slice c to the vertebral body to the
+    iliac bone right and left of the spine."""
+    if not spine.valid[c] or not iliac[c].any():
+        return np.inf, np.inf
+    pieces, _ = ndi.label(bone[c] & ~iliac[c])
+    top = max(int(round(spine.front[c])), 0)
     centre = int(round(spine.x[c]))
-    if not 0 <= centre < band.size or not band[centre]:
-        return 0.0
-    left = centre
-    while left - 1 >= 0 and band[left - 1]:
-        left -= 1
-    right = centre
-    while right + 1 < band.size and band[right + 1]:
-        right += 1
-    return (right - left + 1) * frame.pooled_mm[1]
+    if not 0 <= centre < bone.shape[2]:
+        return np.inf, np.inf
+    ids = np.unique(pieces[top : top + int(round(spine.depth_px)) + 1, centre])
+    vertebra = np.isin(pieces, ids[ids > 0])
+    if not vertebra.any():
+        return np.inf, np.inf
+    distance = ndi.distance_transform_edt(~vertebra, sampling=frame.pooled_mm)
+    cols = np.arange(bone.shape[2])[None, :]
+    gaps = []
+    for side in (cols < centre, cols > centre):
+        ilium = iliac[c] & side
+        edge = float(distance[ilium].min()) - max(frame.pooled_mm) if ilium.any() else np.inf
+        gaps.append(max(edge, 0.0))
+    return gaps[0], gaps[1]
 
 
 def segment_at(segments: list[VertebralSegment], z: float, frame: AnatomicalFrame) -> int | None:
