@@ -32,7 +32,7 @@ from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, JPEG2000
 
 from habitus import PIPELINE_VERSION, __version__
 from habitus.labels import Tissue
-from habitus.metrics.volumes import class_measurements
+from habitus.metrics.class_volumes import class_measurements
 from habitus.outputs.preview import save_preview
 from habitus.outputs.report import InputInfo, ModelSummary, PatientInfo, Report
 from habitus.outputs.seg import build_segmentation

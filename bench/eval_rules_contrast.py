@@ -4,7 +4,7 @@
 
 Each shared scan is segmented as it is and with arterial, portal-venous and delayed contrast
 painted into its reference heart, vessels, liver, spleen, kidneys and pancreas
-(model_export/contrast.py, targets at the middle of each phase's range). References are
+(model_export/painted_contrast.py, targets at the middle of each phase's range). References are
 TotalSegmentator output (silver standard): see ../shared/data/README.md. ts-petct-dicom is
 itself a portal-venous scan (aorta about 150 HU), so its "as scanned" row is contrast too.
 """

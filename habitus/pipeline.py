@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from habitus import PIPELINE_VERSION, __version__
 from habitus.dicom import LoadedCT, SeriesRules, load_ct
 from habitus.metrics import compute_body_composition
-from habitus.metrics.volumes import class_measurements
+from habitus.metrics.class_volumes import class_measurements
 from habitus.outputs.pet_sr import evidence as pet_evidence
 from habitus.outputs.pet_sr import pet_sr_groups
 from habitus.outputs.presentation import preview_options, sr_groups

@@ -93,7 +93,7 @@ def _census(args: argparse.Namespace) -> int:
     from model_export.dataset import Augmentation
     from model_export.stream import PatchStream
     from model_export.train import TrainConfig, stream_spec
-    from model_export.volumes import read_labelled_folder
+    from model_export.training_pairs import read_labelled_folder
 
     config = TrainConfig(
         spacing_mm=args.spacing,
@@ -154,7 +154,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _phantom(args: argparse.Namespace) -> int:
     from habitus.phantoms import make_phantom
-    from model_export.volumes import write_nifti_pair
+    from model_export.training_pairs import write_nifti_pair
 
     phantom = make_phantom(args.seed, spacing_mm=args.spacing, scan_range=args.range)
     ct, labels = write_nifti_pair(

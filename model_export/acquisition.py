@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from habitus.labels import Tissue
 from model_export.dataset import AIR_HU
-from model_export.volumes import LabelledVolume, to_model_grid
+from model_export.training_pairs import LabelledVolume, to_model_grid
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from habitus.labels import NUM_LABELS, Tissue
 from model_export.stream import PatchStream
-from model_export.volumes import IGNORE
+from model_export.training_pairs import IGNORE
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from habitus.labels import NUM_LABELS, Tissue
 from habitus.phantoms import random_acquisition, random_spec, render
-from model_export.volumes import IGNORE, LabelledVolume
+from model_export.training_pairs import IGNORE, LabelledVolume
 
 AIR_HU = -1024
 A = TypeVar("A", bound=NDArray[Any])

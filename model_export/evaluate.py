@@ -34,11 +34,11 @@ from habitus.metrics.contrast import ContrastPhase
 from habitus.phantoms import random_acquisition, random_spec, render
 from habitus.segment.base import Segmenter
 from habitus.volume import CTVolume, Geometry
-from model_export.contrast import enhanced_volume, structure_masks
-from model_export.metrics import Overlap, coverage, overlap, per_class
+from model_export.overlap import Overlap, coverage, overlap, per_class
+from model_export.painted_contrast import enhanced_volume, structure_masks
 from model_export.real_cases import RealCase, below_diaphragm, label_names, load_real_cases
 from model_export.silver import prefixes_of, structure_mask
-from model_export.volumes import canonical_flips, flip_axes
+from model_export.training_pairs import canonical_flips, flip_axes
 
 # The reference structures behind each figure: the silver-label mapping, one table for both.
 BONE_PREFIXES = prefixes_of(Tissue.BONE)

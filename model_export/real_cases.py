@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import maximum_filter
 
 from habitus.volume import CTVolume
-from model_export.volumes import canonical_flips, flip_axes
+from model_export.training_pairs import canonical_flips, flip_axes
 
 
 def label_names(data_dir: Path) -> dict[int, str]:

@@ -32,7 +32,7 @@ from habitus.metrics.contrast import ContrastPhase
 from habitus.segment.orientation import canonical_flips, flip_axes
 from habitus.segment.rules import RuleSegmenter
 from habitus.volume import CTVolume
-from model_export.contrast import enhanced_volume, structure_masks
+from model_export.painted_contrast import enhanced_volume, structure_masks
 from model_export.real_cases import below_diaphragm, label_names, load_real_cases
 
 Mask = NDArray[np.bool_]
@@ -203,7 +203,7 @@ def write_silver_cases(
 ) -> dict[str, dict[str, object]]:
     """Write each case as a labelled folder (``ct.nii.gz``, ``labels.nii.gz``) and a preview,
     and a contrast version of it for each of ``phases`` (``NAME-arterial``...)."""
-    from model_export.volumes import write_nifti_pair
+    from model_export.training_pairs import write_nifti_pair
 
     written: dict[str, dict[str, object]] = {}
     originals = silver_cases(data_dir)

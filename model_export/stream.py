@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from model_export.acquisition import Reacquisition, reacquire
 from model_export.dataset import Augmentation, PatchSampler, training_phantom
-from model_export.volumes import LabelledVolume, to_model_grid
+from model_export.training_pairs import LabelledVolume, to_model_grid
 
 TRAINING_SEED_BASE = 100_000
 """Phantom seeds used for training start here; evaluation uses seeds below it."""

@@ -22,7 +22,7 @@ from model_export.device import autocast, resolve_device, resolve_precision
 from model_export.meter import ThroughputMeter
 from model_export.network import NetworkConfig, UNet3D, patch_multiple
 from model_export.stream import TRAINING_SEED_BASE, PatchStream, StreamSpec, batches, seeds_seen
-from model_export.volumes import IGNORE, LabelledVolume, read_labelled_folder
+from model_export.training_pairs import IGNORE, LabelledVolume, read_labelled_folder
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a model into ``out_dir``; returns where the checkpoint is.
 
-    ``folder`` holds labelled cases (see :func:`model_export.volumes.read_labelled_folder`);
+    ``folder`` holds labelled cases (see :func:`model_export.training_pairs.read_labelled_folder`);
     with ``phantoms=False`` only those are used, which is how a site fine-tunes on its own
     annotations (start from a bundled checkpoint copied into ``out_dir``).
     """

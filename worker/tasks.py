@@ -11,9 +11,9 @@ from celery import Task, shared_task, signals
 from celery.exceptions import TimeLimitExceeded
 
 from habitus.jobs import ANALYZE_TASK, JobStore
-from worker.analysis import JobRunner, LeaseHeldError
 from worker.app import assign_gpu, send_delivery, worker_app
 from worker.outage import RedisOutageError, redis_client
+from worker.runner import JobRunner, LeaseHeldError
 from worker.segmenters import segmenter_for
 
 log = logging.getLogger("worker.tasks")

@@ -19,6 +19,7 @@ from habitus.dicom.group import group_series
 from habitus.dicom.read import scan_headers
 from habitus.dicom.sources import close_sources, collect_sources
 from habitus.metrics.schema import PatientInfo, Regions, SliceRange
+from habitus.pet.decode import PetVolume, load_pet
 from habitus.pet.find import PetChoice, find_pet
 from habitus.pet.sample import SuvImage
 from habitus.pet.schema import (
@@ -47,7 +48,6 @@ from habitus.pet.tissue import (
     peak_map,
     tissue_uptake,
 )
-from habitus.pet.volume import PetVolume, load_pet
 from habitus.volume import CTVolume
 
 LIVER_UNAVAILABLE = (

@@ -3,7 +3,7 @@
 The real cases run what the pipeline runs (the rule-based segmenter, then
 compute_body_composition) on the shared scans: the unenhanced upper abdomen, the real
 portal-venous PET-CT, and arterial, portal-venous and delayed versions of both painted from
-their reference structures (model_export.contrast). Their reference masks give the aorta's
+their reference structures (model_export.painted_contrast). Their reference masks give the aorta's
 and the liver's true attenuation to hold the evidence to.
 """
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 from habitus.labels import Tissue
 from model_export import acquisition
 from model_export.acquisition import Reacquisition, reacquire
-from model_export.volumes import LabelledVolume
+from model_export.training_pairs import LabelledVolume
 
 HU_OF = {
     Tissue.BACKGROUND: -1024,

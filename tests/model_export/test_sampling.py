@@ -5,7 +5,7 @@ import pytest
 
 from habitus.labels import NUM_LABELS, Tissue
 from model_export.dataset import PatchSampler, centre_class_weights
-from model_export.volumes import IGNORE, LabelledVolume
+from model_export.training_pairs import IGNORE, LabelledVolume
 
 
 def _trunk() -> LabelledVolume:

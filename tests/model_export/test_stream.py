@@ -7,7 +7,7 @@ import pytest
 
 from habitus.labels import Tissue
 from model_export.acquisition import Reacquisition
-from model_export.volumes import LabelledVolume
+from model_export.training_pairs import LabelledVolume
 
 torch = pytest.importorskip("torch")
 

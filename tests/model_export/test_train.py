@@ -16,7 +16,7 @@ from model_export.train import (  # noqa: E402
     model_from_checkpoint,
     train,
 )
-from model_export.volumes import IGNORE, read_labelled_folder, write_nifti_pair  # noqa: E402
+from model_export.training_pairs import IGNORE, read_labelled_folder, write_nifti_pair  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from habitus import PIPELINE_VERSION, __version__
 from habitus.labels import Tissue
-from habitus.metrics.volumes import class_measurements
+from habitus.metrics.class_volumes import class_measurements
 from habitus.outputs.report import InputInfo, ModelSummary, PatientInfo, Report, SeriesInfo
 from habitus.segment.base import ModelInfo
 from habitus.uids import derived_uid

@@ -24,7 +24,7 @@ from habitus.segment.base import ModelInfo
 from habitus.segment.loader import load_segmenter
 from habitus.volume import CTVolume
 from tests.worker.support import queue_job
-from tests.worker.test_analysis import Runner
+from tests.worker.test_runner import Runner
 from worker.fenced import update_if_current
 from worker.lease import Lease, LeaseLostError, job_lease
 

@@ -9,8 +9,8 @@ import pytest
 
 from habitus.jobs import JobRecord, JobStore, Origin, OriginKind
 from habitus.progress import Stage
+from worker.job_progress import JobCancelledError, JobProgress
 from worker.lease import job_lease
-from worker.progress import JobCancelledError, JobProgress
 
 
 class FakeClock:

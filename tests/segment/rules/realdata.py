@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from habitus.metrics.contrast import ContrastPhase
 from habitus.volume import CTVolume, Geometry
-from model_export.contrast import enhanced_volume, structure_masks
+from model_export.painted_contrast import enhanced_volume, structure_masks
 
 Mask = NDArray[np.bool_]
 

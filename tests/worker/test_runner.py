@@ -18,9 +18,9 @@ from habitus.settings import Settings, WorkerSettings
 from habitus.volume import CTVolume
 from tests.worker.support import queue_job
 from worker import fenced
-from worker.analysis import COMPLETION_MARKER, JobRunner, LeaseHeldError
 from worker.fenced import update_if_current
 from worker.lease import Lease, job_lease
+from worker.runner import COMPLETION_MARKER, JobRunner, LeaseHeldError
 
 SETTINGS = Settings(segmenter="rules", worker=WorkerSettings(progress_interval_s=0.0, lease_s=5.0))
 
@@ -124,7 +124,7 @@ def test_unexpected_errors_fail_with_a_reference_and_log_the_traceback(
     small_ct: Path, tmp_path: Path, store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     job = queue_job(small_ct, tmp_path, store)
-    with caplog.at_level(logging.ERROR, logger="worker.analysis"):
+    with caplog.at_level(logging.ERROR, logger="worker.runner"):
         state = Runner(store, BrokenSegmenter(store)).runner.run(job.id)
     assert state == JobState.FAILED
     error = store.get(job.id).error or ""

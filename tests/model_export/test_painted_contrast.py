@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from habitus.metrics.contrast import ContrastPhase
-from model_export.contrast import GROUPS, TARGET_HU, paint_contrast, structure_masks
+from model_export.painted_contrast import GROUPS, TARGET_HU, paint_contrast, structure_masks
 
 SPACING = (3.0, 1.0, 1.0)
 

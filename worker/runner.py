@@ -44,13 +44,13 @@ from habitus.segment.base import Segmenter
 from habitus.segment.loader import SegmenterChoice
 from habitus.settings import Settings
 from worker.fenced import LeasedJob
+from worker.job_progress import JobCancelledError, JobProgress, JobUpdate
 from worker.lease import LeaseLostError, job_lease
 from worker.merge import merged
 from worker.orphans import job_taken
 from worker.outage import RedisOutageError
-from worker.progress import JobCancelledError, JobProgress, JobUpdate
 
-log = logging.getLogger("worker.analysis")
+log = logging.getLogger("worker.runner")
 
 COMPLETION_MARKER = ".habitus-complete.json"
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from habitus.volume import Geometry
 from model_export.evaluate import segment_canonical
-from model_export.metrics import coverage, overlap, per_class
+from model_export.overlap import coverage, overlap, per_class
 from model_export.real_cases import below_diaphragm
 
 
