@@ -21,7 +21,11 @@
 Shaped on: the tip rule on the phantom's tapered ribs (habitus/phantoms/landmarks.py) and on
 ts-upper-abdomen with its bone cut at 250 HU (the 11th ribs' tips then break into pieces 13 mm
 from the rest, two slices apart, as in a threshold segmentation at 3 mm); the head rise on the
-phantom; the neck pieces on ts-upper-abdomen as the rule-based segmenter labels it at 3 mm.
+phantom of habitus/phantoms/landmarks.py, whose ribs descend from their heads as real lower
+ribs do (on ts-upper-abdomen the lowest rib leaves the column beside the body below the one
+its head meets; the generator's ribs run level from the spine to their angle, so there the
+rise places the 12th rib head on T11 and the last-rib count is one level high); the neck
+pieces on ts-upper-abdomen as the rule-based segmenter labels it at 3 mm.
 """
 
 from __future__ import annotations
