@@ -8,7 +8,7 @@ quality.
 import highdicom as hd
 import pytest
 
-from habitus.phantoms.landmarks import CREST_Z, build_phantom
+from habitus.phantoms.landmark_phantom import CREST_Z, build_phantom
 from habitus.phantoms.write_dicom import write_series
 from habitus.pipeline import AnalysisOptions, AnalysisResult, analyze
 from tests.outputs.conftest import dciodvfy_errors

@@ -18,10 +18,10 @@
   the rib heads from the bottom (lowest pair, second-lowest...), and the number from the
   vertebra that holds the head, when the vertebrae are named.
 
-Shaped on: the tip rule on the phantom's tapered ribs (habitus/phantoms/landmarks.py) and on
+Shaped on: the tip rule on the phantom's tapered ribs (habitus/phantoms/landmark_phantom.py) and on
 ts-upper-abdomen with its bone cut at 250 HU (the 11th ribs' tips then break into pieces 13 mm
 from the rest, two slices apart, as in a threshold segmentation at 3 mm); the head rise on the
-phantom of habitus/phantoms/landmarks.py, whose ribs descend from their heads as real lower
+phantom of habitus/phantoms/landmark_phantom.py, whose ribs descend from their heads as real lower
 ribs do (on ts-upper-abdomen the lowest rib leaves the column beside the body below the one
 its head meets; the generator's ribs run level from the spine to their angle, so there the
 rise places the 12th rib head on T11 and the last-rib count is one level high); the neck

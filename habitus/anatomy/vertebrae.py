@@ -35,11 +35,12 @@ each carries the readings of the cues, the disagreement becomes a finding (which
 ``review_required``), and L3 is absent.
 
 Which rule was shaped on which data: the sacroiliac contact on the synthetic phantoms
-(habitus/phantoms/landmarks.py, and the generator's, whose L5 lies 36-43 mm short of the ilia);
-the rib-head rise on habitus/phantoms/landmarks.py; the T12 count on ts-upper-abdomen (T11-L2, 3
-mm) and ts-petct-dicom (T11-T12); the fragment rule on ts-upper-abdomen as the rule-based
-segmenter labels it and on the phantom with a body's marrow cut out; the crest window and the
-five-lumbar rule from anatomy texts, not from a scan (no shared scan holds the pelvis).
+(habitus/phantoms/landmark_phantom.py, and the generator's, whose L5 lies 36-43 mm short of
+the ilia); the rib-head rise on habitus/phantoms/landmark_phantom.py; the T12 count on
+ts-upper-abdomen (T11-L2, 3 mm) and ts-petct-dicom (T11-T12); the fragment rule on
+ts-upper-abdomen as the rule-based segmenter labels it and on the phantom with a body's
+marrow cut out; the crest window and the five-lumbar rule from anatomy texts, not from a
+scan (no shared scan holds the pelvis).
 """
 
 from __future__ import annotations

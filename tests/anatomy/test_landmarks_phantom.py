@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from habitus.anatomy import Anatomy, Landmark, find_anatomy
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 
 TOLERANCE_MM = 6.0
 TORSO_TOP_TOLERANCE_MM = 25.0  # the top is read beside the spine, below the rib heads

@@ -18,7 +18,7 @@ import pytest
 from habitus.anatomy import find_anatomy
 from habitus.anatomy.schema import Landmarks
 from habitus.labels import Tissue
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 from tests.anatomy.real_data import RealCase, petct, resampled, upper_abdomen
 
 TOLERANCE_MM = 6.0

@@ -18,7 +18,7 @@ from habitus.anatomy.schema import Landmarks
 from habitus.labels import Tissue
 from habitus.metrics import compute_body_composition
 from habitus.outputs.report import PatientInfo
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 
 TOLERANCE_MM = 6.0
 # scan ranges (z mm) from the neck to the thighs: whole, abdomen-pelvis, abdomen, pelvis only,

@@ -13,7 +13,7 @@ from habitus.metrics import BodyComposition, compute_body_composition
 from habitus.metrics.measurements import named_measurements
 from habitus.outputs.report import PatientInfo
 from habitus.patient import patient_info
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 from habitus.volume import CTVolume, SourceSeries
 
 PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")

@@ -28,7 +28,7 @@ from habitus.metrics.contrast import (
 from habitus.metrics.contrast_structures import find_aorta
 from habitus.outputs.report import PatientInfo
 from habitus.phantoms import random_acquisition, random_spec, render
-from habitus.phantoms.landmarks import build_phantom
+from habitus.phantoms.landmark_phantom import build_phantom
 from habitus.segment.rules import RuleSegmenter
 from tests.segment.rules.realdata import RealCase, petct, upper_abdomen, with_contrast
 

@@ -11,7 +11,7 @@ import pytest
 from habitus.labels import Tissue
 from habitus.metrics import BodyComposition, QualityCheck, compute_body_composition
 from habitus.outputs.report import PatientInfo
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 from tests.anatomy.real_data import petct, upper_abdomen
 
 PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")

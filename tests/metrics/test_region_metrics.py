@@ -17,8 +17,8 @@ import pytest
 from habitus.labels import Tissue
 from habitus.metrics import BodyComposition, compute_body_composition
 from habitus.outputs.report import PatientInfo
-from habitus.phantoms import landmarks as ph
-from habitus.phantoms.landmarks import Phantom, build_phantom
+from habitus.phantoms import landmark_phantom as ph
+from habitus.phantoms.landmark_phantom import Phantom, build_phantom
 
 PATIENT = PatientInfo(height_cm=175.0, weight_kg=70.0, sex="M")
 VOXEL_CM3 = ph.PIXEL_MM * ph.PIXEL_MM * ph.SLICE_MM / 1000.0

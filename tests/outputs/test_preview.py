@@ -15,7 +15,7 @@ from habitus.outputs import preview as pv
 from habitus.outputs.preview import Band, Line, Mark, render_preview, save_preview
 from habitus.outputs.preview_limbs import excluded_limbs
 from habitus.outputs.preview_text import ELLIPSIS, Box, fit, font, spread, text_size, wrap
-from habitus.phantoms.landmarks import build_phantom
+from habitus.phantoms.landmark_phantom import build_phantom
 from habitus.segment.base import ModelInfo
 from habitus.volume import CTVolume, Geometry
 from tests.outputs.conftest import direction_rows
