@@ -57,11 +57,13 @@ from habitus.anatomy.ribs import RibHead, ordinal
 from habitus.anatomy.skeleton import Skeleton
 from habitus.anatomy.spine import SpineTrack, VertebralSegment
 
-# The sacroiliac joint is a cleft of 2-4 mm: bone within SI_JOINT_GAP_MM of an ilium (edge
-# to edge, one pooled pixel of slack) meets it, over at least SI_CONTACT_MIN_MM of height.
-# L5's transverse processes end well short of the ilia (iliolumbar ligaments span them);
-# bone within ILIUM_NEAR_MM of both without meeting them is neither reading.
-SI_JOINT_GAP_MM = 4.0
+# The sacroiliac joint is a cleft of 2-4 mm, wider with age and disease and wider again once
+# partial volume thins the cortex on both sides at 2-3 mm voxels: bone within
+# SI_JOINT_GAP_MM of an ilium (edge to edge, one pooled pixel of slack) meets it, over at
+# least SI_CONTACT_MIN_MM of height. L5's transverse processes end well short of the ilia
+# (iliolumbar ligaments span them); bone within ILIUM_NEAR_MM of both without meeting them
+# is neither reading.
+SI_JOINT_GAP_MM = 6.0
 SI_CONTACT_MIN_MM = 6.0
 ILIUM_NEAR_MM = 15.0
 SACRUM_BELOW_CREST_MM = 10.0
