@@ -93,6 +93,10 @@ class Canvas:
         )
         self.labels = np.zeros(self.shape, dtype=np.uint8)
         self.material = np.zeros(self.shape, dtype=np.uint8)
+        # Named parts (the psoas, the kidneys, ...): every voxel painted for each, and the
+        # label it was painted with; regions without a label (a cavity) are only marked.
+        self.parts: dict[str, Mask] = {}
+        self.part_labels: dict[str, int] = {}
 
     # --- rows ---------------------------------------------------------------------------------
     def rows(self, f0: float, f1: float) -> slice:
@@ -173,14 +177,41 @@ class Canvas:
         return np.arctan2(dx, -dy).astype(np.float32)
 
     # --- painting -----------------------------------------------------------------------------
-    def paint(self, ks: slice, mask: Mask, label: int, material: Material) -> None:
+    def paint(
+        self, ks: slice, mask: Mask, label: int, material: Material, part: str | None = None
+    ) -> None:
+        """Paint ``mask`` over rows ``ks``; with ``part``, also record it as that named part."""
         self.labels[ks][mask] = label
         self.material[ks][mask] = material
+        if part is not None:
+            self.mark(part, ks, mask)
+            self.part_labels[part] = int(label)
 
     def paint_where(
-        self, ks: slice, mask: Mask, label: int, material: Material, only_labels: Sequence[int]
+        self,
+        ks: slice,
+        mask: Mask,
+        label: int,
+        material: Material,
+        only_labels: Sequence[int],
+        part: str | None = None,
     ) -> None:
         """Paint only over voxels that currently carry one of ``only_labels``."""
         block = self.labels[ks]
         m = mask & np.isin(block, np.asarray(only_labels, dtype=np.uint8))
-        self.paint(ks, m, label, material)
+        self.paint(ks, m, label, material, part)
+
+    def mark(self, name: str, ks: slice, mask: Mask) -> None:
+        """Add ``mask`` over rows ``ks`` to the named part or region ``name``."""
+        if name not in self.parts:
+            self.parts[name] = np.zeros(self.shape, dtype=bool)
+        self.parts[name][ks] |= mask
+
+    def named_parts(self) -> dict[str, Mask]:
+        """Each named part where it still carries the label it was painted with (later
+        structures, fat and bone may have taken some of it back); regions as marked."""
+        out = {}
+        for name, mask in self.parts.items():
+            label = self.part_labels.get(name)
+            out[name] = mask if label is None else mask & (self.labels == label)
+        return out

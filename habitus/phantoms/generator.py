@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +16,7 @@ from habitus.phantoms.spec import (
     random_acquisition,
     random_spec,
 )
-from habitus.phantoms.structures import VERTEBRA_INV, Body
+from habitus.phantoms.structures import VERTEBRA, VERTEBRA_INV, Body
 from habitus.volume import CTVolume, Geometry
 
 
@@ -30,6 +30,12 @@ class Phantom:
     acquisition: Acquisition
     landmarks_z_mm: dict[str, float]  # LPS z of anatomical levels (head is +z)
     materials: NDArray[np.uint8]  # Material of every voxel, same grid (which tissue is blood)
+    # Named parts, same grid: where each was painted and still carries its label (the
+    # psoas, crura, iliacus and kidneys), and the thoracic cavity (see structures.py).
+    parts: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    # Vertebral coordinate of each slice by the body plan: 0 at the top of C1, 7 at C7/T1,
+    # 19 at T12/L1, 24 at L5/S1; every slice below S1 reads 24.
+    vertebra: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
 def _grid(
@@ -149,6 +155,8 @@ def render(spec: PhantomSpec, acq: Acquisition) -> Phantom:
         acquisition=acq,
         landmarks_z_mm=landmarks,
         materials=np.ascontiguousarray(canvas.material[::-1]),
+        parts={k: np.ascontiguousarray(m[::-1]) for k, m in canvas.named_parts().items()},
+        vertebra=np.ascontiguousarray(VERTEBRA(u / H)[::-1]),
     )
 
 

@@ -3,6 +3,11 @@
 Craniocaudal positions are fractions of the height below the vertex (0 vertex, 1 sole), so
 that one body plan serves every stature. In-plane sizes are millimetres for an average adult
 and scale with the spec. Painting order matters: later structures overwrite earlier ones.
+
+Some parts are painted under a name (``Canvas.parts``), because their label alone does not
+say what they are: the muscles inside the body wall (``psoas``, ``crura``, ``iliacus``), the
+``kidneys``, and the region ``thoracic_cavity`` (inside the trunk's cavity, above the
+diaphragm's domes).
 """
 
 from __future__ import annotations
@@ -329,6 +334,7 @@ class Body:
         thorax = inside & (dome > U)
         abdomen = inside & (dome + 4.0 <= U)
         c.paint(ks, thorax, BG, M.LUNG)
+        c.mark("thoracic_cavity", ks, thorax)
         c.paint(ks, inside & (dome <= U) & (dome + 4.0 > U), MUSCLE, M.MUSCLE)  # diaphragm
         c.paint(ks, abdomen, AVF, M.FAT)
         self.mediastinum()
@@ -521,7 +527,7 @@ class Body:
                 gutter = c.ellipse(ks2, side * x, y, r + plane, r * 1.1 + plane) & in_front
                 c.paint_where(ks2, gutter, AVF, M.FAT, [MUSCLE, AVF, IO])
                 psoas = c.ellipse(ks2, side * x, y, r, r * 1.1) & in_front
-                c.paint_where(ks2, psoas, MUSCLE, M.MUSCLE, [AVF, IO])
+                c.paint_where(ks2, psoas, MUSCLE, M.MUSCLE, [AVF, IO], part="psoas")
         # Kidneys lateral to the psoas at L1-L3, in front of the quadratus lumborum (their
         # backs at about the depth of the transverse processes: they once lay 10 mm deeper,
         # sunk into the back muscles), each wrapped whole in its perirenal fat (Gerota's
@@ -536,7 +542,7 @@ class Body:
             ks2, m = c.ellipsoid(center, tuple(r + fat for r in radii))  # type: ignore[arg-type]
             c.paint_where(ks2, m, AVF, M.FAT, [AVF, IO, MUSCLE])
             ks2, m = c.ellipsoid(center, radii)
-            c.paint_where(ks2, m, IO, M.KIDNEY, [AVF])
+            c.paint_where(ks2, m, IO, M.KIDNEY, [AVF], part="kidneys")
             sinus = (center[0], center[1] - 4.0, center[2] - side * 14.0 * W)
             ks2, m = c.ellipsoid(sinus, (0.015 * H, 9.0, 9.0))
             c.paint_where(ks2, m, AVF, M.FAT, [IO])
@@ -545,9 +551,8 @@ class Body:
         if ks2.start < ks2.stop:
             y = _col(self.y_vb, ks2) - _col(self.b_vb, ks2) - 6.0
             for side in (-1.0, 1.0):
-                c.paint_where(
-                    ks2, c.ellipse(ks2, side * 16.0, y, 5.0, 10.0), MUSCLE, M.MUSCLE, [AVF, IO]
-                )
+                crus = c.ellipse(ks2, side * 16.0, y, 5.0, 10.0)
+                c.paint_where(ks2, crus, MUSCLE, M.MUSCLE, [AVF, IO], part="crura")
         _ = ks
 
     def ribs(self) -> None:
@@ -640,7 +645,9 @@ class Body:
                 ks, 0.0, cy_c, a_c - 14.0 - PSOAS_FAT_MM, b_c - 14.0 - PSOAS_FAT_MM, 2.2
             )
             c.paint_where(ks, fascia & sector & (th < 2.5), AVF, M.FAT, [AVF, IO])
-            c.paint_where(ks, iliacus & sector & (th < 2.5), MUSCLE, M.MUSCLE, [AVF])
+            c.paint_where(
+                ks, iliacus & sector & (th < 2.5), MUSCLE, M.MUSCLE, [AVF], part="iliacus"
+            )
         ks = c.rows(f_s1, 0.505)
         if ks.start < ks.stop:
             f = c.frac(ks)
