@@ -3,8 +3,8 @@
 ``CoreSettings`` is the part of the product's one settings model (``habitus.settings``) that
 the core itself reads: the series rules, the model folder, the segmenter and device an
 analysis uses unless told otherwise, and where the job store lives. The core cannot import
-the rest of the model (it names the DICOM nodes of ``habitus.jobs``, which reads its key
-prefix from here), so the product's ``Settings`` extends this class.
+the rest of the model (``habitus.jobs``, below the model, reads its key prefix from here), so
+the product's ``Settings`` extends this class.
 """
 
 from functools import lru_cache

@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from habitus.config import CoreSettings, get_settings
-from habitus.jobs import DicomNode
+from habitus.nodes import DicomNode
 
 GIB = 1024**3
 

@@ -80,7 +80,9 @@ def listener_healthy(port: int) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ready = "--ready" in (sys.argv[1:] if argv is None else argv)
-    from habitus.settings import load_settings  # the settings the checked service read
+    # The settings the checked service read. The model imports pydantic and no client library
+    # (redis, pynetdicom...): this runs every 30 s in each container.
+    from habitus.settings import load_settings
 
     settings = load_settings()
     api_port, listener_port = settings.api.api_port, settings.listener.port

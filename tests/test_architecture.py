@@ -196,6 +196,7 @@ CORE_LAYERS = (
     "progress",
     "redis_keys",
     "config",  # the core's settings
+    "nodes",  # the PACS nodes (HABITUS_DICOM_NODES), named by the job contract and the settings
     "jobs",  # the job contract of the service and the worker
     "settings",  # the product's settings: the core's, the service's and the worker's
     "liveness",

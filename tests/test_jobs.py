@@ -10,7 +10,6 @@ import pytest
 
 from habitus.jobs import (
     DeliveryState,
-    DicomNode,
     JobConflictError,
     JobCursorError,
     JobNotFoundError,
@@ -22,6 +21,7 @@ from habitus.jobs import (
     Precondition,
     default_destinations,
 )
+from habitus.nodes import DicomNode
 from tests.service.support import redis_client_fixture, store_fixture  # noqa: F401
 
 

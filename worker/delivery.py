@@ -30,13 +30,13 @@ from habitus.jobs import (
     DeliveryChange,
     DeliveryRecord,
     DeliveryState,
-    DicomNode,
     JobNotFoundError,
     JobRecord,
     JobState,
     JobStore,
     utc_now,
 )
+from habitus.nodes import DicomNode
 from habitus.settings import DeliverySettings, Settings
 from worker.app import app
 from worker.fenced import check_current, update_delivery_if_current

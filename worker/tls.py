@@ -11,7 +11,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from habitus.jobs import DicomNode
+from habitus.nodes import DicomNode
 
 
 class _WitnessedSocket(ssl.SSLSocket):

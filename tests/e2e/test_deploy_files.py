@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from habitus.jobs import DicomNode
+from habitus.nodes import DicomNode
 from habitus.settings import Settings, environment_variables
 from tests.conftest import REPO_ROOT
 

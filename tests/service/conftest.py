@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from habitus.config import RedisSettings
-from habitus.jobs import DicomNode
+from habitus.nodes import DicomNode
 from habitus.settings import ApiSettings, Settings
 from service.api import create_app
 from tests.service.support import (  # noqa: F401  (fixtures)

@@ -24,13 +24,13 @@ from habitus.config import RedisSettings
 from habitus.jobs import (
     DeliveryRecord,
     DeliveryState,
-    DicomNode,
     JobRecord,
     JobState,
     JobStore,
     Origin,
     OriginKind,
 )
+from habitus.nodes import DicomNode
 from habitus.settings import DeliverySettings, Settings
 from tests.conftest import REDIS_PREFIX, TEST_REDIS_URL, delete_keys, missing
 from tests.fixtures_orthanc import (

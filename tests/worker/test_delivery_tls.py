@@ -22,7 +22,8 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     SegmentationStorage,
 )
 
-from habitus.jobs import DeliveryState, DicomNode, JobStore
+from habitus.jobs import DeliveryState, JobStore
+from habitus.nodes import DicomNode
 from tests.fixtures_orthanc import free_port
 from tests.tls_support import Certificate, write_certificate
 from tests.worker.processes import WorkerFactory

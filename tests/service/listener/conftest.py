@@ -10,7 +10,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from habitus.jobs import DicomNode, Origin
+from habitus.jobs import Origin
+from habitus.nodes import DicomNode
 from habitus.settings import ListenerSettings
 from service.listener import Listener
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from habitus.jobs import DicomNode
+from habitus.nodes import DicomNode
 from habitus.settings import ListenerSettings
 from service.listener import Listener
 

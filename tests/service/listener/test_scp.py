@@ -23,7 +23,8 @@ from pydicom.uid import (
 from pynetdicom import AE, _config
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from habitus.jobs import DicomNode, JobStore
+from habitus.jobs import JobStore
+from habitus.nodes import DicomNode
 from service.listener.statuses import StoreStatus
 from tests.conftest import missing
 from tests.e2e.instances import ct_series, ct_slice, restore_uids, secondary_capture
