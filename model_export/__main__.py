@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from habitus.errors import HabitusError
+
+if TYPE_CHECKING:  # the commands import torch only when they run
+    from model_export.train import Runtime, TrainConfig
 
 TARGETS: dict[str, dict[str, str]] = {
     "cpu": {
@@ -35,39 +39,46 @@ def _tuple3(kind: type) -> Callable[[str], tuple[Any, ...]]:
     return parse
 
 
-def _train(args: argparse.Namespace) -> int:
-    from model_export.network import NetworkConfig
-    from model_export.train import Runtime, TrainConfig, train
+def _given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given that set a field of the dataclass ``cls`` (the flag's dest names it)."""
+    given = vars(args)
+    return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
 
-    config = TrainConfig(
-        spacing_mm=args.spacing,
-        patch_size=args.patch,
-        batch_size=args.batch,
-        steps=args.steps,
-        learning_rate=args.lr,
-        phantoms=args.phantoms,
-        threads=args.threads,
-        checkpoint_every=args.checkpoint_every,
-        network=NetworkConfig(width=args.width),
-        class_weights=tuple(args.class_weights) if args.class_weights else None,
-        schedule_start=args.schedule_start,
-        lanes=args.lanes,
-        refresh_every=args.refresh_every,
-        reacquire_cases=not args.no_reacquire,
-    )
-    runtime = Runtime(
-        device=args.device,
-        precision=args.precision,
-        workers=args.workers,
-        log_every=args.log_every,
-    )
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The recipe of ``train`` and ``census``: TrainConfig's defaults and the flags given.
+
+    A recipe flag's dest is the TrainConfig field it sets and its default is SUPPRESS (not
+    given, not in ``args``), so the defaults live in TrainConfig alone and a new option is a
+    field and its flag (``_add_recipe_flags`` for both commands, or the train parser).
+    """
+    from model_export.network import NetworkConfig
+    from model_export.train import TrainConfig
+
+    values = _given(TrainConfig, args)
+    if "width" in vars(args):
+        values["network"] = NetworkConfig(width=args.width)
+    if values.get("class_weights") is not None:
+        values["class_weights"] = tuple(values["class_weights"])
+    return TrainConfig(**values)
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    from model_export.train import Runtime
+
+    return Runtime(**_given(Runtime, args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model_export.train import train
+
     result = train(
-        config,
+        _train_config(args),
         args.out,
         folder=args.data,
         resume=not args.restart,
         phantoms=not args.no_phantoms,
-        runtime=runtime,
+        runtime=_runtime(args),
     )
     print(
         json.dumps(
@@ -92,20 +103,13 @@ def _census(args: argparse.Namespace) -> int:
     from model_export.census import census
     from model_export.dataset import Augmentation
     from model_export.stream import PatchStream
-    from model_export.train import TrainConfig, stream_spec
+    from model_export.train import stream_spec
     from model_export.training_pairs import read_labelled_folder
 
-    config = TrainConfig(
-        spacing_mm=args.spacing,
-        patch_size=args.patch,
-        batch_size=args.batch,
-        phantoms=args.phantoms,
-        lanes=args.lanes,
-        refresh_every=args.refresh_every,
-    )
+    config = _train_config(args)
     cases = read_labelled_folder(args.data) if args.data else []
     spec = stream_spec(config, phantoms=not args.no_phantoms)
-    reacquisition = None if args.no_reacquire else Reacquisition()
+    reacquisition = Reacquisition() if config.reacquire_cases else None
     stop = args.first_step + args.batches
     stream = PatchStream(spec, args.first_step, stop, cases, Augmentation(), reacquisition)
     print(json.dumps(census(stream, args.batches).to_dict(), indent=2))
@@ -174,69 +178,80 @@ def _silver(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_flag(parser: argparse.ArgumentParser) -> Callable[..., argparse.Action]:
+    """``add_argument`` for a flag that sets a field of TrainConfig or Runtime: absent from
+    the parsed arguments unless given, so the dataclass's default stands (``_given``)."""
+
+    def add(*flags: str, **options: Any) -> argparse.Action:
+        return parser.add_argument(*flags, default=argparse.SUPPRESS, **options)
+
+    return add
+
+
+def _add_recipe_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of what ``train`` and ``census`` draw: the cases, the phantoms, the patches."""
+    parser.add_argument(
+        "--data", type=Path, help="folder of labelled cases (NIfTI pairs, DICOM+SEG)"
+    )
+    parser.add_argument("--no-phantoms", action="store_true", help="draw from --data only")
+    recipe = _recipe_flag(parser)
+    recipe(
+        "--no-reacquire",
+        dest="reacquire_cases",
+        action="store_false",
+        help="use --data cases as scanned (default: fresh slice thickness, pixel size, kernel, "
+        "noise, field of view, range and tilt; model_export/acquisition.py)",
+    )
+    recipe("--batch", dest="batch_size", metavar="BATCH", type=int)
+    recipe(
+        "--phantoms",
+        type=int,
+        help="phantoms held in memory (rounded up to a multiple of --lanes)",
+    )
+    recipe("--spacing", dest="spacing_mm", metavar="SPACING", type=_tuple3(float))
+    recipe("--patch", dest="patch_size", metavar="PATCH", type=_tuple3(int))
+    recipe("--lanes", type=int, help="phantom pools that steps take turns on")
+    recipe(
+        "--refresh-every",
+        type=int,
+        help="steps per fresh phantom (phantoms are the costly part of the patch supply)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train or resume a 3D U-Net")
     p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and logs")
-    p.add_argument("--data", type=Path, help="folder of labelled cases (NIfTI pairs, DICOM+SEG)")
-    p.add_argument("--no-phantoms", action="store_true", help="train on --data only")
-    p.add_argument(
-        "--no-reacquire",
-        action="store_true",
-        help="use --data cases as scanned (default: fresh slice thickness, pixel size, kernel, "
-        "noise, field of view, range and tilt; model_export/acquisition.py)",
-    )
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--width", type=int, default=8)
-    p.add_argument(
-        "--phantoms",
-        type=int,
-        default=32,
-        help="phantoms held in memory (rounded up to a multiple of --lanes)",
-    )
-    p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
-    p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
-    p.add_argument("--threads", type=int, default=2, help="CPU threads of the network")
-    p.add_argument(
+    _add_recipe_flags(p)
+    recipe = _recipe_flag(p)
+    recipe("--steps", type=int)
+    recipe("--lr", dest="learning_rate", metavar="LR", type=float)
+    recipe("--width", type=int, help="channels of the network's first level")
+    recipe("--threads", type=int, help="CPU threads of the network")
+    runtime = _recipe_flag(p)  # the same for the fields of Runtime
+    runtime(
         "--device",
         choices=("auto", "cpu", "cuda"),
-        default="auto",
         help="auto: CUDA when PyTorch sees a GPU, else the CPU",
     )
-    p.add_argument(
+    runtime(
         "--precision",
         choices=("auto", "fp32", "bf16"),
-        default="auto",
         help="auto: bf16 autocast on a GPU that supports it, fp32 on the CPU",
     )
-    p.add_argument(
+    runtime(
         "--workers",
         type=int,
         help="processes generating patches (default: 1 on the CPU, 0 with a single core; on a "
         "GPU the largest divisor of --lanes below the core count)",
     )
-    p.add_argument("--lanes", type=int, default=8, help="phantom pools that steps take turns on")
-    p.add_argument(
-        "--refresh-every",
-        type=int,
-        default=10,
-        help="steps per fresh phantom (phantoms are the costly part of the patch supply)",
-    )
-    p.add_argument(
-        "--log-every", type=int, default=50, help="steps between steps/s and data-wait lines"
-    )
-    p.add_argument("--checkpoint-every", type=int, default=50)
+    runtime("--log-every", type=int, help="steps between steps/s and data-wait lines")
+    recipe("--checkpoint-every", type=int)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument(
-        "--class-weights", type=float, nargs=8, help="cross-entropy weight of labels 0-7"
-    )
-    p.add_argument(
-        "--schedule-start", type=int, default=0, help="restart warm-up and decay at this step"
-    )
+    recipe("--class-weights", type=float, nargs=8, help="cross-entropy weight of labels 0-7")
+    recipe("--schedule-start", type=int, help="restart warm-up and decay at this step")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -244,17 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="each class's share of the voxels the loss sees over the first batches of a run "
         "(no network; the batches train would draw)",
     )
-    p.add_argument("--data", type=Path, help="folder of labelled cases, as for train")
-    p.add_argument("--no-phantoms", action="store_true")
-    p.add_argument("--no-reacquire", action="store_true")
+    _add_recipe_flags(p)
     p.add_argument("--batches", type=int, default=200)
     p.add_argument("--first-step", type=int, default=0)
-    p.add_argument("--phantoms", type=int, default=32)
-    p.add_argument("--spacing", type=_tuple3(float), default=(4.0, 4.0, 4.0))
-    p.add_argument("--patch", type=_tuple3(int), default=(24, 64, 64))
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--lanes", type=int, default=8)
-    p.add_argument("--refresh-every", type=int, default=10)
     p.set_defaults(func=_census)
 
     p = sub.add_parser("export", help="write ONNX + manifest + parity report")

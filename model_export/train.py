@@ -194,19 +194,10 @@ def default_workers(device: torch.device, lanes: int, cpus: int | None = None) -
 
 
 def stream_spec(config: TrainConfig, phantoms: bool) -> StreamSpec:
-    return StreamSpec(
-        seed=config.seed,
-        spacing_mm=config.spacing_mm,
-        patch_size=config.patch_size,
-        batch_size=config.batch_size,
-        phantoms=config.phantoms if phantoms else 0,
-        lanes=config.lanes,
-        refresh_every=config.refresh_every,
-        folder_share=config.folder_share,
-        hu_clip=config.hu_clip,
-        hu_mean=config.hu_mean,
-        hu_std=config.hu_std,
-    )
+    """The recipe's part that the batches depend on: each field of StreamSpec is the
+    TrainConfig field of the same name (``phantoms``: none with ``phantoms=False``)."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(StreamSpec)}
+    return StreamSpec(**{**values, "phantoms": config.phantoms if phantoms else 0})
 
 
 def train(
