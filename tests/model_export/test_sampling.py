@@ -52,20 +52,11 @@ def test_the_canal_is_centred_more_often_than_muscle_a_hundred_times_its_size() 
 def test_the_census_counts_every_voxel_of_the_batches_by_class() -> None:
     pytest.importorskip("torch")
     from model_export.census import census
-    from model_export.stream import PatchStream, StreamSpec
+    from model_export.stream import PatchStream
+    from tests.model_export.small_stream import small_spec
 
-    spec = StreamSpec(
-        seed=1,
-        spacing_mm=(4.0, 4.0, 4.0),
-        patch_size=(8, 24, 24),
-        batch_size=2,
-        phantoms=0,
-        lanes=1,
-        refresh_every=10,
-        folder_share=1.0,
-        hu_clip=(-1024.0, 1500.0),
-        hu_mean=0.0,
-        hu_std=250.0,
+    spec = small_spec(  # the trunk's patches only, at 4 mm
+        seed=1, spacing_mm=(4.0, 4.0, 4.0), phantoms=0, lanes=1, refresh_every=10, folder_share=1.0
     )
     stream = PatchStream(spec, 0, 6, [_trunk()])
     counted = census(stream, 6)

@@ -1,7 +1,5 @@
 """Training batches: a pure function of (seed, step), the same whatever the number of workers."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -14,34 +12,16 @@ torch = pytest.importorskip("torch")
 from model_export.stream import (  # noqa: E402
     TRAINING_SEED_BASE,
     PatchStream,
-    StreamSpec,
     batches,
     case_version,
     lane_pool,
     seeds_seen,
 )
-
-BASE = StreamSpec(
-    seed=5,
-    spacing_mm=(8.0, 8.0, 8.0),
-    patch_size=(8, 24, 24),
-    batch_size=2,
-    phantoms=4,
-    lanes=2,
-    refresh_every=1,
-    folder_share=0.5,
-    hu_clip=(-1024.0, 1500.0),
-    hu_mean=0.0,
-    hu_std=250.0,
-)
-
-
-def _spec(**changes) -> StreamSpec:
-    return dataclasses.replace(BASE, **changes)
+from tests.model_export.small_stream import small_spec  # noqa: E402
 
 
 def test_lanes_bring_in_one_fresh_phantom_every_refresh_steps_evenly():
-    spec = _spec(phantoms=32, lanes=8, refresh_every=10)
+    spec = small_spec(phantoms=32, lanes=8, refresh_every=10)
     assert lane_pool(spec, 0) == [TRAINING_SEED_BASE + 8 * k for k in range(4)]
     assert lane_pool(spec, 1) == [TRAINING_SEED_BASE + 1 + 8 * k for k in range(4)]
     # Lane 0 refreshes first on its 10th step (step 80): slot 0 gets the lane's phantom 4.
@@ -68,7 +48,7 @@ def _drawn(stream: PatchStream, workers: int) -> list:
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on 2 cores
 def test_the_same_seeds_give_the_same_patches_whatever_the_workers():
-    spec = _spec()
+    spec = small_spec()
     alone = _drawn(PatchStream(spec, 0, 7), 0)
     assert [step for step, _, _ in alone] == list(range(7))
     x, y = alone[0][1], alone[0][2]
@@ -83,19 +63,19 @@ def test_the_same_seeds_give_the_same_patches_whatever_the_workers():
 
 
 def test_a_stream_started_later_continues_the_same_batches():
-    spec = _spec()
+    spec = small_spec()
     whole = _drawn(PatchStream(spec, 0, 6), 0)
     tail = _drawn(PatchStream(spec, 4, 6), 0)
     assert [s for s, _, _ in tail] == [4, 5]
     for (_, xa, ya), (_, xb, yb) in zip(whole[4:], tail, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    other_seed = _drawn(PatchStream(_spec(seed=6), 4, 5), 0)
+    other_seed = _drawn(PatchStream(small_spec(seed=6), 4, 5), 0)
     assert not torch.equal(other_seed[0][1], whole[4][1])
 
 
 def test_nothing_to_draw_from_is_refused():
     with pytest.raises(ValueError, match="nothing to train on"):
-        PatchStream(_spec(phantoms=0), 0, 1)
+        PatchStream(small_spec(phantoms=0), 0, 1)
 
 
 def _real_case(name: str, shift: int) -> LabelledVolume:
@@ -108,7 +88,7 @@ def _real_case(name: str, shift: int) -> LabelledVolume:
 
 
 def test_each_case_is_reacquired_every_refresh_steps_times_the_cases_staggered():
-    spec = _spec(refresh_every=10)
+    spec = small_spec(refresh_every=10)
     versions = [[case_version(spec, s, c, 4) for c in range(4)] for s in range(400)]
     assert versions[0] == [0, 0, 0, 0]
     fresh = [s for s in range(1, 400) if versions[s] != versions[s - 1]]
@@ -117,7 +97,7 @@ def test_each_case_is_reacquired_every_refresh_steps_times_the_cases_staggered()
 
 
 def test_reacquired_cases_give_the_same_batches_whatever_the_workers():
-    spec = _spec(phantoms=0, refresh_every=1)
+    spec = small_spec(phantoms=0, refresh_every=1)
     cases = [_real_case("a", 0), _real_case("b", 6)]
     stream = PatchStream(spec, 0, 6, cases, reacquisition=Reacquisition())
     alone = _drawn(stream, 0)
