@@ -2,6 +2,7 @@
 TrainConfig's and Runtime's defaults where a flag is not given."""
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -11,50 +12,63 @@ from model_export.__main__ import _runtime, _train_config, build_parser  # noqa:
 from model_export.network import NetworkConfig  # noqa: E402
 from model_export.train import Runtime, TrainConfig, stream_spec  # noqa: E402
 
-# Every recipe flag that both commands take, with a value other than its default.
-SHARED = ["--batch", "3", "--phantoms", "5", "--spacing", "8,6,6", "--patch", "8,24,32"]
-SHARED += ["--lanes", "5", "--refresh-every", "3", "--no-reacquire"]
+# The recipe flags that both commands take: flags, the field they set, its value (no default).
+SHARED: list[tuple[list[str], str, Any]] = [
+    (["--batch", "3"], "batch_size", 3),
+    (["--phantoms", "5"], "phantoms", 5),
+    (["--spacing", "8,6,6"], "spacing_mm", (8.0, 6.0, 6.0)),
+    (["--patch", "8,24,32"], "patch_size", (8, 24, 32)),
+    (["--lanes", "5"], "lanes", 5),
+    (["--refresh-every", "3"], "refresh_every", 3),
+    (["--no-reacquire"], "reacquire_cases", False),
+]
+# ... and those of train alone
+TRAIN_ONLY: list[tuple[list[str], str, Any]] = [
+    (["--steps", "7"], "steps", 7),
+    (["--lr", "0.01"], "learning_rate", 0.01),
+    (["--width", "4"], "network", NetworkConfig(width=4)),
+    (["--threads", "1"], "threads", 1),
+    (["--checkpoint-every", "2"], "checkpoint_every", 2),
+    (["--schedule-start", "1"], "schedule_start", 1),
+    (["--class-weights", *"12345678"], "class_weights", tuple(float(w) for w in range(1, 9))),
+]
+RUNTIME: list[tuple[list[str], str, Any]] = [
+    (["--device", "cpu"], "device", "cpu"),
+    (["--precision", "fp32"], "precision", "fp32"),
+    (["--workers", "0"], "workers", 0),
+    (["--log-every", "9"], "log_every", 9),
+]
+
+
+def _flags(table: list[tuple[list[str], str, Any]]) -> list[str]:
+    return [flag for flags, _, _ in table for flag in flags]
+
+
+def _values(table: list[tuple[list[str], str, Any]]) -> dict[str, Any]:
+    return {field: value for _, field, value in table}
 
 
 def test_without_flags_the_recipe_and_runtime_are_the_dataclass_defaults() -> None:
     args = build_parser().parse_args(["train", "--out", "run"])
     assert _train_config(args) == TrainConfig()
     assert _runtime(args) == Runtime()
-    census = build_parser().parse_args(["census"])
-    assert _train_config(census) == TrainConfig()
+    assert _train_config(build_parser().parse_args(["census"])) == TrainConfig()
 
 
 def test_each_train_flag_sets_its_field() -> None:
-    weights = [str(w) for w in range(1, 9)]
-    args = build_parser().parse_args(
-        ["train", "--out", "run", *SHARED, "--steps", "7", "--lr", "0.01", "--width", "4"]
-        + ["--threads", "1", "--checkpoint-every", "2", "--schedule-start", "1"]
-        + ["--class-weights", *weights, "--device", "cpu", "--precision", "fp32"]
-        + ["--workers", "0", "--log-every", "9"]
-    )
-    assert _train_config(args) == TrainConfig(
-        spacing_mm=(8.0, 6.0, 6.0),
-        patch_size=(8, 24, 32),
-        batch_size=3,
-        steps=7,
-        learning_rate=0.01,
-        phantoms=5,
-        refresh_every=3,
-        lanes=5,
-        reacquire_cases=False,
-        checkpoint_every=2,
-        threads=1,
-        network=NetworkConfig(width=4),
-        class_weights=tuple(float(w) for w in weights),
-        schedule_start=1,
-    )
-    assert _runtime(args) == Runtime(device="cpu", precision="fp32", workers=0, log_every=9)
+    flags = _flags(SHARED) + _flags(TRAIN_ONLY) + _flags(RUNTIME)
+    args = build_parser().parse_args(["train", "--out", "run", *flags])
+    expected = TrainConfig(**_values(SHARED), **_values(TRAIN_ONLY))
+    assert _train_config(args) == expected
+    assert all(getattr(expected, f) != getattr(TrainConfig(), f) for f in _values(TRAIN_ONLY))
+    assert _runtime(args) == Runtime(**_values(RUNTIME))
 
 
 def test_census_draws_the_stream_train_would_draw() -> None:
-    train = _train_config(build_parser().parse_args(["train", "--out", "run", *SHARED]))
-    census = _train_config(build_parser().parse_args(["census", *SHARED]))
-    assert census == train
+    train = _train_config(build_parser().parse_args(["train", "--out", "run", *_flags(SHARED)]))
+    census = _train_config(build_parser().parse_args(["census", *_flags(SHARED)]))
+    assert census == train == TrainConfig(**_values(SHARED))
+    assert all(getattr(census, f) != getattr(TrainConfig(), f) for f in _values(SHARED))
     assert stream_spec(census, phantoms=True) == stream_spec(train, phantoms=True)
 
 
