@@ -28,11 +28,22 @@ the sacrum, and in front of it between the anterior iliac spines (``pelvic_bound
 the pubis closes the ring, within the ring only. On the phantoms this raised the muscle
 below S1 labelled muscle from 0.60-0.67 to 0.76-0.81; lining every hip bone, not only the
 wings, and the muscle's rim on the bone (organs.py) raised the muscle within 4.5 mm of the
-bone below S1 from 0.80-0.86 to 0.89-0.90 muscle. Not handled: the piriformis (it lies on
-the sacrum, which is the column here); the phantoms' perineum below the acetabula, where
-the cavity is still traced and the femora, one piece with the acetabula, widen the ring
-(0.12 of seed 2's muscle below S1); and the lower anterior wall, thicker than the wall rule
-takes (0.09 of it).
+bone below S1 from 0.80-0.86 to 0.89-0.90 muscle.
+
+The pelvic floor closes the cavity from below (``_above_pelvic_floor``): the levator ani
+spans the line from the lower border of the pubic symphysis to the tip of the coccyx (the
+pubococcygeal line of pelvic-floor imaging), and below it lies the perineum, muscle and the
+fat of the ischioanal fossae, with no peritoneal cavity. The spine's landmarks are carried
+on below the coccyx (spine.py), so the column is followed down in its own rows to its tip
+and no bone below it is column (a shallow pelvis's pubis, less than ``PUBIS_AHEAD_MM`` in
+front of the coccyx, was taken for it). On the phantoms (seeds 1-3, 3 mm, as they were on
+2026-12-07 with separate femoral heads) the muscle below S1 labelled muscle rose from
+0.77-0.84 to 0.88-0.89, the perineum's share of it labelled organ from 0.10-0.13 to
+0.00-0.03; psoas, iliacus and organs unchanged. Not handled: the piriformis (it lies on the
+sacrum, which is the column here); between the symphysis's lower border and the coccyx's
+tip, the phantoms' pubis and ischia are a piece of their own, too small for a hip bone, so
+the cavity in front of the floor is not kept within them (0.02-0.03 of seeds 1 and 3); and
+the lower anterior wall, thicker than the wall rule takes (0.06-0.09).
 
 Shaped on: the phantoms of habitus/phantoms (iliac wings from the crest at L4 down to
 the hips, iliacus a band 15 mm thick inside them; 3 mm slices, 1.5 mm pixels, seeds 1-3).
@@ -61,6 +72,9 @@ MIN_BAND_SHARE = 0.9
 SYMPHYSIS_HALF_WIDTH_MM = 10.0
 PUBIS_AHEAD_MM = 40.0  # the pubis lies far in front of the sacrum and the coccyx
 MIN_HIP_BONE_CM3 = 60.0  # an adult hip bone is 150-250 cm3; a rib 5-30
+COCCYX_HALF_WIDTH_MM = 10.0  # the sacrum and the coccyx cross the midline
+COLUMN_STEP_MM = 10.0  # the column's rows move less than this from slice to slice
+COLUMN_GAP_MM = 10.0  # a disc or a joint of the coccyx; the column ends past such a gap
 
 
 def iliacus_muscle(
@@ -115,7 +129,7 @@ def pelvic_bounds(bone: Mask, spine: Spine, spacing: tuple[float, float, float])
     pixel = (spacing[1], spacing[2])
     cols = np.arange(bone.shape[2])[np.newaxis, :]
     away, hip = _hip_bones(bone, spine, spacing)
-    allowed = np.ones_like(bone)
+    allowed = _above_pelvic_floor(bone, spine, hip, spacing)
     rows = np.arange(bone.shape[1])[:, np.newaxis]
     for k in map(int, np.nonzero(hip.any(axis=(1, 2)))[0]):
         hip_cols = np.nonzero(hip[k].any(axis=0))[0]
@@ -124,7 +138,7 @@ def pelvic_bounds(bone: Mask, spine: Spine, spacing: tuple[float, float, float])
             continue
         ring = convex_hull_image(bone[k] & (hip[k] | ~away[k]))
         if _closed_in_front(bone[k], spine, k, midline, cols, pixel):
-            allowed[k] = ring  # the pubis closes the ring: the true pelvis lies within it
+            allowed[k] &= ring  # the pubis closes the ring: the true pelvis lies within it
             continue
         # In front of the ring, up to the abdominal wall, between the foremost points of the
         # hip bones (the anterior iliac spines): the lower abdomen. Beside them lie the hip
@@ -132,8 +146,91 @@ def pelvic_bounds(bone: Mask, spine: Spine, spacing: tuple[float, float, float])
         tips = [_foremost_col(hip[k] & side) for side in (cols < midline, cols > midline)]
         between = (cols >= min(tips)) & (cols <= max(tips))
         back = ring.shape[0] - 1 - np.argmax(ring[::-1], axis=0)
-        allowed[k] = ring | (between & ring.any(axis=0) & (rows <= back[np.newaxis, :]))
+        allowed[k] &= ring | (between & ring.any(axis=0) & (rows <= back[np.newaxis, :]))
     return allowed
+
+
+def _above_pelvic_floor(
+    bone: Mask, spine: Spine, hip: Mask, spacing: tuple[float, float, float]
+) -> NDArray[np.bool_]:
+    """Where the pelvic floor allows the cavity: above the plane from the lower border of the
+    pubic symphysis to the tip of the coccyx (the pubococcygeal line).
+
+    The levator ani spans that line; below it lie the perineum (the ischioanal fossae, the
+    anal canal, the roots of the thighs), with no peritoneal cavity; above it, the bladder,
+    the prostate and the rectum. The scan must show the symphysis and the coccyx below the
+    top of the hip bones; elsewhere (a scan that stops above them) the floor is not drawn.
+    """
+    allowed = np.ones_like(bone)
+    levels = np.nonzero(hip.any(axis=(1, 2)))[0]
+    if levels.size == 0:
+        return allowed
+    top = int(levels[-1])  # the iliac crest: the sternum above it is no symphysis
+    pixel = (spacing[1], spacing[2])
+    tip = _coccyx_tip(bone, spine, spacing)
+    symphysis: tuple[int, float] | None = None
+    for k in range(top + 1):
+        pubis = _midline_bone(bone, spine, k, SYMPHYSIS_HALF_WIDTH_MM, pixel, ahead=True)
+        if pubis.any():
+            symphysis = (k, float(np.nonzero(pubis.any(axis=1))[0].max()))  # its back
+            break
+    if tip is None or symphysis is None or tip[1] <= symphysis[1]:
+        return allowed
+    # Slice index of the floor at each row, along the line through the two points.
+    # In front of the symphysis it stays at the symphysis's lower border, behind the coccyx
+    # at its tip (the rectum lies in the hollow of the sacrum, behind the tip).
+    slope = (tip[0] - symphysis[0]) / (tip[1] - symphysis[1])
+    floor = symphysis[0] + (np.arange(bone.shape[1]) - symphysis[1]) * slope
+    floor = np.clip(floor, min(tip[0], symphysis[0]), max(tip[0], symphysis[0]))
+    slices = np.arange(bone.shape[0])[:, np.newaxis]
+    allowed[:] = (slices >= floor[np.newaxis, :])[:, :, np.newaxis]
+    return allowed
+
+
+def _midline_bone(
+    bone: Mask, spine: Spine, k: int, half_width_mm: float, pixel: tuple[float, float], ahead: bool
+) -> Mask:
+    """Slice ``k``'s bone across the midline: far in front of the vertebral bodies (the
+    pubis) with ``ahead``, else not (the column)."""
+    if not spine.found(k) or not bone[k].any():
+        return np.zeros_like(bone[k])
+    rows = np.arange(bone.shape[1])[:, np.newaxis]
+    cols = np.arange(bone.shape[2])[np.newaxis, :]
+    near = np.abs(cols - spine.midline_col[k]) * pixel[1] <= half_width_mm
+    in_front = rows < spine.front_row[k] - PUBIS_AHEAD_MM / pixel[0]
+    return bone[k] & near & (in_front if ahead else ~in_front)
+
+
+def _coccyx_tip(
+    bone: Mask, spine: Spine, spacing: tuple[float, float, float]
+) -> tuple[int, float] | None:
+    """The lowest slice holding the column and the row of the column's front there; None
+    where the scan holds no column.
+
+    The column is followed down from the top of the scan: bone on its midline, not far in
+    front of the vertebral bodies, in the rows of the column in the slices above it
+    (``COLUMN_STEP_MM``), over gaps no longer than ``COLUMN_GAP_MM`` (a disc, the joints of
+    the coccyx). Below the tip the spine's landmarks are carried on from the slices above
+    (spine.py), but no bone there is the column: the pubis, which in a shallow pelvis lies
+    less than ``PUBIS_AHEAD_MM`` in front of the coccyx, the ischia and the femora.
+    """
+    slice_mm, pixel = spacing[0], (spacing[1], spacing[2])
+    step = COLUMN_STEP_MM / pixel[0]
+    tip: tuple[int, float] | None = None
+    rows: tuple[float, float] | None = None
+    gap = 0.0
+    for k in range(bone.shape[0] - 1, -1, -1):
+        column = _midline_bone(bone, spine, k, COCCYX_HALF_WIDTH_MM, pixel, ahead=False)
+        found = np.nonzero(column.any(axis=1))[0]
+        if rows is not None:
+            found = found[(found >= rows[0] - step) & (found <= rows[1] + step)]
+        if found.size:
+            tip, rows, gap = (k, float(found.min())), (float(found.min()), float(found.max())), 0.0
+        elif rows is not None:
+            gap += slice_mm
+            if gap > COLUMN_GAP_MM:
+                break
+    return tip
 
 
 def _hip_bones(bone: Mask, spine: Spine, spacing: tuple[float, float, float]) -> tuple[Mask, Mask]:
@@ -146,8 +243,11 @@ def _hip_bones(bone: Mask, spine: Spine, spacing: tuple[float, float, float]) ->
     cols = np.arange(bone.shape[2])[np.newaxis, :]
     away = np.zeros_like(bone)
     plates = np.zeros_like(bone)
+    tip = _coccyx_tip(bone, spine, spacing)
     for k in range(bone.shape[0]):
-        if bone[k].any():
+        if tip is not None and k < tip[0]:
+            away[k] = bone[k]  # below the coccyx: no column
+        elif bone[k].any():
             away[k] = _away_from_column(bone[k], spine, k, cols, pixel)
             plates[k] = _plates(away[k], pixel)
     if not plates.any():
