@@ -9,8 +9,9 @@ for the demo, the tests, the benchmarks and training (numpy and scipy only).
 - ``landmarks``: a label map whose landmarks are known, with the vertebral variants (4 to 6
   lumbar vertebrae, 11 to 13 rib pairs, a low 11th rib, tapered ribs, a sacralised L5).
 - ``slices`` and ``skeleton``: the painting the trunk phantoms share.
-- ``write_dicom``, ``pet`` and ``studies``: the writers, a volume as a DICOM series, its PET,
-  and whole synthetic studies (``python -m habitus.phantoms.studies``).
+- ``pet``: a PET's uptake per tissue and the header values that state it; ``write_dicom``: the
+  one writer, a volume as a CT or PET DICOM series; ``studies``: whole synthetic studies
+  (``python -m habitus.phantoms.studies``).
 """
 
 from habitus.phantoms.generator import Phantom, make_phantom, render

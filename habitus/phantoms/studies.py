@@ -80,7 +80,7 @@ def write_petct_study(
         *,
         kernel: str = "B30f",
         image_type: Sequence[str] = ("ORIGINAL", "PRIMARY", "AXIAL"),
-        modality: str = "CT",
+        pet: PetHeader | None = None,
     ) -> None:
         uid = derived_uid("habitus-synthetic-series", study_uid, str(number))
         files.extend(
@@ -88,7 +88,7 @@ def write_petct_study(
                 out_dir / f"s{number:02d}",
                 data,
                 geo,
-                modality=modality,
+                pet=pet,
                 series_description=description,
                 series_number=number,
                 image_type=image_type,
@@ -124,8 +124,8 @@ def write_petct_study(
         image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
         kernel="T20f",
     )
-    pet, pet_geometry = _pet_volume(labels, geometry, seed)
-    add("PET AC", 6, pet, pet_geometry, modality="PT", kernel="")
+    activity, pet_geometry = _pet_volume(labels, geometry, seed)
+    add("PET AC", 6, activity, pet_geometry, pet=PetHeader())
     return SyntheticStudy(study_uid, series[f"CT Body {thin} B30f"], series, files)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus.phantoms.pet import TYPICAL_SUV, PetHeader, pet_image, write_pet_series
+from habitus.phantoms.pet import TYPICAL_SUV, PetHeader, pet_image
 from habitus.phantoms.slices import with_noise
 from habitus.phantoms.trunk import trunk_anatomy
 from habitus.phantoms.write_dicom import axial_geometry, write_series
@@ -62,13 +62,13 @@ def add_pet(
         else header.bq_ml_per_suv()
     )
     values, geometry = pet_image(study.labels, study.geometry, TYPICAL_SUV, per_unit=per_unit)
-    write_pet_series(
+    write_series(
         study.root / f"pet{number}",
         values,
         geometry,
-        header,
+        pet=header,
         study_uid=study_uid,
         frame_of_reference_uid=frame_uid,
         series_number=number,
-        description=description,
+        series_description=description,
     )

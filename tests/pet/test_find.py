@@ -54,18 +54,20 @@ def test_a_pet_that_does_not_overlap_the_ct_is_refused(ct: Study, tmp_path: Path
     from habitus.dicom.read import scan_headers
     from habitus.dicom.sources import collect_sources
     from habitus.pet.find import find_pet
-    from habitus.phantoms.pet import write_pet_series
+    from habitus.phantoms.write_dicom import write_series
     from habitus.uids import derived_uid
     from habitus.volume import Geometry
     from tests.pet.study import STUDY_UID
 
     far = Geometry((4.0, 5.0, 5.0), (-200.0, -200.0, 600.0), ct.geometry.direction)
     values = np.ones((10, 16, 16), dtype=np.float32)
-    write_pet_series(
+    write_series(
         tmp_path / "pet",
         values,
         far,
-        PetHeader(),
+        pet=PetHeader(),
+        series_number=6,
+        series_description="PET AC",
         study_uid=STUDY_UID,
         frame_of_reference_uid=derived_uid("another-frame"),
     )

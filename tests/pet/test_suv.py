@@ -4,6 +4,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from pydicom.dataset import Dataset
 
 from habitus.pet.suv import (
     PetRefused,
@@ -15,7 +16,8 @@ from habitus.pet.suv import (
     suv_inputs,
     suv_scale,
 )
-from habitus.phantoms.pet import PetHeader, pet_dataset
+from habitus.phantoms.pet import PetHeader
+from habitus.phantoms.write_dicom import series_attributes
 
 SCAN = datetime(2024, 1, 1, 11, 0, 0)
 INJECTION = datetime(2024, 1, 1, 10, 0, 0)
@@ -111,9 +113,16 @@ def test_faulty_headers_are_refused_by_name(change: dict[str, object], code: str
     assert str(refused.value)
 
 
+def pet_dataset(header: PetHeader) -> Dataset:
+    """What every image of a synthetic PET series written with ``header`` carries."""
+    return series_attributes(
+        study_uid="1.2.3", series_uid="1.2.3.4", frame_of_reference_uid="1.2.3.5", pet=header
+    )
+
+
 def test_inputs_read_from_a_pet_header() -> None:
     header = PetHeader(weight_kg=70.0, uptake_s=3600.0)
-    ds = pet_dataset(header, "1.2.3", "1.2.3.4", "1.2.3.5")
+    ds = pet_dataset(header)
     inputs = suv_inputs([ds])
     assert inputs.units == "BQML"
     assert inputs.decay_correction == "START"
@@ -125,14 +134,14 @@ def test_inputs_read_from_a_pet_header() -> None:
 
 
 def test_start_time_without_date_takes_the_series_date() -> None:
-    ds = pet_dataset(PetHeader(injection_as_datetime=False), "1.2.3", "1.2.3.4", "1.2.3.5")
+    ds = pet_dataset(PetHeader(injection_as_datetime=False))
     inputs = suv_inputs([ds])
     assert inputs.injection_time_source == "SeriesDate with RadiopharmaceuticalStartTime"
     assert inputs.injection_time == datetime(2024, 1, 1, 11, 0, 0)
 
 
 def test_caller_weight_overrides_the_header() -> None:
-    ds = pet_dataset(PetHeader(weight_kg=70.0), "1.2.3", "1.2.3.4", "1.2.3.5")
+    ds = pet_dataset(PetHeader(weight_kg=70.0))
     inputs = suv_inputs([ds], weight_kg=80.0)
     assert (inputs.weight_kg, inputs.weight_source) == (80.0, "caller")
 

@@ -14,10 +14,12 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
 from habitus.anatomy.landmarks import find_anatomy
 from habitus.dicom import load_ct
 from habitus.labels import BONE_HU_MIN, FAT_HU, MUSCLE_HU, Tissue
+from habitus.pet.suv import PHILIPS_PRIVATE_CREATOR
+from habitus.phantoms.pet import PetHeader
 from habitus.phantoms.studies import main, write_petct_study
 from habitus.phantoms.torso import synthetic_torso
 from habitus.phantoms.trunk import LEVELS, synthetic_trunk
-from habitus.phantoms.write_dicom import axial_geometry
+from habitus.phantoms.write_dicom import axial_geometry, write_series
 from tests.dicom.support import small_series
 
 DCIODVFY = Path("/usr/bin/dciodvfy")
@@ -160,3 +162,42 @@ def test_command_line_writes_a_loadable_series(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path), "--slices", "16", "--rows", "32"]) == 0
     assert "wrote 16 files" in capsys.readouterr().out
     assert load_ct(tmp_path).volume.shape == (16, 32, 32)
+
+
+def test_one_writer_writes_pet_with_its_header_and_a_slope_per_slice(tmp_path: Path) -> None:
+    """Floating activity is stored with a RescaleSlope per slice, as scanners write it, and
+    reads back within half a stored step; the header's units, SUV factor and patient values
+    are written, the CT's attributes are not."""
+    shape = (3, 8, 8)
+    rng = np.random.default_rng(0)
+    values = (rng.uniform(0.0, 1.0, shape) * np.array([10.0, 2000.0, 0.5])[:, None, None]).astype(
+        np.float32
+    )
+    header = PetHeader(units="CNTS", philips_suv_factor=2.5e-4, weight_kg=None, sex="F")
+    files = write_series(tmp_path, values, axial_geometry(shape, (4.0, 5.0, 5.0)), pet=header)
+    slopes = []
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        assert ds.Modality == "PT" and path.name.startswith("PT")
+        assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.128"
+        assert ds.Units == "CNTS" and ds.RescaleIntercept == 0 and ds.ImageIndex == k + 1
+        factor = ds.private_block(0x7053, PHILIPS_PRIVATE_CREATOR)[0x00].value
+        assert float(factor) == 2.5e-4
+        assert "PatientWeight" not in ds and ds.PatientSex == "F" and float(ds.PatientSize) == 1.75
+        assert "PatientPosition" not in ds and "ConvolutionKernel" not in ds
+        slope = float(ds.RescaleSlope)
+        np.testing.assert_allclose(ds.pixel_array * slope, values[k], atol=slope / 2 * 1.0001)
+        slopes.append(slope)
+    assert len(set(slopes)) == 3
+
+
+def test_one_writer_stores_integer_pet_exactly(tmp_path: Path) -> None:
+    activity = np.arange(2 * 4 * 4, dtype=np.int16).reshape(2, 4, 4) * 100
+    files = write_series(
+        tmp_path, activity, axial_geometry((2, 4, 4), (2.0, 4.0, 4.0)), pet=PetHeader()
+    )
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        assert float(ds.RescaleSlope) == 1.0 and ds.RescaleIntercept == 0
+        np.testing.assert_array_equal(ds.pixel_array, activity[k])
+        assert float(ds.PatientWeight) == 75.0 and ds.DecayCorrection == "START"

@@ -16,6 +16,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 
 from habitus.jobs import JobStore
+from habitus.phantoms.pet import PetHeader
 from habitus.phantoms.write_dicom import axial_geometry, write_series
 from tests.service.live_api import LiveApi, live_api
 from tests.service.support import API_KEY, AUTH, write_ct_series
@@ -42,7 +43,7 @@ def pet_files(tmp_path_factory: pytest.TempPathFactory, ct_study: Path) -> list[
     activity = np.full(shape, 1000, dtype=np.int16)
     folder = tmp_path_factory.mktemp("pet")
     return write_series(
-        folder, activity, axial_geometry(shape, spacing), modality="PT",
+        folder, activity, axial_geometry(shape, spacing), pet=PetHeader(),
         series_number=2, series_description="PET", study_uid=study_uid,
     )  # fmt: skip
 
