@@ -2,7 +2,8 @@
 
 A hand-built pelvis: the sacrum and the coccyx on the midline at the back, down to the
 coccyx's tip; each hip bone an iliac wing (a plate) above and a block (the acetabulum and
-the ischium) below; the pubic symphysis far in front, reaching lower than the coccyx. Below
+the ischium) below; the pubic symphysis far in front, reaching lower than the coccyx, and
+the ischiopubic rami behind it. Below
 the line from the symphysis's lower border to the coccyx's tip lies the perineum, where no
 cavity is traced: its muscles (the levator ani, the sphincters, the roots of the thighs)
 are muscle. Before the floor was drawn, the slices below the hip bones were not bounded at
@@ -42,11 +43,13 @@ def _pelvis() -> Mask:
     wing = (ax >= 70) & (ax < 82) & (y >= -40) & (y < 40)
     block = (ax >= 60) & (ax < 100) & (y >= -10) & (y < 20)
     pubis = (ax < 60) & (y >= -70) & (y < PUBIS_BACK_MM)
+    rami = (ax >= 46) & (ax < 58) & (y >= -70) & (y < 20)  # the rami, apart from the blocks
     bone = np.zeros((SLICES, ROWS, COLS), dtype=bool)
     bone[TIP:] |= column
     bone[20:] |= wing
     bone[8:20] |= block
     bone[SYMPHYSIS:16] |= pubis
+    bone[SYMPHYSIS:8] |= rami
     return bone
 
 
@@ -86,6 +89,15 @@ def test_no_floor_without_the_symphysis() -> None:
     bone[:16] &= ~np.asarray(np.abs(grid(ROWS, COLS)[0]) > 55.0)[np.newaxis]  # no pubis
     allowed = pelvic_bounds(bone, _spine(), SPACING)
     assert allowed[:SYMPHYSIS].all()
+
+
+def test_the_cavity_above_the_floor_lies_within_the_pubis_and_the_ischia() -> None:
+    """Below the hip bones' blocks the ring is the pubis and the rami, found apart from the
+    wings or not: the roots of the thighs beside them are not cavity."""
+    allowed = pelvic_bounds(_pelvis(), _spine(), SPACING)
+    _, x = grid(ROWS, COLS)
+    beside = np.broadcast_to(np.abs(x) > 70, (ROWS, COLS))
+    assert not (allowed[SYMPHYSIS : SYMPHYSIS + 2] & beside).any()
 
 
 def test_the_coccyx_ends_where_the_column_does_in_a_shallow_pelvis() -> None:
