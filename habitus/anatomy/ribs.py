@@ -3,6 +3,11 @@
 - A rib's head: the highest slice where the rib leaves the column region, raised by
   ``RIB_HEAD_RISE_MM``, the typical descent of a lower rib from its head to that point. A rib
   cut near its head keeps its neck: the small pieces of bone that continue it (``_rib_necks``).
+  Where a rib's bone leaves the column in two runs of slices more than ``CONTACT_GAP_MM``
+  apart, each run is a rib of its own: a rib broken into pieces all too small to be called
+  a rib (the 12th, thin and oblique, at 1 mm as the rule-based segmenter labels
+  ts-upper-abdomen resampled) lends its pieces to the nearest rib above, and the lower run
+  is its neck; the lowest run gives the lowest head on the spine.
 - The lowest point of the rib cage is the lowest point of any rib, floating ribs included:
   the 11th often reaches lower than the 12th. At 3 mm voxels and in thick slices a rib's
   thin tip falls apart into small pieces of bone (partial volume); a small piece of bone
@@ -41,6 +46,10 @@ from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton, 
 from habitus.anatomy.spine import SpineTrack
 
 RIB_HEAD_RISE_MM = 15.0
+# two ribs meet the column in runs of slices at least this far apart (a rib head and neck
+# span 10-15 mm, one vertebra, about 25 mm, below the next); a shorter break in one run is
+# partial volume
+CONTACT_GAP_MM = 6.0
 # a tip broken by partial volume lies this close to the rest of its rib: a thin tip that fades
 # below the bone threshold over two or three 3 mm slices leaves a gap of 10 to 15 mm
 TIP_GAP_MM = 15.0
@@ -66,6 +75,7 @@ class TipCT:
 class RibHead:
     z_mm: float  # estimated z of the head
     single: bool  # the bone meets the column in one run of slices: one rib, not a joined cage
+    lowest_z_mm: float  # the head of its lowest run of contacts (z_mm when single)
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,20 @@ def rib_heads(skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame) -> 
             if near.any():
                 contacts.append(c)
         if contacts:
-            single = contacts[-1] - contacts[0] + 1 == len(contacts)
-            out[rib.label] = RibHead(float(frame.z_mm[contacts[-1]]) + RIB_HEAD_RISE_MM, single)
+            tops = _run_tops(
+                frame.z_mm[contacts], max(CONTACT_GAP_MM, 1.5 * frame.slice_interval_mm)
+            )
+            out[rib.label] = RibHead(
+                tops[-1] + RIB_HEAD_RISE_MM, len(tops) == 1, tops[0] + RIB_HEAD_RISE_MM
+            )
     return out
+
+
+def _run_tops(z: NDArray[np.float64], gap_mm: float) -> list[float]:
+    """The highest z of each run of ascending ``z``, runs broken where two neighbours lie
+    more than ``gap_mm`` apart, lowest run first."""
+    breaks = np.flatnonzero(np.diff(z) > gap_mm)
+    return [float(z[i]) for i in (*breaks, z.size - 1)]
 
 
 def _rib_necks(skeleton: Skeleton, frame: AnatomicalFrame) -> NDArray[np.int32]:

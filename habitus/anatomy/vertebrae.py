@@ -10,7 +10,9 @@ Cues (each independent of the others):
   ilium only, or comes close to both without meeting them, gives no sacral count.
 - **the last rib**: each rib's head is placed on the spine (``habitus.anatomy.ribs``). The
   vertebra holding the lowest rib head is T12 (T12 carries the last rib pair); counting down
-  from it gives L1, L2, L3, ...
+  from it gives L1, L2, L3, ... Where the lowest head lies above the highest body found, on
+  the vertebra next above it with no room for a missed body between (T12's low-density
+  marrow left out of the bone in thick slices), that highest body is L1.
 - **the count between them**: with both anchors in one unbroken run of bodies, exactly five
   lumbar bodies lie between T12 and S1. Four or six (a transitional vertebra, four or six
   lumbar vertebrae, eleven or thirteen rib-bearing vertebrae) is a disagreement.
@@ -37,10 +39,11 @@ each carries the readings of the cues, the disagreement becomes a finding (which
 Which rule was shaped on which data: the sacroiliac contact on the synthetic phantoms
 (habitus/phantoms/landmark_phantom.py, and the generator's, whose L5 lies 36-43 mm short of
 the ilia); the rib-head rise on habitus/phantoms/landmark_phantom.py; the T12 count on
-ts-upper-abdomen (T11-L2, 3 mm) and ts-petct-dicom (T11-T12); the fragment rule on
-ts-upper-abdomen as the rule-based segmenter labels it and on the phantom with a body's
-marrow cut out; the crest window and the five-lumbar rule from anatomy texts, not from a
-scan (no shared scan holds the pelvis).
+ts-upper-abdomen (T11-L2, 3 mm) and ts-petct-dicom (T11-T12); L1 below a head above the
+highest body on ts-upper-abdomen with 5 mm slices as the rule-based segmenter labels it; the
+fragment rule on ts-upper-abdomen as the rule-based segmenter labels it and on the phantom
+with a body's marrow cut out; the crest window and the five-lumbar rule from anatomy texts,
+not from a scan (no shared scan holds the pelvis).
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def name_vertebrae(
         )
     run = _linked_runs(segments, frame)
     sacral = _sacral_anchor(segments, spine, skeleton, bone, frame, crest_slice)
-    costal = _t12_anchor(segments, skeleton, frame, heads)
+    costal = _t12_anchor(segments, spine, skeleton, frame, heads)
     readings = {c.cue: _read(c, run) for c in (sacral, costal) if c.anchor is not None}
     findings: list[str] = []
 
@@ -142,7 +145,8 @@ def name_vertebrae(
                 "was missed, so they cannot confirm each other"
             )
             return _unconfirmed(names, cues, reason, findings)
-        between = costal.anchor - sacral.anchor - 1
+        # the costal count may anchor on L1 (T12 itself not found): count from T12's place
+        between = costal.anchor + (T12_RUNG - costal.rung) - sacral.anchor - 1
         if between != T12_RUNG - 1:
             return _disagreement(readings, sacral, costal, between, segments, frame)
         names, cues = _merged(readings, sacral, costal, segments)
@@ -397,6 +401,7 @@ def _sacral_anchor(
 
 def _t12_anchor(
     segments: list[VertebralSegment],
+    spine: SpineTrack,
     skeleton: Skeleton,
     frame: AnatomicalFrame,
     heads: dict[int, RibHead],
@@ -413,10 +418,40 @@ def _t12_anchor(
         return none("the ribs reach the bottom of the scan, so T12 may lie below it")
     if not heads:
         return none("no rib meets the vertebral column inside the scan")
-    t12 = segment_at(segments, min(h.z_mm for h in heads.values()), frame)
-    if t12 is None:
-        return none("the lowest rib head lies outside the tracked spine")
-    return Count(RIB_CUE, t12, T12_RUNG, how)
+    head = min(h.lowest_z_mm for h in heads.values())
+    t12 = segment_at(segments, head, frame)
+    if t12 is not None:
+        return Count(RIB_CUE, t12, T12_RUNG, how)
+    if _next_above_highest(segments, spine, frame, head):
+        how = (
+            "the body below the lowest rib head, which lies on the vertebra next above the "
+            "highest body found"
+        )
+        return Count(RIB_CUE, len(segments) - 1, T12_RUNG - 1, how)
+    return none("the lowest rib head lies outside the tracked spine")
+
+
+def _next_above_highest(
+    segments: list[VertebralSegment], spine: SpineTrack, frame: AnatomicalFrame, z: float
+) -> bool:
+    """Whether z lies on the vertebra next above the highest body found, a body whose bone
+    the label map left too thin to be found (low-density marrow left out of a thick slice).
+
+    By ``segment_at``'s rule a point in the disc above a body belongs to the next body up,
+    so it does here when the spine is tracked from the highest body's top up to z, a disc
+    was seen above that body (its top is not open), and z lies below the top of any body
+    that could have been missed in between: one at least ``SHORT_BODY_RATIO`` of the
+    highest body's height (neighbouring bodies differ far less), above a disc of at least
+    one slice."""
+    top = segments[-1]
+    dz = frame.slice_interval_mm
+    top_z = float(frame.z_mm[top.hi])
+    if top.top_open or not top_z + dz / 2 < z <= float(frame.z_mm[-1]):
+        return False
+    up_to = int(np.searchsorted(frame.z_mm, z))
+    if not spine.valid[top.hi : up_to + 1].all():
+        return False
+    return z < top_z + dz + SHORT_BODY_RATIO * top.height_mm(frame)
 
 
 def _sacroiliac_contact(

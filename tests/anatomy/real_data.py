@@ -79,9 +79,9 @@ def upper_abdomen(shared_data: Path, cartilage: bool = False) -> RealCase:
     from habitus.dicom.nifti import read_nifti_kji
 
     folder = shared_data / "ts-upper-abdomen"
-    reference, geometry, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
+    raw_reference, geometry, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
     hu, _, _ = read_nifti_kji(folder / "ct.nii.gz")
-    reference = reference.astype(np.uint8)
+    reference = raw_reference.astype(np.uint8)
     names = _names(shared_data)
     volume = CTVolume(hu=np.rint(hu).astype(np.int16), geometry=geometry)
     return RealCase(_label_map(hu, reference, names, cartilage), volume, reference, names)
@@ -94,13 +94,13 @@ def petct(shared_data: Path, cartilage: bool = False) -> RealCase:
 
     folder = shared_data / "ts-petct-dicom"
     volume = load_ct(folder / "series").volume
-    reference, ref_geometry, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
+    raw_reference, ref_geometry, _ = read_nifti_kji(folder / "reference_total_v2.nii.gz")
     reference = np.ascontiguousarray(
-        _aligned(reference.astype(np.uint8), ref_geometry, volume.geometry)
+        _aligned(raw_reference.astype(np.uint8), ref_geometry, volume.geometry), dtype=np.uint8
     )
     assert reference.shape == volume.hu.shape, (reference.shape, volume.hu.shape)
     names = _names(shared_data)
-    labels = _label_map(volume.hu, reference, names, cartilage)
+    labels = _label_map(volume.hu.astype(np.float32), reference, names, cartilage)
     return RealCase(labels, volume, reference, names)
 
 

@@ -63,6 +63,7 @@ def test_slice_indices_point_at_the_reported_z(
         assert mark.slice_index is not None and mark.z_mm is not None
         assert volume.geometry.z_of_slice(int(mark.slice_index)) == pytest.approx(mark.z_mm)
     assert marks.l3.extent_slices is not None and marks.l3.extent_z_mm is not None
+    assert marks.l3.slice_index is not None
     first, last = marks.l3.extent_slices
     z_ends = sorted(volume.geometry.z_of_slice(k) for k in (first, last))
     assert z_ends == pytest.approx(list(marks.l3.extent_z_mm))
