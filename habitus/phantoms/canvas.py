@@ -94,9 +94,11 @@ class Canvas:
         self.labels = np.zeros(self.shape, dtype=np.uint8)
         self.material = np.zeros(self.shape, dtype=np.uint8)
         # Named parts (the psoas, the kidneys, ...): every voxel painted for each, and the
-        # label it was painted with; regions without a label (a cavity) are only marked.
+        # label and materials it was painted with; regions without a label (a cavity) are
+        # only marked.
         self.parts: dict[str, Mask] = {}
         self.part_labels: dict[str, int] = {}
+        self.part_materials: dict[str, set[int]] = {}
 
     # --- rows ---------------------------------------------------------------------------------
     def rows(self, f0: float, f1: float) -> slice:
@@ -186,6 +188,7 @@ class Canvas:
         if part is not None:
             self.mark(part, ks, mask)
             self.part_labels[part] = int(label)
+            self.part_materials.setdefault(part, set()).add(int(material))
 
     def paint_where(
         self,
@@ -208,10 +211,15 @@ class Canvas:
         self.parts[name][ks] |= mask
 
     def named_parts(self) -> dict[str, Mask]:
-        """Each named part where it still carries the label it was painted with (later
-        structures, fat and bone may have taken some of it back); regions as marked."""
+        """Each named part where it still carries the label and a material it was painted
+        with (later structures, fat, bone or a joint capsule may have taken some of it
+        back); regions as marked."""
         out = {}
         for name, mask in self.parts.items():
             label = self.part_labels.get(name)
-            out[name] = mask if label is None else mask & (self.labels == label)
+            if label is None:
+                out[name] = mask
+                continue
+            materials = np.asarray(sorted(self.part_materials[name]), dtype=np.uint8)
+            out[name] = mask & (self.labels == label) & np.isin(self.material, materials)
         return out

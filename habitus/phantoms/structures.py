@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from habitus.labels import Tissue
 from habitus.phantoms.canvas import Canvas, Mask, Profile, smooth_noise
@@ -21,6 +22,8 @@ from habitus.phantoms.materials import Material as M  # noqa: N817  (short for t
 from habitus.phantoms.spec import PhantomSpec
 
 F64 = NDArray[np.float64]
+# A long bone of a limb: centre x and y, radius, marrow, and the named part it belongs to.
+Bone = tuple[F64 | float, F64 | float, F64 | float, M, str | None]
 
 BG, SKIN, BONE, MUSCLE = Tissue.BACKGROUND, Tissue.SKIN, Tissue.BONE, Tissue.MUSCLE
 AVF, SF, IO, CNS = Tissue.AVF, Tissue.SF, Tissue.IO, Tissue.CNS
@@ -51,7 +54,10 @@ WALL = Profile([0.152, 0.2, 0.28, 0.32, 0.42, 0.45, 0.5], [22, 20, 14, 12, 12, 3
 BACK = Profile([0.152, 0.2, 0.3, 0.4, 0.45, 0.5], [55, 50, 52, 60, 70, 75])
 VB_A = Profile([0.088, 0.152, 0.25, 0.335, 0.445], [15, 17, 19, 22, 25])
 WING_FROM = 1.4  # radians from the front: where the iliac wings begin
+DIAPHRAGM_MM = 4.0  # thickness of the diaphragm under its domes
 PSOAS_FAT_MM = 3.0  # the fat plane around the psoas
+FEMORAL_HEAD_MM = 22.0  # radius of the femoral head (average adult)
+JOINT_MM = 4.0  # hip joint space: the cartilage of head and acetabulum
 CANAL_R = Profile([0.088, 0.152, 0.25, 0.335, 0.445, 0.49], [10, 8, 7, 8, 9, 5])
 
 
@@ -332,10 +338,11 @@ class Body:
         inside = c.ellipse(ks, 0.0, cy_c, a_c, b_c, power=2.2)
         dome = self.dome_u(ks)
         thorax = inside & (dome > U)
-        abdomen = inside & (dome + 4.0 <= U)
+        abdomen = inside & (dome + DIAPHRAGM_MM <= U)
         c.paint(ks, thorax, BG, M.LUNG)
         c.mark("thoracic_cavity", ks, thorax)
-        c.paint(ks, inside & (dome <= U) & (dome + 4.0 > U), MUSCLE, M.MUSCLE)  # diaphragm
+        diaphragm = inside & (dome <= U) & (dome + DIAPHRAGM_MM > U)
+        c.paint(ks, diaphragm, MUSCLE, M.MUSCLE)
         c.paint(ks, abdomen, AVF, M.FAT)
         self.mediastinum()
         self.abdomen(ks, abdomen)
@@ -657,20 +664,18 @@ class Body:
             c.paint(ks, c.ellipse(ks, 0.0, y, a - 3.0, 15.0 * W), BONE, M.RED_MARROW)
             canal = c.ellipse(ks, 0.0, y + 5.0, Profile([f_s1, 0.49], [9, 4])(f), 4.0)
             c.paint(ks, canal & (f < 0.49), CNS, M.CSF)
-        # Hips: acetabula and femoral heads, necks to the trochanters.
+        # Hips: each acetabulum a cup of the hip bone, open outward and downward (45 degrees).
         row = min(c.rows(0.485, 0.485).start, len(self.a_m) - 1)
         xh = float(self.a_m[row]) * 0.62
         yh = float(self.cy_m[row]) + 5.0
+        uh = 0.485 * H
         for side in (-1.0, 1.0):
-            ks2, m = c.ellipsoid((0.485 * H, yh, side * xh), (0.018 * H + 6.0, 30.0 * W, 30.0 * W))
-            c.paint(ks2, m, BONE, M.CORTICAL)
-            ks2, m = c.ellipsoid((0.485 * H, yh, side * xh), (0.014 * H, 24.0 * W, 24.0 * W))
-            c.paint(ks2, m, BONE, M.RED_MARROW)
-            ks2 = c.rows(0.485, 0.505)
-            if ks2.start < ks2.stop:
-                f2 = c.frac(ks2)
-                x = side * (xh + Profile([0.485, 0.5], [0.0, 32.0])(f2) * W)
-                c.paint(ks2, c.ellipse(ks2, x, yh, 16.0 * W, 15.0 * W), BONE, M.RED_MARROW)
+            centre = (uh, yh, side * xh)
+            ks2, m = c.ellipsoid(centre, (0.018 * H + 6.0, 30.0 * W, 30.0 * W))
+            cup = self._acetabulum(ks2, centre, side)
+            c.paint(ks2, m & cup, BONE, M.CORTICAL)
+            ks2, m = c.ellipsoid(centre, (0.014 * H, 24.0 * W, 24.0 * W))
+            c.paint(ks2, m & self._acetabulum(ks2, centre, side), BONE, M.RED_MARROW)
         # Pubis in front and ischia behind, low in the pelvis.
         ks = c.rows(0.492, 0.512)
         if ks.start < ks.stop:
@@ -687,6 +692,11 @@ class Body:
                     BONE,
                     M.RED_MARROW,
                 )
+        # Femoral heads in the acetabula, necks down and out to the trochanters, each femur
+        # apart from the hip bone by its joint space (it was once one piece with it: the head
+        # painted inside a solid ellipsoid of bone).
+        for side in (-1.0, 1.0):
+            self._femur(uh, yh, side * xh, side)
         # Bladder, rectum, prostate or uterus.
         row = min(c.rows(0.48, 0.48).start, len(self.a_c) - 1)
         pb, pcy = float(self.b_c[row]), float(self.cy_c[row])
@@ -706,6 +716,49 @@ class Body:
             ks2, m = c.ellipsoid((0.465 * H, pcy + 0.1 * pb, 0.0), (0.02 * H, 22.0, 30.0))
             c.paint_where(ks2, m, IO, M.SOFT, [AVF, IO])
 
+    def _acetabulum(self, ks: slice, centre: tuple[float, float, float], side: float) -> Mask:
+        """The cup around the femoral head: all but the side that faces out and down."""
+        c = self.c
+        X, Y = c.xy(ks)
+        down = c.u[ks][:, None, None] - centre[0]
+        out = side * (X - centre[2])
+        reach = np.sqrt(down * down + out * out + (Y - centre[1]) ** 2)
+        return np.asarray(out + down < 0.2 * reach)
+
+    def _femur(self, uh: float, yh: float, xh: float, side: float) -> None:
+        """Femoral head and neck (the part ``femora``) and the joint space that parts them
+        from every other bone: JOINT_MM of cartilage, and at least one voxel."""
+        c, H, W = self.c, self.H, self.W
+        r_head = FEMORAL_HEAD_MM * W
+        ks = c.rows((uh - r_head - JOINT_MM - 10.0) / H, 0.505)
+        if ks.start >= ks.stop:
+            return
+        femur = np.zeros((ks.stop - ks.start, *c.shape[1:]), dtype=bool)
+        head_rows, head = c.ellipsoid((uh, yh, xh), (r_head, r_head, r_head))
+        femur[head_rows.start - ks.start : head_rows.stop - ks.start] |= head
+        neck_rows = c.rows(0.485, 0.505)
+        f = c.frac(neck_rows)
+        x = xh + side * Profile([0.485, 0.5], [0.0, 32.0])(f) * W
+        neck = c.ellipse(neck_rows, x, yh, 16.0 * W, 15.0 * W)
+        femur[neck_rows.start - ks.start : neck_rows.stop - ks.start] |= neck
+        # The joint: within JOINT_MM of the femur (26 neighbours at least) lie the cartilage,
+        # where the hip bone was, and the capsule, where muscle was (the psoas passes in
+        # front of the capsule, not on the bone).
+        js, is_ = c.window(xh - 60.0, xh + 60.0, yh - 40.0, yh + 40.0)
+        box = femur[:, js, is_]
+        distance = ndimage.distance_transform_edt(~box, sampling=c.spacing)
+        near = (distance <= JOINT_MM) | ndimage.binary_dilation(box, np.ones((3, 3, 3), bool))
+        block = c.labels[ks][:, js, is_]
+        joint = np.zeros_like(femur)
+        joint[:, js, is_] = near & ~box & (block != BG)
+        c.paint(ks, joint, MUSCLE, M.DISC)
+        c.paint(ks, femur, BONE, M.CORTICAL, part="femora")
+        inner = r_head - 3.0
+        marrow_rows, marrow = c.ellipsoid((uh, yh, xh), (inner, inner, inner))
+        c.paint(marrow_rows, marrow, BONE, M.RED_MARROW, part="femora")
+        neck_marrow = c.ellipse(neck_rows, x, yh, 16.0 * W - 3.0, 15.0 * W - 3.0)
+        c.paint(neck_rows, neck_marrow, BONE, M.RED_MARROW, part="femora")
+
     # --- limbs --------------------------------------------------------------------------------
     def _limb(
         self,
@@ -714,7 +767,7 @@ class Body:
         cy: F64 | float,
         r_muscle: F64,
         sf: F64 | float,
-        bones: list[tuple[F64 | float, F64 | float, F64 | float, M]],
+        bones: list[Bone],
         merge: bool = False,
     ) -> None:
         """A limb segment painted only where the canvas is still background.
@@ -737,10 +790,10 @@ class Body:
             trunk_surface = (c.labels[ks] == SKIN) | (c.labels[ks] == SF)
             free = free | (muscle & trunk_surface)
         c.paint(ks, muscle & free, MUSCLE, M.MUSCLE)
-        for bx, by, br, marrow in bones:
-            c.paint(ks, c.ellipse(ks, bx, by, br, br) & free, BONE, M.CORTICAL)
+        for bx, by, br, marrow, part in bones:
+            c.paint(ks, c.ellipse(ks, bx, by, br, br) & free, BONE, M.CORTICAL, part)
             inner = np.asarray(br) * 0.65
-            c.paint(ks, c.ellipse(ks, bx, by, inner, inner) & free, BONE, marrow)
+            c.paint(ks, c.ellipse(ks, bx, by, inner, inner) & free, BONE, marrow, part)
 
     def legs(self) -> None:
         c, W = self.c, self.W
@@ -772,11 +825,11 @@ class Body:
         for side in (-1.0, 1.0):
             cx = side * x
             marrow = M.YELLOW_MARROW
-            bones: list[tuple[F64 | float, F64 | float, F64 | float, M]] = [
-                (cx + side * 6.0, y - 4.0, femur_r, marrow),
-                (cx - side * 8.0, y - 0.45 * r, tibia_r, marrow),
-                (cx + side * 0.55 * r, y + 0.1 * r, fib_r, marrow),
-                (cx, y, foot_r, M.RED_MARROW),
+            bones: list[Bone] = [
+                (cx + side * 6.0, y - 4.0, femur_r, marrow, "femora"),
+                (cx - side * 8.0, y - 0.45 * r, tibia_r, marrow, None),
+                (cx + side * 0.55 * r, y + 0.1 * r, fib_r, marrow, None),
+                (cx, y, foot_r, M.RED_MARROW, None),
             ]
             self._limb(ks, cx, y, r, sf, bones, merge=True)
 
@@ -818,11 +871,11 @@ class Body:
         hand_r = np.where(~upper & ~fore, 5.0 * W, 0.0)
         for side in (-1.0, 1.0):
             cx = side * x
-            bones: list[tuple[F64 | float, F64 | float, F64 | float, M]] = [
-                (cx, y, hum_r, M.YELLOW_MARROW),
-                (cx - 11.0, y, fore_r, M.YELLOW_MARROW),
-                (cx + 11.0, y, fore_r, M.YELLOW_MARROW),
-                (cx, y, hand_r, M.RED_MARROW),
+            bones: list[Bone] = [
+                (cx, y, hum_r, M.YELLOW_MARROW, None),
+                (cx - 11.0, y, fore_r, M.YELLOW_MARROW, None),
+                (cx + 11.0, y, fore_r, M.YELLOW_MARROW, None),
+                (cx, y, hand_r, M.RED_MARROW, None),
             ]
             self._limb(ks, cx, y, r, sf_arm, bones)
         _ = H

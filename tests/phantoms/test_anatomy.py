@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from habitus.labels import Tissue
 from habitus.phantoms.generator import Phantom, make_phantom
@@ -21,7 +22,11 @@ PARTS = {
     "crura": Tissue.MUSCLE,
     "iliacus": Tissue.MUSCLE,
     "kidneys": Tissue.IO,
+    "femora": Tissue.BONE,
 }
+# Distance from a femur's voxels to the nearest other bone: the joint space (a voxel at least,
+# 3 mm here) and no more than the cartilage and a little fluid (the head sits in its socket).
+JOINT_MIN_MM, JOINT_MAX_MM = 4.0, 8.0
 
 
 @pytest.fixture(scope="module", params=SEEDS)
@@ -55,3 +60,18 @@ def test_every_slice_has_its_vertebral_level_in_volume_order(phantom: Phantom) -
     # The psoas runs from L1 down: none of it beside a thoracic vertebra.
     rows = np.nonzero(phantom.parts["psoas"].any(axis=(1, 2)))[0]
     assert level[rows].min() >= 19.0
+
+
+def test_each_femur_lies_in_its_acetabulum_apart_from_the_hip_bone(phantom: Phantom) -> None:
+    """A joint space of cartilage (a few mm, at least a voxel) parts every femoral head from its
+    acetabulum on CT; the femur was once painted one piece with the hip bone."""
+    femora = phantom.parts["femora"]
+    other_bone = (phantom.labels == Tissue.BONE) & ~femora
+    spacing = phantom.volume.geometry.spacing
+    to_other = ndimage.distance_transform_edt(~other_bone, sampling=spacing)
+    geometry = phantom.volume.geometry
+    x = geometry.origin[0] + np.arange(femora.shape[2]) * spacing[2]  # 0 at the midline
+    for side in (x < 0.0, x > 0.0):
+        gap = float(to_other[:, :, side][femora[:, :, side]].min())
+        assert JOINT_MIN_MM <= gap <= JOINT_MAX_MM, gap
+    assert not (ndimage.binary_dilation(femora, np.ones((3, 3, 3), bool)) & other_bone).any()
