@@ -493,9 +493,11 @@ class Body:
             ((dr + 0.09 * H, cy_c - 0.45 * b_c, -0.3 * a_c), (0.015 * H, 14.0, 14.0), M.URINE, IO),
         ]
         for center, radii, material, label in organs:
-            # Organs only displace abdominal content: the lungs and the wall stay.
+            # Organs only displace abdominal content below the diaphragm: the lungs, the
+            # heart and the wall stay (the liver once reached over the heart above the dome).
             ks2, m = c.ellipsoid(center, radii)
-            c.paint_where(ks2, m, label, material, [AVF, IO])
+            below = c.u[ks2][:, None, None] >= self.dome_u(ks2) + DIAPHRAGM_MM
+            c.paint_where(ks2, m & below, label, material, [AVF, IO])
         # Gas cap of the stomach, anterior (supine).
         st_center = (dl + 0.04 * H, cy_c - 0.15 * b_c, 0.38 * a_c)
         ks2, m = c.ellipsoid(st_center, (0.04 * H, 0.45 * b_c, 0.35 * a_c))
