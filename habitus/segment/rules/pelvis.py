@@ -191,9 +191,9 @@ def _above_pelvic_floor(
     tip = _coccyx_tip(bone, spine, spacing)
     symphysis: tuple[int, float] | None = None
     for k in range(top + 1):
-        pubis = _midline_bone(bone, spine, k, SYMPHYSIS_HALF_WIDTH_MM, pixel, ahead=True)
-        if pubis.any():
-            symphysis = (k, float(np.nonzero(pubis.any(axis=1))[0].max()))  # its back
+        pubis = _midline_bone_rows(bone, spine, k, SYMPHYSIS_HALF_WIDTH_MM, pixel, ahead=True)
+        if pubis.size:
+            symphysis = (k, float(pubis.max()))  # its back
             break
     if tip is None or symphysis is None or tip[1] <= symphysis[1]:
         return allowed
@@ -208,18 +208,19 @@ def _above_pelvic_floor(
     return allowed
 
 
-def _midline_bone(
+def _midline_bone_rows(
     bone: Mask, spine: Spine, k: int, half_width_mm: float, pixel: tuple[float, float], ahead: bool
-) -> Mask:
-    """Slice ``k``'s bone across the midline: far in front of the vertebral bodies (the
-    pubis) with ``ahead``, else not (the column)."""
-    if not spine.found(k) or not bone[k].any():
-        return np.zeros_like(bone[k])
-    rows = np.arange(bone.shape[1])[:, np.newaxis]
-    cols = np.arange(bone.shape[2])[np.newaxis, :]
-    near = np.abs(cols - spine.midline_col[k]) * pixel[1] <= half_width_mm
+) -> NDArray[np.int64]:
+    """The rows of slice ``k`` with bone across the midline: far in front of the vertebral
+    bodies (the pubis) with ``ahead``, else not (the column)."""
+    if not spine.found(k):
+        return np.zeros(0, dtype=np.int64)
+    reach = half_width_mm / pixel[1]
+    midline = spine.midline_col[k]
+    band = bone[k][:, max(int(np.ceil(midline - reach)), 0) : int(np.floor(midline + reach)) + 1]
+    rows = np.nonzero(band.any(axis=1))[0]
     in_front = rows < spine.front_row[k] - PUBIS_AHEAD_MM / pixel[0]
-    return bone[k] & near & (in_front if ahead else ~in_front)
+    return rows[in_front] if ahead else rows[~in_front]
 
 
 def _coccyx_tip(
@@ -241,8 +242,7 @@ def _coccyx_tip(
     rows: tuple[float, float] | None = None
     gap = 0.0
     for k in range(bone.shape[0] - 1, -1, -1):
-        column = _midline_bone(bone, spine, k, COCCYX_HALF_WIDTH_MM, pixel, ahead=False)
-        found = np.nonzero(column.any(axis=1))[0]
+        found = _midline_bone_rows(bone, spine, k, COCCYX_HALF_WIDTH_MM, pixel, ahead=False)
         if rows is not None:
             found = found[(found >= rows[0] - step) & (found <= rows[1] + step)]
         if found.size:
