@@ -132,7 +132,7 @@ def find_tissue_masks(
     cns = cns_mask(hu, bones.open_holes, bones.bone, spine, spacing)
     marrow = fatty_marrow(bones.open_holes & ~cns, pixel)
     report("cns")
-    zone = np.where(wall.cavity, paravertebral_zone(hu.shape, spine, pixel), 0).astype(np.uint8)
+    zone = np.where(wall.cavity, paravertebral_zone(hu.shape, spine, spacing), 0).astype(np.uint8)
     all_bone = bones.bone | cartilage | marrow
     soft = body.torso & (hu > FAT_HU[1]) & ~all_bone & ~cns
     return TissueMasks(
