@@ -55,6 +55,8 @@ BACK = Profile([0.152, 0.2, 0.3, 0.4, 0.45, 0.5], [55, 50, 52, 60, 70, 75])
 VB_A = Profile([0.088, 0.152, 0.25, 0.335, 0.445], [15, 17, 19, 22, 25])
 WING_FROM = 1.4  # radians from the front: where the iliac wings begin
 DIAPHRAGM_MM = 4.0  # thickness of the diaphragm under its domes
+KIDNEY_RIM_MM = 3.0  # perirenal fat behind and beside a kidney, at the least
+BACK_BEHIND_KIDNEY_MM = 25.0  # quadratus lumborum and latissimus behind a kidney's fat
 PSOAS_FAT_MM = 3.0  # the fat plane around the psoas
 FEMORAL_HEAD_MM = 22.0  # radius of the femoral head (average adult)
 JOINT_MM = 4.0  # hip joint space: the cartilage of head and acetabulum
@@ -537,24 +539,32 @@ class Body:
                 c.paint_where(ks2, gutter, AVF, M.FAT, [MUSCLE, AVF, IO])
                 psoas = c.ellipse(ks2, side * x, y, r, r * 1.1) & in_front
                 c.paint_where(ks2, psoas, MUSCLE, M.MUSCLE, [AVF, IO], part="psoas")
-        # Kidneys lateral to the psoas at L1-L3, in front of the quadratus lumborum (their
-        # backs at about the depth of the transverse processes: they once lay 10 mm deeper,
-        # sunk into the back muscles), each wrapped whole in its perirenal fat (Gerota's
-        # fascia): the fat displaces whatever lies there, the psoas and the wall included, and
-        # the kidney fills only that fat, so no kidney touches muscle.
+        # Kidneys lateral to the psoas at L1-L3, their backs at about the depth of the
+        # transverse processes, each wrapped whole in its perirenal fat (Gerota's fascia).
+        # The fat fills the renal fossa in front of the quadratus lumborum: it displaces the
+        # cavity's content and the wall's muscle in front of the last BACK_BEHIND_KIDNEY_MM of
+        # the back, never the psoas (it was once painted over the back muscles and the psoas
+        # down to the subcutaneous fat). The kidney fills that fat but a rim of it, so no
+        # kidney touches muscle.
+        back = self.ms**0.5 * BACK_BEHIND_KIDNEY_MM
         for side, drop in ((-1.0, 0.012), (1.0, 0.0)):
             fk = self.f_of_vertebra(20.0) + drop
             rk = min(c.rows(fk, fk).start, len(self.y_vb) - 1)
-            center = (fk * H, float(self.y_vb[rk]) - 5.0, side * (float(self.a_vb[rk]) + 52.0 * W))
             radii = (0.034 * H, 26.0 * W, 32.0 * W)
+            x = side * (float(self.a_vb[rk]) + 52.0 * W)
+            a_f, b_f = float(self.a_m[rk]) - back, float(self.b_m[rk]) - back
+            across = min(abs(x) / a_f, 0.95)
+            fossa_back = float(self.cy_m[rk]) + b_f * (1.0 - across**2.3) ** (1.0 / 2.3)
+            y_k = min(float(self.y_vb[rk]) - 5.0, float(fossa_back - radii[1] - KIDNEY_RIM_MM))
+            center = (fk * H, y_k, x)
             fat = 6.0 + 12.0 * s.visceral_level
             ks2, m = c.ellipsoid(center, tuple(r + fat for r in radii))  # type: ignore[arg-type]
-            c.paint_where(ks2, m, AVF, M.FAT, [AVF, IO, MUSCLE])
-            ks2, m = c.ellipsoid(center, radii)
-            c.paint_where(ks2, m, IO, M.KIDNEY, [AVF], part="kidneys")
-            sinus = (center[0], center[1] - 4.0, center[2] - side * 14.0 * W)
-            ks2, m = c.ellipsoid(sinus, (0.015 * H, 9.0, 9.0))
-            c.paint_where(ks2, m, AVF, M.FAT, [IO])
+            fossa = c.ellipse(ks2, 0.0, _col(self.cy_m, ks2), a_f, _col(self.b_m, ks2) - back, 2.3)
+            psoas = c.parts["psoas"][ks2] if "psoas" in c.parts else np.zeros_like(m)
+            block = c.labels[ks2]
+            wall = (block == MUSCLE) & fossa & ~psoas
+            c.paint(ks2, m & (wall | (block == AVF) | (block == IO)), AVF, M.FAT)
+            self._kidney(ks2, center, radii)
         # Crura of the diaphragm beside the aorta.
         ks2 = c.rows(min(self.dome_apex) + 0.02, self.f_of_vertebra(19.5))
         if ks2.start < ks2.stop:
@@ -563,6 +573,25 @@ class Body:
                 crus = c.ellipse(ks2, side * 16.0, y, 5.0, 10.0)
                 c.paint_where(ks2, crus, MUSCLE, M.MUSCLE, [AVF, IO], part="crura")
         _ = ks
+
+    def _kidney(
+        self, fat_rows: slice, center: tuple[float, float, float], radii: tuple[float, ...]
+    ) -> None:
+        """A kidney inside its fat (rows ``fat_rows``), KIDNEY_RIM_MM from the fat's edge in
+        the slice at least (a voxel where pixels are coarser), and its sinus fat."""
+        c, H, W = self.c, self.H, self.W
+        side = float(np.sign(center[2]))
+        pixel = min(c.spacing[1], c.spacing[2])
+        rim = max(1, int(np.ceil(KIDNEY_RIM_MM / pixel)))
+        cross = ndimage.generate_binary_structure(2, 1)[None]
+        fat = c.labels[fat_rows] == AVF
+        room = ndimage.binary_erosion(fat, cross, iterations=rim)
+        ks, m = c.ellipsoid(center, radii)  # type: ignore[arg-type]
+        m &= room[ks.start - fat_rows.start : ks.stop - fat_rows.start]
+        c.paint_where(ks, m, IO, M.KIDNEY, [AVF], part="kidneys")
+        sinus = (center[0], center[1] - 4.0, center[2] - side * 14.0 * W)
+        ks, m = c.ellipsoid(sinus, (0.015 * H, 9.0, 9.0))
+        c.paint_where(ks, m, AVF, M.FAT, [IO])
 
     def ribs(self) -> None:
         """Twelve pairs of ribs sloping down to the front, costal cartilage, sternum, scapulae."""
