@@ -702,10 +702,14 @@ class Body:
         uh = 0.485 * H
         for side in (-1.0, 1.0):
             centre = (uh, yh, side * xh)
-            ks2, m = c.ellipsoid(centre, (0.018 * H + 6.0, 30.0 * W, 30.0 * W))
+            # The body of the ilium above the socket is thick bone (the roof of
+            # the acetabulum, on to the sacroiliac joint), the psoas passing in front of it (a
+            # shell of 4 mm round the joint space once passed for a rib-thin bone).
+            body = (uh - 12.0, yh + 4.0, side * (xh - 3.0))
+            ks2, m = c.ellipsoid(body, (0.018 * H + 12.0, 34.0 * W, 34.0 * W))
             cup = self._acetabulum(ks2, centre, side)
             c.paint(ks2, m & cup, BONE, M.CORTICAL)
-            ks2, m = c.ellipsoid(centre, (0.014 * H, 24.0 * W, 24.0 * W))
+            ks2, m = c.ellipsoid(body, (0.018 * H + 9.0, 31.0 * W, 31.0 * W))
             c.paint(ks2, m & self._acetabulum(ks2, centre, side), BONE, M.RED_MARROW)
         # Pubis in front and ischia behind, low in the pelvis.
         ks = c.rows(0.492, 0.512)

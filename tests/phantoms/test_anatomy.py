@@ -29,6 +29,8 @@ PARTS = {
 # 3 mm here) and no more than the cartilage and a little fluid (the head sits in its socket).
 JOINT_MIN_MM, JOINT_MAX_MM = 4.0, 8.0
 MUSCLE_BEHIND_KIDNEY_MM = 10.0  # the quadratus lumborum at least
+ILIUM_BODY_MIN_MM = 12.0  # the level finder's THICK_RADIUS_MM: no rib is this thick
+LATERAL_OF_SACRUM_MM = 60.0  # the sacrum and spine lie nearer the midline
 HEART_IN_THORAX = 0.9  # the heart sits on the diaphragm: all but its base above the domes
 
 
@@ -78,6 +80,18 @@ def test_each_femur_lies_in_its_acetabulum_apart_from_the_hip_bone(phantom: Phan
         gap = float(to_other[:, :, side][femora[:, :, side]].min())
         assert JOINT_MIN_MM <= gap <= JOINT_MAX_MM, gap
     assert not (ndimage.binary_dilation(femora, np.ones((3, 3, 3), bool)) & other_bone).any()
+
+
+def test_the_hip_bone_is_thick_around_the_acetabulum(phantom: Phantom) -> None:
+    """The body of the ilium above and inside the socket is bone thicker than any rib (a
+    ball of ILIUM_BODY_MIN_MM fits in it), as the vertebral-level finder expects of a hip
+    bone; a 4 mm shell round the joint space once took its place."""
+    bone = (phantom.labels == Tissue.BONE) & ~phantom.parts["femora"]
+    spacing = phantom.volume.geometry.spacing
+    depth = ndimage.distance_transform_edt(bone, sampling=spacing)
+    x = phantom.volume.geometry.origin[0] + np.arange(bone.shape[2]) * spacing[2]
+    for side in (x < -LATERAL_OF_SACRUM_MM, x > LATERAL_OF_SACRUM_MM):
+        assert float(depth[:, :, side].max()) >= ILIUM_BODY_MIN_MM
 
 
 def test_the_liver_lies_below_the_diaphragm_and_the_heart_above_it(phantom: Phantom) -> None:
