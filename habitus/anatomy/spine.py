@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from habitus.anatomy.discs import vertebral_bodies
+from habitus.anatomy.discs import MAX_DISC_MM, vertebral_bodies
 from habitus.anatomy.frame import AnatomicalFrame
 
 SEARCH_HALF_WIDTH_MM = 40.0
@@ -206,13 +206,14 @@ def _segments(
         c += 1
     dz = frame.slice_interval_mm or 1.0
     confirm = max(1, int(np.ceil(END_PLATE_CONFIRM_MM / dz)))
+    reach = max(1, int(np.ceil(MAX_DISC_MM / dz)))
     if runs:
         found = np.zeros_like(is_body)
         for lo, hi in runs:
             found[lo : hi + 1] = True
         open_ends = (
-            not _end_plate_seen(found, valid, runs[0][0], -1, confirm),
-            not _end_plate_seen(found, valid, runs[-1][1], +1, confirm),
+            not _end_plate_seen(found, valid, runs[0][0], -1, confirm, reach),
+            not _end_plate_seen(found, valid, runs[-1][1], +1, confirm, reach),
         )
         runs = vertebral_bodies(runs, profile, local_max, open_ends, dz)
     kept = np.zeros_like(is_body)
@@ -222,26 +223,37 @@ def _segments(
         VertebralSegment(
             lo=lo,
             hi=hi,
-            bottom_open=not _end_plate_seen(kept, valid, lo, -1, confirm),
-            top_open=not _end_plate_seen(kept, valid, hi, +1, confirm),
+            bottom_open=not _end_plate_seen(kept, valid, lo, -1, confirm, reach),
+            top_open=not _end_plate_seen(kept, valid, hi, +1, confirm, reach),
         )
         for lo, hi in runs
     ]
 
 
 def _end_plate_seen(
-    is_body: NDArray[np.bool_], valid: NDArray[np.bool_], end: int, step: int, confirm: int
+    is_body: NDArray[np.bool_],
+    valid: NDArray[np.bool_],
+    end: int,
+    step: int,
+    confirm: int,
+    reach: int,
 ) -> bool:
     """Whether the gap beyond a segment's end is a real disc: it reaches another vertebral
     body, or runs on along the spine for ``confirm`` slices, before the scan or track ends.
-    A short gap at the scan's edge may be the end plate's partial volume, not a disc."""
+    A short gap at the scan's edge may be the end plate's partial volume, not a disc.
+
+    The track may drop for a few slices inside a disc, where a slice holds no bone near the
+    midline (a disc level without its arch, as on the generator phantoms): such a gap is a
+    disc when it reaches another body within ``MAX_DISC_MM``."""
     c = end + step
     gap = 0
-    while 0 <= c < is_body.size and valid[c]:
+    lost = False
+    while 0 <= c < is_body.size and (valid[c] or gap < reach):
         if is_body[c]:
             return True
+        lost |= not valid[c]
         gap += 1
-        if gap >= confirm:
+        if gap >= confirm and not lost:
             return True
         c += step
     return False
