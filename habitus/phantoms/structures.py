@@ -56,6 +56,10 @@ VB_A = Profile([0.088, 0.152, 0.25, 0.335, 0.445], [15, 17, 19, 22, 25])
 WING_FROM = 1.4  # radians from the front: where the iliac wings begin
 DIAPHRAGM_MM = 4.0  # thickness of the diaphragm under its domes
 KIDNEY_RIM_MM = 3.0  # perirenal fat behind and beside a kidney, at the least
+RIB_HEAD_PHASE = 0.3  # where a rib head meets its vertebra: 0 top of the body, 1 its foot
+RIB_DESCENT_MM = 36.0  # a rib's fall from its head to its angle (average adult)
+RIB_ANGLE_MM = 50.0  # lateral reach of the rib's angle beyond the vertebral body
+RIB_FROM_KIDNEY_MM = 3.0  # fat between a kidney and the rib behind it, at the least
 BACK_BEHIND_KIDNEY_MM = 25.0  # quadratus lumborum and latissimus behind a kidney's fat
 PSOAS_FAT_MM = 3.0  # the fat plane around the psoas
 FEMORAL_HEAD_MM = 22.0  # radius of the femoral head (average adult)
@@ -606,28 +610,41 @@ class Body:
         ring = outer & ~inner
         theta = c.angle(ks, 0.0, cy_c)
         g = 0.5 * (1.0 + np.cos(theta))  # 0 at the back, 1 at the front
-        drop = 0.055 * H
-        f_adj = (c.u[ks][:, None, None] - drop * g) / H
-        v = VERTEBRA(np.asarray(f_adj, dtype=np.float64))
-        rib = np.floor(v - 7.0) + 1.0  # index of the rib whose band this voxel is in
-        centre = rib - 0.5
         level_mm = (0.335 - 0.152) * H / 12.0
-        half = 5.5 * W
-        on_rib = (np.abs(v - 7.0 - centre) * level_mm < half) & (rib >= 1) & (rib <= 12)
-        ang = np.abs(theta)
+        # Each rib's head sits on the upper part of its vertebra's body (RIB_HEAD_PHASE);
+        # from there the rib runs down and out, RIB_DESCENT_MM to its angle (steepest by the
+        # spine), then on round the wall to the front, which stays where it was (the ribs
+        # once ran level from the spine to their angle, their heads at mid-body).
         X, Y = c.xy(ks)
-        near_spine = (np.abs(X) < _col(self.a_vb, ks) + 14.0) & (cy_c < Y)
+        a_vb = _col(self.a_vb, ks)
+        out = np.where(cy_c < Y, np.abs(X), a_c + t) - a_vb  # lateral reach from the body
+        reach = np.clip(out / RIB_ANGLE_MM, 0.0, 1.0)
+        descent = RIB_DESCENT_MM * W * (1.0 - (1.0 - reach) ** 2)
+        drop = 0.055 * H - RIB_DESCENT_MM * W + (0.5 - RIB_HEAD_PHASE) * level_mm
+        f_adj = (c.u[ks][:, None, None] - descent - drop * g) / H
+        v = VERTEBRA(np.asarray(f_adj, dtype=np.float64))
+        w = v - 6.0 - RIB_HEAD_PHASE  # rib k's head lies at w = k
+        rib = np.floor(w + 0.5)  # index of the rib whose band this voxel is in
+        half = 5.5 * W
+        on_rib = (np.abs(w - rib) * level_mm < half) & (rib >= 1) & (rib <= 12)
+        ang = np.abs(theta)
+        near_spine = (np.abs(X) < a_vb + 14.0) & (cy_c < Y)
         cart_end = np.where(rib <= 7, 0.12, np.where(rib <= 10, 0.5, 9.0))
         bone_end = np.where(rib <= 7, 0.45, np.where(rib <= 10, 0.9, 1.8))
         is_bone = on_rib & ring & (ang >= bone_end) & ~near_spine
         is_cart = on_rib & ring & (ang >= cart_end) & (ang < bone_end)
         # The kidneys' fossae and the psoas's gutter (their fat, labelled visceral) lie in
-        # front of the ribs: neither ribs nor intercostal muscle are painted over them (they
-        # once were, and the lower ribs pressed the kidneys straight against muscle).
+        # front of the ribs: no intercostal muscle is painted over them (it once was, and
+        # pressed the kidneys straight against muscle).
         fossa = (c.labels[ks] == AVF) | (c.labels[ks] == IO)
         intercostal = ring & ~near_spine & (c.labels[ks] != BG)
         c.paint(ks, intercostal & ~fossa, MUSCLE, M.MUSCLE)
-        c.paint(ks, is_bone & ~fossa, BONE, M.RIB)
+        # The lowest ribs pass behind the kidneys' fat, RIB_FROM_KIDNEY_MM from the kidney
+        # at least.
+        rim = max(1, int(np.ceil(RIB_FROM_KIDNEY_MM / min(c.spacing[1], c.spacing[2]))))
+        cross = ndimage.generate_binary_structure(2, 1)[None]
+        organ = ndimage.binary_dilation(c.labels[ks] == IO, cross, iterations=rim)
+        c.paint(ks, is_bone & ~organ, BONE, M.RIB, part="ribs")
         c.paint(ks, is_cart & ~fossa, BONE, M.CARTILAGE)
         # Sternum: manubrium to xiphoid in front.
         ks2 = c.rows(0.17, 0.30)

@@ -24,6 +24,7 @@ PARTS = {
     "iliacus": Tissue.MUSCLE,
     "kidneys": Tissue.IO,
     "femora": Tissue.BONE,
+    "ribs": Tissue.BONE,
 }
 # Distance from a femur's voxels to the nearest other bone: the joint space (a voxel at least,
 # 3 mm here) and no more than the cartilage and a little fluid (the head sits in its socket).
@@ -31,6 +32,8 @@ JOINT_MIN_MM, JOINT_MAX_MM = 4.0, 8.0
 MUSCLE_BEHIND_KIDNEY_MM = 10.0  # the quadratus lumborum at least
 ILIUM_BODY_MIN_MM = 12.0  # the level finder's THICK_RADIUS_MM: no rib is this thick
 LATERAL_OF_SACRUM_MM = 60.0  # the sacrum and spine lie nearer the midline
+RIB_FALL_MIN_MM = 6.0  # a lowest rib's fall over 15 mm out from the column (two slices)
+COLUMN_MM = 50.0  # a rib within this of the midline starts at the column
 HEART_IN_THORAX = 0.9  # the heart sits on the diaphragm: all but its base above the domes
 
 
@@ -127,3 +130,27 @@ def test_the_back_muscles_lie_behind_each_kidney_and_its_fat(phantom: Phantom) -
             outside = np.flatnonzero((behind == Tissue.SKIN) | (behind == Tissue.BACKGROUND))
             behind = behind[: outside[0] if outside.size else behind.size]
             assert (behind == Tissue.MUSCLE).sum() * row_mm >= MUSCLE_BEHIND_KIDNEY_MM, z
+
+
+def test_the_lowest_ribs_fall_from_their_heads(phantom: Phantom) -> None:
+    """A lower rib's head meets its vertebra higher than its shaft beside the body: the
+    12th rib leaves the column at the level of T12's body and runs down and out. The ribs
+    once ran level from the spine to their angle, which put the level finder's 12th rib head
+    on T11. Here the lowest rib that reaches the column (within COLUMN_MM of the midline)
+    falls at least RIB_FALL_MIN_MM over 15 mm out from its innermost point."""
+    ribs = phantom.parts["ribs"]
+    geometry = phantom.volume.geometry
+    dz, _, dx = geometry.spacing
+    parts, _ = ndimage.label(ribs, np.ones((3, 3, 3), bool))
+    k, _, i = np.nonzero(ribs)
+    label = parts[ribs]
+    x = geometry.origin[0] + i * dx
+    for side in (x < 0.0, x > 0.0):
+        reaching = np.unique(label[side & (np.abs(x) <= COLUMN_MM)])
+        lowest = min(reaching, key=lambda r: int(k[side & (label == r)].min()))
+        rib = side & (label == lowest)
+        reach = np.abs(x[rib])
+        inner = reach <= reach.min() + 4.0
+        outer = (reach >= reach.min() + 14.0) & (reach <= reach.min() + 20.0)
+        fall = (k[rib][inner].max() - k[rib][outer].max()) * dz
+        assert fall >= RIB_FALL_MIN_MM, fall
