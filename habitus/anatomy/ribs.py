@@ -7,7 +7,9 @@
   apart, each run is a rib of its own: a rib broken into pieces all too small to be called
   a rib (the 12th, thin and oblique, at 1 mm as the rule-based segmenter labels
   ts-upper-abdomen resampled) lends its pieces to the nearest rib above, and the lower run
-  is its neck; the lowest run gives the lowest head on the spine.
+  is its neck; the lowest run gives the lowest head on the spine. A lower run made only of
+  bone smaller than any component the skeleton describes (a sliver at the column's edge, as
+  on the generator phantoms) is no rib.
 - The lowest point of the rib cage is the lowest point of any rib, floating ribs included:
   the 11th often reaches lower than the 12th. At 3 mm voxels and in thick slices a rib's
   thin tip falls apart into small pieces of bone (partial volume); a small piece of bone
@@ -42,7 +44,13 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from habitus.anatomy.frame import AnatomicalFrame
-from habitus.anatomy.skeleton import COLUMN_HALF_WIDTH_MM, BoneGroup, Skeleton, column_mask
+from habitus.anatomy.skeleton import (
+    COLUMN_HALF_WIDTH_MM,
+    MIN_COMPONENT_CM3,
+    BoneGroup,
+    Skeleton,
+    column_mask,
+)
 from habitus.anatomy.spine import SpineTrack
 
 RIB_HEAD_RISE_MM = 15.0
@@ -95,8 +103,12 @@ def rib_heads(skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame) -> 
     py, px = frame.pooled_mm
     edge = COLUMN_HALF_WIDTH_MM + 1.5 * px
     owner = _rib_necks(skeleton, frame)
+    voxel_cm3 = py * px * (frame.slice_interval_mm or 1.0) / 1000.0
+    piece_cm3 = np.bincount(skeleton.labels.ravel()) * voxel_cm3
+    gap_mm = max(CONTACT_GAP_MM, 1.5 * frame.slice_interval_mm)
     for rib in skeleton.ribs:
         contacts: list[int] = []
+        pieces: list[set[int]] = []  # the bone components meeting the column, per contact
         rib_slices = np.flatnonzero((owner == rib.label).any(axis=(1, 2)))
         for c in range(int(rib_slices[0]), int(rib_slices[-1]) + 1):
             if not spine.valid[c]:
@@ -105,21 +117,31 @@ def rib_heads(skeleton: Skeleton, spine: SpineTrack, frame: AnatomicalFrame) -> 
             near = (np.abs(cols - spine.x[c]) * px <= edge) & (rows >= spine.front[c] - 10.0 / py)
             if near.any():
                 contacts.append(c)
+                pieces.append(set(skeleton.labels[c][rows[near], cols[near]].tolist()))
         if contacts:
-            tops = _run_tops(
-                frame.z_mm[contacts], max(CONTACT_GAP_MM, 1.5 * frame.slice_interval_mm)
-            )
+            runs = _runs(frame.z_mm[contacts], gap_mm)
+            # a lower run is another rib's neck only where bone the size of a described
+            # component makes it: a sliver at the column's edge is no rib
+            ribs = [
+                (lo, hi)
+                for index, (lo, hi) in enumerate(runs)
+                if index == len(runs) - 1
+                or piece_cm3[sorted(set().union(*pieces[lo : hi + 1]))].sum() >= MIN_COMPONENT_CM3
+            ]
+            top, lowest = (float(frame.z_mm[contacts[hi]]) for _, hi in (ribs[-1], ribs[0]))
             out[rib.label] = RibHead(
-                tops[-1] + RIB_HEAD_RISE_MM, len(tops) == 1, tops[0] + RIB_HEAD_RISE_MM
+                top + RIB_HEAD_RISE_MM, len(runs) == 1, lowest + RIB_HEAD_RISE_MM
             )
     return out
 
 
-def _run_tops(z: NDArray[np.float64], gap_mm: float) -> list[float]:
-    """The highest z of each run of ascending ``z``, runs broken where two neighbours lie
-    more than ``gap_mm`` apart, lowest run first."""
+def _runs(z: NDArray[np.float64], gap_mm: float) -> list[tuple[int, int]]:
+    """First and last index of each run of ascending ``z``, runs broken where two
+    neighbours lie more than ``gap_mm`` apart, lowest run first."""
     breaks = np.flatnonzero(np.diff(z) > gap_mm)
-    return [float(z[i]) for i in (*breaks, z.size - 1)]
+    starts = [0, *(int(b) + 1 for b in breaks)]
+    ends = [*(int(b) for b in breaks), z.size - 1]
+    return list(zip(starts, ends, strict=True))
 
 
 def _rib_necks(skeleton: Skeleton, frame: AnatomicalFrame) -> NDArray[np.int32]:
