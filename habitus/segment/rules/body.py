@@ -79,14 +79,14 @@ _TRUNK, _LIMB = 1, 2
 @dataclass(frozen=True)
 class BodyMasks:
     body: Mask  # the whole patient, holes filled per slice
-    torso: Mask  # the trunk (head and neck included); the part the anatomy rules apply to
+    trunk: Mask  # head, neck and trunk; the part the anatomy rules apply to
     limbs: Mask  # arms and legs lying apart from the trunk in a slice
 
 
 @dataclass(frozen=True)
 class BodyParts:
     body: Mask  # pooled (z, y, x)
-    trunk: Mask  # the torso part of each slice; empty where the legs are
+    trunk: Mask  # the trunk part of each slice; empty where the legs are
     arms: Mask
     legs: Mask
     leg_split: int | None  # lowest canonical slice of the undivided trunk, None if no legs
@@ -104,14 +104,14 @@ def body_masks(hu: NDArray[np.int16], spacing: tuple[float, float, float]) -> Bo
     # box around them is worked on.
     near_kept = grid.expand(ndimage.binary_dilation(kept, IN_PLANE, iterations=2)).astype(bool)
     body = np.zeros_like(dense)
-    torso = np.zeros_like(dense)
+    trunk = np.zeros_like(dense)
     if near_kept.any():
         rows = np.nonzero(near_kept.any(axis=(0, 2)))[0]
         cols = np.nonzero(near_kept.any(axis=(0, 1)))[0]
         box = (slice(None), slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         body[box] = fill_holes_2d(dense[box] & near_kept[box])
-        torso[box] = body[box] & (grid.expand(nearest)[box] == _TRUNK)
-    return BodyMasks(body=body, torso=torso, limbs=body & ~torso)
+        trunk[box] = body[box] & (grid.expand(nearest)[box] == _TRUNK)
+    return BodyMasks(body=body, trunk=trunk, limbs=body & ~trunk)
 
 
 def _coarse_parts(dense: Mask, bone: Mask, pixel: PixelSpacing) -> tuple[Mask, NDArray[np.uint8]]:

@@ -100,29 +100,29 @@ def find_tissue_masks(
     box = box_around(full_body.body)
     hu = hu[box]
     body = BodyMasks(
-        body=full_body.body[box], torso=full_body.torso[box], limbs=full_body.limbs[box]
+        body=full_body.body[box], trunk=full_body.trunk[box], limbs=full_body.limbs[box]
     )
     skin = skin_mask(body.body, spacing, hu)
     report("body")
-    lungs = lung_masks(hu, body.torso, spacing)
+    lungs = lung_masks(hu, body.trunk, spacing)
     report("lungs")
     # Enhanced blood and organs read as dense as bone: they are found first and kept out.
-    pools = enhanced_pools(hu, body.torso, spacing)
+    pools = enhanced_pools(hu, body.trunk, spacing)
     seeds = seed_bone(hu, body.body, spacing, pools)
     report("bone")
-    wall = wall_regions(hu, body.torso, skin, seeds, spacing)
+    wall = wall_regions(hu, body.trunk, skin, seeds, spacing)
     # Thinner enhanced vessels (iliac) are told from ribs, as thick, by lying inside the wall.
     pools |= enhanced_vessels(hu, wall.cavity & ~lungs.lungs, spacing)
     seeds = drop_calcifications(seeds & ~pools, wall.cavity, spacing)
-    bones = complete_bone(hu, seeds, body.body, body.torso, spacing, pools)
-    spine = find_spine(bones.bone, body.torso, pixel)
+    bones = complete_bone(hu, seeds, body.body, body.trunk, spacing, pools)
+    spine = find_spine(bones.bone, body.trunk, pixel)
     # A calcified aorta joined to the spine is vessel, not bone; without it the spine is
     # found again, since the front of the vertebral bodies is measured from the bone.
     calcified_wall = vessel_wall(bones.bone, spine, pixel)
     calcified_wall |= plaque_on_pools(bones.bone, pools, wall.cavity, pixel)
     if calcified_wall.any():
         bones = replace(bones, bone=bones.bone & ~calcified_wall)
-        spine = find_spine(bones.bone, body.torso, pixel)
+        spine = find_spine(bones.bone, body.trunk, pixel)
     # In the pelvis the cavity lies within the ring of bone: what lies outside it is wall.
     wall = wall.confined_to(pelvic_bounds(bones.bone, spine, spacing))
     # Costal cartilage lies in the chest wall and against its inner surface.
@@ -134,7 +134,7 @@ def find_tissue_masks(
     report("cns")
     zone = np.where(wall.cavity, paravertebral_zone(hu.shape, spine, spacing), 0).astype(np.uint8)
     all_bone = bones.bone | cartilage | marrow
-    soft = body.torso & (hu > FAT_HU[1]) & ~all_bone & ~cns
+    soft = body.trunk & (hu > FAT_HU[1]) & ~all_bone & ~cns
     return TissueMasks(
         box=box,
         body=body,
