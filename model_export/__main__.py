@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from habitus.errors import HabitusError
 
 if TYPE_CHECKING:  # the commands import torch only when they run
+    from model_export.network import NetworkConfig
     from model_export.train import Runtime, TrainConfig
 
 TARGETS: dict[str, dict[str, str]] = {
@@ -58,9 +59,19 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     values = _given(TrainConfig, args)
     if "width" in vars(args):
         values["network"] = NetworkConfig(width=args.width)
+    elif getattr(args, "init_from", None) is not None:
+        values["network"] = _init_network(args.init_from)
     if values.get("class_weights") is not None:
         values["class_weights"] = tuple(values["class_weights"])
     return TrainConfig(**values)
+
+
+def _init_network(path: Path) -> NetworkConfig:
+    """The network of the model ``--init-from`` names: the run's unless ``--width`` is given."""
+    from habitus.segment.manifest import load_manifest
+    from model_export.warm_start import find_manifest, network_config
+
+    return network_config(load_manifest(find_manifest(path)))
 
 
 def _runtime(args: argparse.Namespace) -> Runtime:
@@ -79,6 +90,7 @@ def _train(args: argparse.Namespace) -> int:
         resume=not args.restart,
         phantoms=not args.no_phantoms,
         runtime=_runtime(args),
+        init_from=args.init_from,
     )
     print(
         json.dumps(
@@ -91,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
                 "precision": result.precision,
                 "workers": result.workers,
                 "folder_cases": result.folder_cases,
+                "init_from": result.init_from,
             },
             indent=2,
         )
@@ -118,8 +131,13 @@ def _census(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from model_export.export import export_model
+    from model_export.warm_start import source_of_checkpoint
 
     target = TARGETS[args.target]
+    notes: dict[str, Any] = {"target_device": args.target}
+    init_from = source_of_checkpoint(args.checkpoint)
+    if init_from is not None:
+        notes["init_from"] = init_from
     result = export_model(
         args.checkpoint,
         args.out,
@@ -131,7 +149,7 @@ def _export(args: argparse.Namespace) -> int:
         patch_size=args.patch,
         refinement=None if args.no_refinement else "attenuation",
         evaluation=json.loads(args.evaluation.read_text()) if args.evaluation else None,
-        training_notes={"target_device": args.target},
+        training_notes=notes,
         parity_patches=args.parity_patches,
     )
     print(json.dumps(result, indent=2))
@@ -252,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     recipe("--class-weights", type=float, nargs=8, help="cross-entropy weight of labels 0-7")
     recipe("--schedule-start", type=int, help="restart warm-up and decay at this step")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from an exported model's weights (its manifest .json or .onnx file), at "
+        "step 0 or --schedule-start with a fresh optimizer; its network unless --width is "
+        "given (a different one is refused); ignored when the run resumes from its checkpoint",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser(

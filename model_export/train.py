@@ -123,22 +123,28 @@ def _to_cpu(value: Any) -> Any:
 
 
 def save_checkpoint(
-    path: Path, model: UNet3D, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig
+    path: Path,
+    model: UNet3D,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    config: TrainConfig,
+    init_from: dict[str, Any] | None = None,
 ) -> None:
     """Write atomically, so that an interrupted save leaves the previous checkpoint intact.
 
     Tensors are stored on the CPU, so a run trained on a GPU resumes on a CPU and back.
+    ``init_from``: the exported model the run started from (model_export.warm_start).
     """
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": _to_cpu(model.state_dict()),
-            "optimizer": _to_cpu(optimizer.state_dict()),
-            "step": step,
-            "config": config.to_dict(),
-        },
-        tmp,
-    )
+    data: dict[str, Any] = {
+        "model": _to_cpu(model.state_dict()),
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "step": step,
+        "config": config.to_dict(),
+    }
+    if init_from is not None:
+        data["init_from"] = init_from
+    torch.save(data, tmp)
     os.replace(tmp, path)
 
 
@@ -167,6 +173,7 @@ class TrainResult:
     device: str = "cpu"
     precision: str = "fp32"
     workers: int = 0
+    init_from: dict[str, Any] | None = None  # the exported model the run started from
 
 
 @dataclass(frozen=True)
@@ -208,12 +215,15 @@ def train(
     resume: bool = True,
     phantoms: bool = True,
     runtime: Runtime | None = None,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train (or resume) a model into ``out_dir``; returns where the checkpoint is.
 
     ``folder`` holds labelled cases (see :func:`model_export.training_pairs.read_labelled_folder`);
     with ``phantoms=False`` only those are used, which is how a site fine-tunes on its own
-    annotations (start from a bundled checkpoint copied into ``out_dir``).
+    annotations. ``init_from`` (an exported model's manifest or ONNX file) starts a new run
+    from that model's weights at step ``schedule_start`` with a fresh optimizer; a run that
+    resumes from its own checkpoint ignores it.
     """
     runtime = runtime or Runtime()
     device = resolve_device(runtime.device)
@@ -228,12 +238,19 @@ def train(
     model = UNet3D(config.network)
     optimizer_state = None
     step = 0
+    init_source: dict[str, Any] | None = None
     if resume and ckpt_path.is_file():
         data = load_checkpoint(ckpt_path)
         model.load_state_dict(data["model"])
         optimizer_state = data["optimizer"]
         step = int(data["step"])
+        init_source = data.get("init_from")
         logger.info("resumed from %s at step %d", ckpt_path, step)
+        if init_from is not None:
+            logger.info("--init-from %s ignored: the run resumes from its checkpoint", init_from)
+    elif init_from is not None:
+        init_source = _warm_start(model, init_from, config)
+        step = config.schedule_start
 
     cases: list[LabelledVolume] = []
     if folder is not None:
@@ -304,8 +321,8 @@ def train(
         if step % max(runtime.log_every, 1) == 0 or step == config.steps:
             logger.info(meter.report().line(step))
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(ckpt_path, model, optimizer, step, config)
-    save_checkpoint(ckpt_path, model, optimizer, step, config)
+            save_checkpoint(ckpt_path, model, optimizer, step, config, init_source)
+    save_checkpoint(ckpt_path, model, optimizer, step, config, init_source)
     return TrainResult(
         checkpoint=ckpt_path,
         steps=step,
@@ -316,4 +333,27 @@ def train(
         device=str(device),
         precision=precision,
         workers=workers,
+        init_from=init_source,
     )
+
+
+def _warm_start(model: UNet3D, path: Path, config: TrainConfig) -> dict[str, Any]:
+    """Load an exported model's weights into ``model``; returns their source."""
+    from model_export.warm_start import check_matches, input_differences, load_warm_start
+
+    warm = load_warm_start(path)
+    check_matches(warm, config.network)
+    model.load_state_dict(warm.model.state_dict())
+    differences = input_differences(
+        warm.manifest, config.spacing_mm, config.hu_clip, config.hu_mean, config.hu_std
+    )
+    if differences:
+        logger.warning("--init-from model was trained on other inputs: %s", "; ".join(differences))
+    logger.info(
+        "initialised from %s %s (sha256 %s), step %d, fresh optimizer",
+        warm.source["model_id"],
+        warm.source["version"],
+        warm.source["sha256"],
+        config.schedule_start,
+    )
+    return warm.source
