@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from habitus.segment.manifest import load_manifest, manifest_for, write_manifest
-from model_export.network import UNet3D, count_parameters, patch_multiple
+from model_export.network import ARCHITECTURE, UNet3D, count_parameters, patch_multiple
 from model_export.stream import normalise
 from model_export.train import TrainConfig, model_from_checkpoint
 
@@ -119,7 +119,7 @@ def export_model(
     parity = check_parity(model, onnx_path, parity_inputs(config, patch, parity_patches))  # type: ignore[arg-type]
     training: dict[str, Any] = {
         "framework": f"torch {torch.__version__}",
-        "architecture": "3D U-Net, 3 encoders / 3 decoders, GroupNorm, trilinear up-sampling",
+        "architecture": ARCHITECTURE,
         "network": config.network.to_dict(),
         "parameters": count_parameters(model),
         "steps": step,

@@ -15,6 +15,9 @@ from torch import nn
 
 from habitus.labels import NUM_LABELS
 
+ARCHITECTURE = "3D U-Net, 3 encoders / 3 decoders, GroupNorm, trilinear up-sampling"
+"""The network of this module as manifests name it (``training.architecture``)."""
+
 POOLING: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (2, 2, 2), (2, 2, 2))
 """Down-sampling factors (depth, height, width) after each encoder, in order."""
 

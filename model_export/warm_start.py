@@ -21,12 +21,9 @@ import torch
 
 from habitus.errors import ModelError
 from habitus.segment.manifest import ModelManifest, load_manifest, verified_model_path
-from model_export.network import NetworkConfig, UNet3D
+from model_export.network import ARCHITECTURE, NetworkConfig, UNet3D
 
 logger = logging.getLogger(__name__)
-
-ARCHITECTURE = "3D U-Net, 3 encoders / 3 decoders, GroupNorm, trilinear up-sampling"
-"""What model_export.export writes as ``training.architecture``: the network of network.py."""
 
 _AFFINE = {"Mul": "weight", "Add": "bias"}  # folded GroupNorm: x * weight + bias
 
