@@ -80,6 +80,7 @@ BELLY_REACH = 1.6  # a belly rests on the bone: its centre about one radius and 
 SLICE_GAP_MM = 6.0  # slices where the psoas was lost are bridged from those around
 BRIDGED_MAX_HU = 100.0  # muscle reads 30-60 HU, up to about 80 with contrast
 BONE_BLUR_MM = 1.5  # how far the bone's partial volume lifts the tissue against it
+MAX_RIB_SECTION_MM2 = 400.0  # a rib cut obliquely; the hip bone's wing beside L4-L5 is larger
 
 
 def paravertebral_zone(
@@ -126,7 +127,9 @@ def paravertebral_muscle(
     # (Measured whether the wall takes the vertebra in or not.)
     reach_slices = int(round(DISC_MM / spacing[0]))
     column = ndimage.maximum_filter1d(
-        (bone & (paravertebral_zone(bone.shape, spine, spacing) == BESIDE)).view(np.uint8),
+        _origins(bone, paravertebral_zone(bone.shape, spine, spacing) == BESIDE, spine, pixel).view(
+            np.uint8
+        ),
         size=2 * reach_slices + 1,
         axis=0,
     ).astype(bool)
@@ -187,6 +190,31 @@ def paravertebral_muscle(
     # Not into tissue denser than muscle: blood in the delayed phase, beside the crus.
     like_muscle = soft & (hu <= BRIDGED_MAX_HU) & ~column
     return out | bridge_slices(psoas_all, like_muscle, SLICE_GAP_MM, spacing[0])
+
+
+def _origins(bone: Mask, beside: Mask, spine: Spine, pixel: tuple[float, float]) -> Mask:
+    """The bone beside the spine that the psoas arises from or lies on: not a rib.
+
+    The lowest ribs fall from their heads past the kidney's upper pole, and a kidney within
+    ``ORIGIN_MM`` of one was taken as psoas (phantom seeds 2, 3 and 5 at L1: 0.32, 0.19 and
+    0.09 of the kidney labelled muscle). A rib's section stands apart from the vertebra's
+    (the costovertebral joint) and is a bar of a few square centimetres even where the slice
+    cuts it obliquely (``MAX_RIB_SECTION_MM2``); the vertebra (body, arch and the processes
+    joined to them) crosses the midline, and the hip bone beside L4 to S1, on whose inner
+    surface the psoas runs, is a plate many times larger.
+    """
+    out = np.zeros_like(bone)
+    eight = np.ones((3, 3), dtype=bool)
+    max_rib = MAX_RIB_SECTION_MM2 / (pixel[0] * pixel[1])
+    for k in range(bone.shape[0]):
+        if not spine.found(k) or not (bone[k] & beside[k]).any():
+            continue
+        pieces, count = ndimage.label(bone[k], structure=eight)
+        keep = np.bincount(pieces.ravel(), minlength=count + 1) > max_rib
+        keep[pieces[:, int(round(spine.midline_col[k]))]] = True
+        keep[0] = False
+        out[k] = keep[pieces] & beside[k]
+    return out
 
 
 def _psoas_at_discs(
