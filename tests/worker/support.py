@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
+
 from habitus.config import RedisSettings
 from habitus.jobs import JobRecord, JobStore, Origin, OriginKind
 from habitus.settings import Settings
@@ -30,3 +32,12 @@ def queue_job(
         send=None if send else (lambda _: None),
     )
     return store.get(job_id)
+
+
+def slices_in_order(folder: Path) -> list[Path]:
+    """A job's input files by instance number: their names are SOP Instance UIDs, which say
+    nothing of the order (files picked by name could be the two ends, leaving no gap)."""
+    return sorted(
+        folder.iterdir(),
+        key=lambda path: int(pydicom.dcmread(path, stop_before_pixels=True).InstanceNumber),
+    )

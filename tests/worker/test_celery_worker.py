@@ -24,7 +24,7 @@ from tests.worker.processes import (
     pool_processes,
     wait_for_job,
 )
-from tests.worker.support import queue_job
+from tests.worker.support import queue_job, slices_in_order
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_worker_runs_jobs_to_their_end(
     store.transition(cancelled.id, JobState.CANCELLED)  # cancelled while still queued
     good = queue_job(new_study(tmp_path / "a"), spool, store, send=True)
     bad = queue_job(new_study(tmp_path / "b"), spool, store, send=False)
-    for path in sorted(Path(bad.input_dir).iterdir())[10:12]:
+    for path in slices_in_order(Path(bad.input_dir))[10:12]:
         path.unlink()  # a gap in the slices
     from service.queue import send_analyze
 

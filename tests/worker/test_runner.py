@@ -16,7 +16,7 @@ from habitus.segment.base import ModelInfo, Segmenter
 from habitus.segment.loader import load_segmenter
 from habitus.settings import Settings, WorkerSettings
 from habitus.volume import CTVolume
-from tests.worker.support import queue_job
+from tests.worker.support import queue_job, slices_in_order
 from worker import fenced
 from worker.fenced import update_if_current
 from worker.lease import Lease, job_lease
@@ -113,7 +113,7 @@ def test_bad_input_fails_the_job_with_the_reason(
     small_ct: Path, tmp_path: Path, store: JobStore
 ) -> None:
     job = queue_job(small_ct, tmp_path, store)
-    for path in sorted(Path(job.input_dir).iterdir())[5:8]:
+    for path in slices_in_order(Path(job.input_dir))[5:8]:
         path.unlink()  # a gap in the slices: not a regular volume any more
     assert Runner(store).runner.run(job.id) == JobState.FAILED
     failed = store.get(job.id)
