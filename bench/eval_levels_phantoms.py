@@ -23,18 +23,6 @@ sys.path.insert(0, str(REPO_ROOT))
 from habitus.anatomy import find_anatomy  # noqa: E402
 from habitus.phantoms.generator import Phantom, make_phantom  # noqa: E402
 
-LUMBAR = ("L1", "L2", "L3", "L4", "L5")
-
-
-def true_level(phantom: Phantom, z: float) -> str:
-    """The phantom's level at z: "T" above T12/L1, "S1" below L5/S1, else the lumbar one."""
-    top, bottom = phantom.landmarks_z_mm["t12_l1"], phantom.landmarks_z_mm["l5_s1"]
-    if z > top:
-        return "T"
-    if z < bottom:
-        return "S1"
-    return LUMBAR[min(int((top - z) / ((top - bottom) / 5)), 4)]
-
 
 def named(phantom: Phantom) -> str:
     marks = find_anatomy(phantom.labels, phantom.volume.geometry).landmarks
@@ -42,13 +30,13 @@ def named(phantom: Phantom) -> str:
     for vertebra in marks.vertebrae:
         if vertebra.name is None:
             continue
-        truth = true_level(phantom, sum(vertebra.extent_z_mm) / 2)
+        truth = phantom.level_at(sum(vertebra.extent_z_mm) / 2)
         right = vertebra.name.startswith("T") if truth == "T" else vertebra.name == truth
         shown.append(
             f"{vertebra.name}{'' if right else '!=' + truth}{'*' if vertebra.confirmed else ''}"
         )
     if marks.l3.present and marks.l3.z_mm is not None:
-        l3 = f"L3 named, the phantom's {true_level(phantom, marks.l3.z_mm)}"
+        l3 = f"L3 named, the phantom's {phantom.level_at(marks.l3.z_mm)}"
     else:
         l3 = f"no L3: {marks.l3.reason}"
     return f"{' '.join(shown) or 'none named'}; {l3}"

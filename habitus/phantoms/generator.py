@@ -19,6 +19,8 @@ from habitus.phantoms.spec import (
 from habitus.phantoms.structures import VERTEBRA, VERTEBRA_INV, Body
 from habitus.volume import CTVolume, Geometry
 
+LUMBAR_NAMES = ("L1", "L2", "L3", "L4", "L5")
+
 
 @dataclass(frozen=True)
 class Phantom:
@@ -36,6 +38,16 @@ class Phantom:
     # Vertebral coordinate of each slice by the body plan: 0 at the top of C1, 7 at C7/T1,
     # 19 at T12/L1, 24 at L5/S1; every slice below S1 reads 24.
     vertebra: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+    def level_at(self, z_mm: float) -> str:
+        """The phantom's level at LPS z: "T" above T12/L1, "S1" below L5/S1, else the lumbar
+        vertebra, the five lumbar levels being of equal height between the two."""
+        top, bottom = self.landmarks_z_mm["t12_l1"], self.landmarks_z_mm["l5_s1"]
+        if z_mm > top:
+            return "T"
+        if z_mm < bottom:
+            return "S1"
+        return LUMBAR_NAMES[min(int((top - z_mm) / ((top - bottom) / 5)), 4)]
 
 
 def _grid(

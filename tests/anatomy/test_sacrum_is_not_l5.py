@@ -24,7 +24,6 @@ from habitus.phantoms.generator import Phantom, make_phantom
 
 SEED = 3
 L5_PROCESS_SPAN_MM = 90.0
-LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
 
 @cache
@@ -32,25 +31,12 @@ def _phantom() -> Phantom:
     return make_phantom(SEED, spacing_mm=(3.0, 3.0, 3.0), scan_range="whole_body")
 
 
-def _true_name(phantom: Phantom, z: float) -> str:
-    """The phantom's level at z: its lumbar levels are of equal height between T12/L1 and
-    L5/S1; above them thoracic, below them the sacrum."""
-    top, bottom = phantom.landmarks_z_mm["t12_l1"], phantom.landmarks_z_mm["l5_s1"]
-    if z > top:
-        return "T"
-    if z < bottom:
-        return "S1"
-    return LUMBAR[min(int((top - z) / ((top - bottom) / 5)), 4)]
-
-
 def _with_wide_l5_processes(phantom: Phantom) -> tuple[np.ndarray, Anatomy]:
     labels = phantom.labels.copy()
     anatomy = find_anatomy(labels, phantom.volume.geometry)
     frame, spine = anatomy.frame, anatomy.spine
     assert frame.pooled_mm == (3.0, 3.0)  # the spine's pixels are the label map's
-    (l5,) = [
-        s for s in spine.segments if _true_name(phantom, frame.z_at((s.lo + s.hi) / 2)) == "L5"
-    ]
+    (l5,) = [s for s in spine.segments if phantom.level_at(frame.z_at((s.lo + s.hi) / 2)) == "L5"]
     canonical = frame.canonical(labels)
     assert np.shares_memory(canonical, labels)
     cols = np.arange(canonical.shape[2])
@@ -70,10 +56,10 @@ def test_an_l5_with_wide_transverse_processes_is_not_taken_for_the_sacrum() -> N
     marks = find_anatomy(labels, phantom.volume.geometry).landmarks
     for v in marks.vertebrae:
         if v.confirmed and v.name:
-            truth = _true_name(phantom, sum(v.extent_z_mm) / 2)
+            truth = phantom.level_at(sum(v.extent_z_mm) / 2)
             assert v.name.startswith("T") if truth == "T" else v.name == truth, v
     if marks.l3.present:
         assert marks.l3.z_mm is not None
-        assert _true_name(phantom, marks.l3.z_mm) == "L3", marks.l3
+        assert phantom.level_at(marks.l3.z_mm) == "L3", marks.l3
     else:
         assert marks.l3.reason

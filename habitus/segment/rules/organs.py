@@ -399,12 +399,20 @@ def _body_fronts(spine: Spine, spacing: tuple[float, float, float]) -> NDArray[n
     slices within ``DISC_MM``, the bodies above and below it. (The psoas beside a disc was
     otherwise judged from the arch: far ahead of it, it was lost.)
     """
-    own = spine.front_row
+    return _row_from_neighbours(spine.front_row, +1, spacing)
+
+
+def _row_from_neighbours(
+    own: NDArray[np.float64], towards: int, spacing: tuple[float, float, float]
+) -> NDArray[np.float64]:
+    """Per slice, ``own``, or the median of the slices within ``DISC_MM`` where ``own`` lies an
+    arch's depth (``ARCH_BEHIND_BODY_MM``) or more beyond it in the row direction ``towards``
+    (+1: behind, a front cut at a disc; -1: in front, a back cut between two arches)."""
     if not np.isfinite(own).all():
         return own
     reach = int(round(DISC_MM / spacing[0]))
     around = ndimage.median_filter(own, size=2 * reach + 1, mode="nearest")
-    return np.where(own - around >= ARCH_BEHIND_BODY_MM / spacing[1], around, own)
+    return np.where(towards * (own - around) >= ARCH_BEHIND_BODY_MM / spacing[1], around, own)
 
 
 def _without_body(
@@ -436,12 +444,7 @@ def _arch_backs(spine: Spine, spacing: tuple[float, float, float]) -> NDArray[np
     the body's front and the arch's back, was otherwise put inside the body, and a kidney
     lying beside it counted as lying behind the canal, where the quadratus lumborum is.)
     """
-    own = spine.back_row
-    if not np.isfinite(own).all():
-        return own
-    reach = int(round(DISC_MM / spacing[0]))
-    around = ndimage.median_filter(own, size=2 * reach + 1, mode="nearest")
-    return np.where(around - own >= ARCH_BEHIND_BODY_MM / spacing[1], around, own)
+    return _row_from_neighbours(spine.back_row, -1, spacing)
 
 
 def _body_half_width(
