@@ -99,7 +99,7 @@ def iliacus_muscle(
     """The soft tissue inside the wall (``soft``) lining the inner face of the hip bones."""
     pixel = (spacing[1], spacing[2])
     out = np.zeros_like(soft)
-    _, hip = _hip_bones(bone, spine, spacing)
+    _, hip = _hip_bones(bone, spine, _coccyx_tip(bone, spine, spacing), spacing)
     for k in map(int, np.nonzero(hip.any(axis=(1, 2)))[0]):
         if not soft[k].any():
             continue
@@ -144,8 +144,9 @@ def pelvic_bounds(bone: Mask, spine: Spine, spacing: tuple[float, float, float])
     """
     pixel = (spacing[1], spacing[2])
     cols = np.arange(bone.shape[2])[np.newaxis, :]
-    away, hip = _hip_bones(bone, spine, spacing)
-    allowed = _above_pelvic_floor(bone, spine, hip, spacing)
+    tip = _coccyx_tip(bone, spine, spacing)
+    away, hip = _hip_bones(bone, spine, tip, spacing)
+    allowed = _above_pelvic_floor(bone, spine, hip, tip, spacing)
     rows = np.arange(bone.shape[1])[:, np.newaxis]
     # Where the floor rises from the symphysis to the coccyx, the cavity lies within the
     # ring of the pubis and the ischia, whether or not they are found one piece with a wing.
@@ -187,7 +188,11 @@ def _on_both_sides(mask: Mask, spine: Spine, first: int = 0) -> NDArray[np.bool_
 
 
 def _above_pelvic_floor(
-    bone: Mask, spine: Spine, hip: Mask, spacing: tuple[float, float, float]
+    bone: Mask,
+    spine: Spine,
+    hip: Mask,
+    tip: tuple[int, float] | None,
+    spacing: tuple[float, float, float],
 ) -> NDArray[np.bool_]:
     """Where the pelvic floor allows the cavity: above the plane from the lower border of the
     pubic symphysis to the tip of the coccyx (the pubococcygeal line).
@@ -203,7 +208,6 @@ def _above_pelvic_floor(
         return allowed
     top = int(levels[-1])  # the iliac crest: the sternum above it is no symphysis
     pixel = (spacing[1], spacing[2])
-    tip = _coccyx_tip(bone, spine, spacing)
     symphysis: tuple[int, float] | None = None
     for k in range(top + 1):
         pubis = _midline_bone_rows(bone, spine, k, SYMPHYSIS_HALF_WIDTH_MM, pixel, ahead=True)
@@ -269,8 +273,11 @@ def _coccyx_tip(
     return tip
 
 
-def _hip_bones(bone: Mask, spine: Spine, spacing: tuple[float, float, float]) -> tuple[Mask, Mask]:
-    """The bone apart from the vertebral column, and the hip bones among it.
+def _hip_bones(
+    bone: Mask, spine: Spine, tip: tuple[int, float] | None, spacing: tuple[float, float, float]
+) -> tuple[Mask, Mask]:
+    """The bone apart from the vertebral column (none below the coccyx's ``tip``), and the hip
+    bones among it.
 
     The hip bones are the pieces of it that are one piece in 3D with a plate (an iliac wing)
     and larger than any rib (``MIN_HIP_BONE_CM3``).
@@ -279,7 +286,6 @@ def _hip_bones(bone: Mask, spine: Spine, spacing: tuple[float, float, float]) ->
     cols = np.arange(bone.shape[2])[np.newaxis, :]
     away = np.zeros_like(bone)
     plates = np.zeros_like(bone)
-    tip = _coccyx_tip(bone, spine, spacing)
     for k in range(bone.shape[0]):
         if tip is not None and k < tip[0]:
             away[k] = bone[k]  # below the coccyx: no column
